@@ -1,0 +1,1 @@
+"""The ``hyperldm-engine`` command line (installed as the ``hyperldm_cli`` package)."""
