@@ -1,0 +1,512 @@
+"""Multiband GeoTIFF writer for hyperspectral cubes, maps and labels; windowed and atomic.
+
+Layout: tiled 512 x 512, band-interleaved, ZSTD (DEFLATE where the GDAL build lacks ZSTD) with
+the floating-point predictor (3) for float data and the horizontal predictor (2) for integers,
+BIGTIFF=IF_SAFER. Spectral metadata is written the way ENVI and QGIS look for it: band
+descriptions ``b12 580.4 nm``, ``wavelength = {400.0, 412.5, ...}``, ``wavelength_units =
+Nanometers`` and ``fwhm`` in both the ENVI and the default metadata domains, and ``wavelength`` /
+``fwhm`` on every band. Integer cubes store ``round(reflectance * scale_factor)`` and record
+``scale_factor`` (and ENVI's ``reflectance_scale_factor``) so readers can undo it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import resource
+import shutil
+import signal
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from hyperldm_engine.errors import InputError, OutputError, ResourceError
+from hyperldm_engine.io.atomic import atomic_path, remove_with_sidecars, temporary_name
+
+BLOCK = 512
+WAVELENGTH_UNITS = "Nanometers"
+# Default scale factor of integer reflectance cubes (the common ENVI / Sentinel-2 convention).
+DEFAULT_INT_SCALE = 10000.0
+# Refuse upfront when free space is below this fraction of the uncompressed size: compressed
+# reflectance rarely gets smaller than a quarter of it.
+MIN_FREE_FRACTION = 0.25
+_KNOWN_DTYPES = ("float32", "float64", "uint8", "uint16", "int16", "uint32", "int32")
+
+
+_COMPRESSION_CACHE: dict[str, bool] = {}
+
+
+def _driver_supports_compression(name: str) -> bool:
+    """Probe by writing a 16x16 in-memory GeoTIFF with that compression; cached."""
+    key = name.upper()
+    if key not in _COMPRESSION_CACHE:
+        from rasterio.io import MemoryFile
+
+        ok = True
+        try:
+            with rasterio.Env(CPL_LOG="/dev/null"), MemoryFile() as mem, warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with mem.open(driver="GTiff", width=16, height=16, count=1, dtype="uint8",
+                              compress=key) as ds:
+                    ds.write(np.zeros((1, 16, 16), np.uint8))
+                with mem.open() as ds:
+                    ok = ds.compression is not None and ds.compression.name.upper() == key
+
+        except Exception:
+            ok = False
+        _COMPRESSION_CACHE[key] = ok
+    return _COMPRESSION_CACHE[key]
+
+
+def compression_available(name: str) -> bool:
+    """True if this GDAL build's GeoTIFF driver can write the compression ``name`` (e.g. ZSTD)."""
+    return _driver_supports_compression(name)
+
+
+def default_compression() -> str:
+    """ZSTD where available, else DEFLATE (every GDAL build has DEFLATE)."""
+    return "ZSTD" if _driver_supports_compression("ZSTD") else "DEFLATE"
+
+
+def parse_creation_options(options: Sequence[str] | Mapping[str, Any] | None) -> dict[str, str]:
+    """``["KEY=VALUE", ...]`` (the CLI's ``--co``) or a mapping -> ``{"KEY": "VALUE"}``."""
+    if options is None:
+        return {}
+    if isinstance(options, Mapping):
+        return {str(k).upper(): str(v) for k, v in options.items()}
+    out: dict[str, str] = {}
+    for item in options:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"creation option {item!r} is not of the form KEY=VALUE (e.g. ZLEVEL=9)")
+        out[key.strip().upper()] = value.strip()
+    return out
+
+
+def format_envi_list(values: Sequence[float]) -> str:
+    """ENVI header list syntax: ``{400.0, 412.5, 425.0}`` (4 decimals at most)."""
+    return "{" + ", ".join(repr(round(float(v), 4)) for v in values) + "}"
+
+
+def band_description(index_1based: int, wavelength_nm: float) -> str:
+    """``b12 580.4 nm``: the band number and its centre, readable in QGIS's band list."""
+    return f"b{index_1based} {float(wavelength_nm):.1f} nm"
+
+
+def _profile_of(like: Any) -> dict[str, Any]:
+    if like is None:
+        return {}
+    if isinstance(like, Mapping):
+        return dict(like)
+    prof = getattr(like, "profile", None)
+    if isinstance(prof, Mapping):
+        return dict(prof)
+    raise TypeError(f"like_profile must be a mapping or have .profile, not {type(like).__name__}")
+
+
+def _ignore_sigxfsz() -> None:
+    """Make a file-size limit (RLIMIT_FSIZE) fail writes with EFBIG instead of killing us."""
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: nothing to do
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _fsize_limit() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def check_free_space(path: str | os.PathLike[str], nbytes_uncompressed: int, copies: int = 1,
+                     min_fraction: float = MIN_FREE_FRACTION) -> None:
+    """Refuse (ResourceError) when the output's folder obviously cannot hold the output.
+
+    The estimate is the uncompressed size; compression is not known in advance, so only a folder
+    with less than ``min_fraction`` of it free (times ``copies`` for a COG built via a copy) is
+    refused. The file-size limit (ulimit -f) is checked the same way.
+    """
+    final = Path(path)
+    folder = final.parent if str(final.parent) else Path(".")
+    need = int(nbytes_uncompressed * min_fraction)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < need * copies:
+        raise ResourceError(
+            f"{final}: not enough disk space: {free / 1e6:.1f} MB free in {folder}, the output needs "
+            f"about {nbytes_uncompressed / 1e6:.1f} MB uncompressed (at least {need * copies / 1e6:.1f} MB)"
+        )
+    limit = _fsize_limit()
+    if limit is not None and limit < need:
+        raise ResourceError(
+            f"{final}: the file-size limit (ulimit -f) of {limit / 1e6:.1f} MB is too small for an "
+            f"output of about {nbytes_uncompressed / 1e6:.1f} MB uncompressed"
+        )
+
+
+def translate_write_error(final: Path, tmp: Path | None, exc: BaseException) -> BaseException:
+    """Map a failed write to ResourceError (disk full, file too large) or OutputError.
+
+    GDAL reports write failures without errno, so a GDAL error is classified from the state of
+    the file system: free space nearly exhausted, or the temporary file at the size limit.
+    """
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return ResourceError(f"{final}: the disk is full; no output was written")
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return ResourceError(f"{final}: the file-size limit was reached; no output was written")
+    if isinstance(exc, OSError | RasterioError):
+        folder = final.parent if str(final.parent) else Path(".")
+        limit = _fsize_limit()
+        size = 0
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                size = tmp.stat().st_size
+        if limit is not None and size >= limit - 4 * BLOCK * BLOCK * 8:
+            return ResourceError(
+                f"{final}: the file-size limit (ulimit -f, {limit / 1e6:.1f} MB) was reached; "
+                "no output was written"
+            )
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(folder).free < 8 * 1024 * 1024:
+                return ResourceError(f"{final}: the disk is full; no output was written")
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return OutputError(f"{final}: writing failed: {msg}; no output was written")
+    return exc
+
+
+class HsiWriter:
+    """Windowed, atomic multiband GeoTIFF writer (context manager).
+
+    ``like_profile`` (a rasterio profile or an object with ``.profile``) supplies CRS and
+    transform (and width/height when not given); ``None`` writes an ungeoreferenced raster.
+    ``count`` defaults to ``len(wavelengths_nm)``. ``write(array, window, band_offset)`` takes
+    float values (reflectance 0-1 for cubes); for integer ``dtype`` it stores
+    ``round(value * scale_factor)`` (default 10000 for uint16/int16) with non-finite values as
+    ``nodata``. With ``cog=True`` the finished file is converted to a Cloud-Optimised GeoTIFF
+    (with overviews) before the atomic rename.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        like_profile: Any = None,
+        width: int | None = None,
+        height: int | None = None,
+        count: int | None = None,
+        wavelengths_nm: Sequence[float] | np.ndarray | None = None,
+        fwhm_nm: Sequence[float] | np.ndarray | None = None,
+        nodata: float | None = None,
+        dtype: str = "float32",
+        creation_options: Sequence[str] | Mapping[str, Any] | None = None,
+        cog: bool = False,
+        overwrite: bool = False,
+        scale_factor: float | None = None,
+        band_names: Sequence[str] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        check_space: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        prof = _profile_of(like_profile)
+        self.width = int(width if width is not None else prof.get("width", 0))
+        self.height = int(height if height is not None else prof.get("height", 0))
+        self.wavelengths_nm = None if wavelengths_nm is None else np.asarray(wavelengths_nm, float).ravel()
+        self.fwhm_nm = None if fwhm_nm is None else np.asarray(fwhm_nm, float).ravel()
+        if count is None:
+            if self.wavelengths_nm is not None:
+                count = len(self.wavelengths_nm)
+            elif band_names is not None:
+                count = len(band_names)
+            else:
+                count = int(prof.get("count", 0))
+        self.count = int(count)
+        if self.width <= 0 or self.height <= 0 or self.count <= 0:
+            raise ValueError(f"HsiWriter needs positive width/height/count, got "
+                             f"{self.width}x{self.height}x{self.count}")
+        if self.wavelengths_nm is not None and len(self.wavelengths_nm) != self.count:
+            raise ValueError(f"{len(self.wavelengths_nm)} wavelengths for {self.count} bands")
+        if self.fwhm_nm is not None and len(self.fwhm_nm) != self.count:
+            raise ValueError(f"{len(self.fwhm_nm)} FWHM values for {self.count} bands")
+        if band_names is not None and len(band_names) != self.count:
+            raise ValueError(f"{len(band_names)} band names for {self.count} bands")
+        self.dtype = np.dtype(dtype).name
+        if self.dtype not in _KNOWN_DTYPES:
+            raise ValueError(f"unsupported output dtype {self.dtype}")
+        self.is_int = np.issubdtype(np.dtype(self.dtype), np.integer)
+        if scale_factor is None:
+            scale_factor = DEFAULT_INT_SCALE if self.dtype in ("uint16", "int16") else 1.0
+        self.scale_factor = float(scale_factor)
+        if self.is_int and nodata is not None and not np.isfinite(nodata):
+            raise ValueError(f"nodata {nodata} cannot be stored as {self.dtype}")
+        self.nodata = nodata
+        self.crs = prof.get("crs")
+        self.transform = prof.get("transform")
+        self.band_names = list(band_names) if band_names is not None else None
+        self.extra_tags = dict(tags or {})
+        self.user_options = parse_creation_options(creation_options)
+        self.cog = bool(cog)
+        self.overwrite = bool(overwrite)
+        self.check_space = bool(check_space)
+        self._stack: contextlib.ExitStack | None = None
+        self._ds: Any = None
+        self._tmp: Path | None = None
+        self._work: Path | None = None
+
+    # -- layout -------------------------------------------------------------------------------
+    @property
+    def nbytes_uncompressed(self) -> int:
+        return self.width * self.height * self.count * np.dtype(self.dtype).itemsize
+
+    def creation_profile(self) -> dict[str, Any]:
+        """The rasterio profile used to create the (intermediate) GeoTIFF."""
+        compress = default_compression()
+        prof: dict[str, Any] = {
+            "driver": "GTiff",
+            "width": self.width,
+            "height": self.height,
+            "count": self.count,
+            "dtype": self.dtype,
+            "nodata": self.nodata,
+            "crs": self.crs,
+            "transform": self.transform,
+            "tiled": True,
+            "blockxsize": BLOCK,
+            "blockysize": BLOCK,
+            "compress": compress,
+            "predictor": 2 if self.is_int else 3,
+            "interleave": "band",
+            "BIGTIFF": "IF_SAFER",
+        }
+        if compress == "ZSTD":
+            prof["ZSTD_LEVEL"] = "9"
+        if self.dtype == "uint8" and self.count == 4:  # no implicit RGB + alpha
+            prof["photometric"] = "MINISBLACK"
+        for key, value in self.user_options.items():
+            prof[key.lower() if key.lower() in prof else key] = value
+        if prof["transform"] is None:
+            del prof["transform"]
+        if prof["crs"] is None:
+            del prof["crs"]
+        return prof
+
+    def _cog_options(self) -> dict[str, Any]:
+        prof = self.creation_profile()
+        opts: dict[str, Any] = {
+            "BLOCKSIZE": str(BLOCK),
+            "COMPRESS": str(prof.get("compress", default_compression())).upper(),
+            "PREDICTOR": "YES",
+            "BIGTIFF": "IF_SAFER",
+            "OVERVIEWS": "AUTO",
+            "OVERVIEW_RESAMPLING": "NEAREST" if self.is_int else "AVERAGE",
+            "COPY_SRC_MDD": "YES",  # keep the ENVI metadata domain
+        }
+        skip = {"TILED", "BLOCKXSIZE", "BLOCKYSIZE", "INTERLEAVE", "PHOTOMETRIC"}
+        for key, value in self.user_options.items():
+            if key not in skip:
+                opts[key] = value
+        return opts
+
+    # -- context manager ----------------------------------------------------------------------
+    def __enter__(self) -> HsiWriter:
+        _ignore_sigxfsz()
+        stack = contextlib.ExitStack()
+        try:
+            self._tmp = stack.enter_context(atomic_path(self.path, overwrite=self.overwrite))
+            if self.check_space:
+                check_free_space(self.path, self.nbytes_uncompressed, copies=2 if self.cog else 1)
+            self._work = temporary_name(self.path) if self.cog else self._tmp
+            if self.cog:
+                work = self._work
+                stack.callback(lambda: remove_with_sidecars(work))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._ds = rasterio.open(self._work, "w", **self.creation_profile())
+            self._write_metadata()
+        except BaseException as exc:
+            self._abort_dataset()
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+            err = translate_write_error(self.path, self._work, exc)
+            if isinstance(exc, rasterio.errors.RasterioIOError | RasterioError) and err is exc:
+                raise OutputError(f"{self.path}: cannot create the output: {exc}") from exc
+            if err is exc:
+                raise
+            raise err from exc
+        self._stack = stack
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        stack, self._stack = self._stack, None
+        assert stack is not None
+        if exc is not None:
+            self._abort_dataset()
+            stack.__exit__(exc_type, exc, tb)
+            return False
+        try:
+            self._ds.close()
+            self._ds = None
+            if self.cog:
+                self._convert_to_cog()
+        except BaseException as err:
+            self._abort_dataset()
+            new = translate_write_error(self.path, self._work, err)
+            stack.__exit__(type(err), err, err.__traceback__)
+            if new is err:
+                raise
+            raise new from err
+        try:
+            stack.__exit__(None, None, None)
+        except BaseException as err:
+            new = translate_write_error(self.path, self._tmp, err)
+            if new is err:
+                raise
+            raise new from err
+        return False
+
+    def _abort_dataset(self) -> None:
+        if self._ds is not None:
+            with contextlib.suppress(Exception):
+                self._ds.close()
+            self._ds = None
+
+    def _convert_to_cog(self) -> None:
+        assert self._work is not None and self._tmp is not None
+        with rasterio.Env(GDAL_NUM_THREADS="2"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            rasterio.shutil.copy(self._work, self._tmp, driver="COG", **self._cog_options())
+        remove_with_sidecars(self._work)
+
+    # -- metadata and data --------------------------------------------------------------------
+    def _write_metadata(self) -> None:
+        ds = self._ds
+        default: dict[str, str] = {str(k): str(v) for k, v in self.extra_tags.items()}
+        envi: dict[str, str] = {}
+        if self.wavelengths_nm is not None:
+            wl = format_envi_list(self.wavelengths_nm)
+            default.update(wavelength=wl, wavelength_units=WAVELENGTH_UNITS)
+            envi.update(wavelength=wl, wavelength_units=WAVELENGTH_UNITS)
+            if self.fwhm_nm is not None:
+                fw = format_envi_list(self.fwhm_nm)
+                default["fwhm"] = fw
+                envi["fwhm"] = fw
+        if self.is_int and self.scale_factor != 1.0:
+            default["scale_factor"] = repr(self.scale_factor)
+            envi["reflectance_scale_factor"] = repr(self.scale_factor)
+        if self.nodata is not None and self.wavelengths_nm is not None:
+            envi["data_ignore_value"] = repr(float(self.nodata))
+        if default:
+            ds.update_tags(**default)
+        if envi:
+            ds.update_tags(ns="ENVI", **envi)
+        for i in range(self.count):
+            b = i + 1
+            if self.band_names is not None:
+                ds.set_band_description(b, str(self.band_names[i]))
+            elif self.wavelengths_nm is not None:
+                ds.set_band_description(b, band_description(b, self.wavelengths_nm[i]))
+            if self.wavelengths_nm is not None:
+                band_tags = {"wavelength": repr(round(float(self.wavelengths_nm[i]), 4)),
+                             "wavelength_units": WAVELENGTH_UNITS}
+                if self.fwhm_nm is not None:
+                    band_tags["fwhm"] = repr(round(float(self.fwhm_nm[i]), 4))
+                ds.update_tags(b, **band_tags)
+
+    def encode(self, array: np.ndarray) -> np.ndarray:
+        """Float values -> the stored dtype (scaling, rounding, clipping, nodata for NaN/Inf)."""
+        a = np.asarray(array)
+        if not self.is_int:
+            out = a.astype(self.dtype, copy=False)
+            if self.nodata is not None and not np.isnan(self.nodata):
+                bad = ~np.isfinite(out)
+                if bad.any():
+                    out = out.copy()
+                    out[bad] = self.nodata
+            return out
+        info = np.iinfo(self.dtype)
+        lo, hi = float(info.min), float(info.max)
+        if self.nodata is not None:  # keep valid values off the nodata value at either end
+            if self.nodata == hi:
+                hi -= 1
+            elif self.nodata == lo:
+                lo += 1
+        if np.issubdtype(a.dtype, np.integer) and self.scale_factor == 1.0:
+            return np.clip(a, lo, hi).astype(self.dtype)
+        f = a.astype(np.float64) * self.scale_factor
+        bad = ~np.isfinite(f)
+        out = np.clip(np.rint(np.where(bad, 0.0, f)), lo, hi).astype(self.dtype)
+        if bad.any():
+            out[bad] = self.nodata if self.nodata is not None else 0
+        return out
+
+    def write(self, array: np.ndarray, window: Window | None = None, band_offset: int = 0) -> None:
+        """Write ``array`` ``(bands, rows, cols)`` (or ``(rows, cols)``) into ``window``.
+
+        Bands go to ``band_offset + 1 ... band_offset + bands`` (1-based GDAL indexes).
+        ``window=None`` means the whole raster.
+        """
+        if self._ds is None:
+            raise RuntimeError("HsiWriter.write outside its with-block")
+        a = np.asarray(array)
+        if a.ndim == 2:
+            a = a[None]
+        if window is None:
+            window = Window(0, 0, self.width, self.height)
+        c, h, w = a.shape
+        if (h, w) != (int(window.height), int(window.width)):
+            raise ValueError(f"array {h}x{w} does not match window {window}")
+        if band_offset < 0 or band_offset + c > self.count:
+            raise ValueError(f"bands {band_offset + 1}..{band_offset + c} outside 1..{self.count}")
+        if (window.col_off < 0 or window.row_off < 0 or window.col_off + w > self.width
+                or window.row_off + h > self.height):
+            raise ValueError(f"window {window} outside the {self.width}x{self.height} raster")
+        data = self.encode(a)
+        try:
+            self._ds.write(data, indexes=list(range(band_offset + 1, band_offset + c + 1)),
+                           window=window)
+        except (OSError, RasterioError) as exc:
+            new = translate_write_error(self.path, self._work, exc)
+            raise new from exc
+
+
+def write_raster(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    like_profile: Any = None,
+    *,
+    nodata: float | None = None,
+    dtype: str | None = None,
+    wavelengths_nm: Sequence[float] | np.ndarray | None = None,
+    fwhm_nm: Sequence[float] | np.ndarray | None = None,
+    band_names: Sequence[str] | None = None,
+    scale_factor: float = 1.0,
+    creation_options: Sequence[str] | Mapping[str, Any] | None = None,
+    cog: bool = False,
+    overwrite: bool = False,
+    tags: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a small in-memory array ``(bands, rows, cols)`` or ``(rows, cols)`` in one go.
+
+    For labels, maps and test fixtures; same layout, metadata and atomicity as ``HsiWriter``.
+    Values are stored unscaled unless ``scale_factor`` is given. Returns the final path.
+    """
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"write_raster needs a 2-D or 3-D array, got shape {a.shape}")
+    dt = np.dtype(dtype or (a.dtype if a.dtype != np.float64 else np.float32)).name
+    if dt == "bool":
+        dt = "uint8"
+        a = a.astype(np.uint8)
+    with HsiWriter(path, like_profile, width=a.shape[2], height=a.shape[1], count=a.shape[0],
+                   wavelengths_nm=wavelengths_nm, fwhm_nm=fwhm_nm, nodata=nodata, dtype=dt,
+                   creation_options=creation_options, cog=cog, overwrite=overwrite,
+                   scale_factor=scale_factor, band_names=band_names, tags=tags) as w:
+        w.write(a)
+    return Path(path)
