@@ -1,0 +1,275 @@
+"""Streaming row-of-tiles runner: read a window, run the tile function, merge, write finished rows.
+
+Tiles are merged in row-major order whatever order they finish in, so the output is bit-identical
+for the in-process, thread-pool and dask back ends. Only the accumulators of the band of pixel rows
+still in flight are kept (about one tile row high, full width): memory does not grow with scene
+height. Tiles without a valid pixel (nodata, outside the area of interest) are never computed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from affine import Affine
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from hyperldm_engine.progress import Progress
+from hyperldm_engine.tiling.blend import RowBandAccumulator, TileWeights
+from hyperldm_engine.tiling.windows import TileGrid
+
+
+@dataclass(frozen=True)
+class TileRequest:
+    """Everything a tile function needs: pixels, validity and where the tile sits in the scene.
+
+    ``rgb`` is (3, h, w) float32, ``mask`` (h, w) bool (True = valid), ``row``/``col`` the grid
+    indices, ``latent_row0``/``latent_col0`` the tile's origin on the scene's latent grid
+    (pixel offset // align) for indexing the scene-level noise field, ``transform`` the window's
+    affine georeference (None when the reader has none).
+    """
+
+    window: Window
+    rgb: np.ndarray
+    mask: np.ndarray
+    row: int
+    col: int
+    latent_row0: int
+    latent_col0: int
+    align: int
+    transform: Affine | None = None
+
+    @property
+    def latent_origin(self) -> tuple[int, int]:
+        return self.latent_row0, self.latent_col0
+
+
+TileOutput = np.ndarray | Mapping[str, np.ndarray]
+TileFn = Callable[[TileRequest], TileOutput]
+MaskFn = Callable[[Window], np.ndarray]
+
+
+class Backend(Protocol):
+    """Where tile functions run: in-process, a concurrent.futures executor, or a dask cluster."""
+
+    def submit(self, fn: TileFn, request: TileRequest) -> Any: ...
+
+    def wait_any(self, handles: list[Any]) -> Collection[Any]: ...
+
+    def result(self, handle: Any) -> TileOutput: ...
+
+    def cancel(self, handles: list[Any]) -> None: ...
+
+
+class _Done:
+    __slots__ = ("value",)
+
+    def __init__(self, value: TileOutput) -> None:
+        self.value = value
+
+
+class InProcessBackend:
+    """Runs each tile at once in the calling thread."""
+
+    def submit(self, fn: TileFn, request: TileRequest) -> _Done:
+        return _Done(fn(request))
+
+    def wait_any(self, handles: list[_Done]) -> list[_Done]:
+        return handles
+
+    def result(self, handle: _Done) -> TileOutput:
+        return handle.value
+
+    def cancel(self, handles: list[_Done]) -> None:
+        return None
+
+
+class ExecutorBackend:
+    """Runs tiles on a ``concurrent.futures.Executor`` (e.g. threads overlapping I/O and a GPU)."""
+
+    def __init__(self, executor: cf.Executor) -> None:
+        self.executor = executor
+
+    def submit(self, fn: TileFn, request: TileRequest) -> cf.Future:
+        return self.executor.submit(fn, request)
+
+    def wait_any(self, handles: list[cf.Future]) -> Collection[cf.Future]:
+        return cf.wait(handles, return_when=cf.FIRST_COMPLETED).done
+
+    def result(self, handle: cf.Future) -> TileOutput:
+        return handle.result()
+
+    def cancel(self, handles: list[cf.Future]) -> None:
+        for h in handles:
+            h.cancel()
+
+
+@dataclass
+class RunStats:
+    """What a run did: tiles computed and skipped, seconds, and the largest accumulator (bytes)."""
+
+    computed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    peak_accumulator_bytes: int = 0
+    pixels_computed: int = 0
+
+    @property
+    def mpix_per_s(self) -> float:
+        return self.pixels_computed / 1e6 / max(self.seconds, 1e-9)
+
+
+def _flush_align(writers: Mapping[str | None, Any]) -> int:
+    """Rows per output block, so flushes fill whole compressed blocks (1 when unknown)."""
+    for w in writers.values():
+        h = getattr(w, "block_height", None)
+        if h is None:
+            profile = getattr(w, "profile", None) or {}
+            h = profile.get("blockysize") if profile.get("tiled") else None
+        if h:
+            return int(h)
+    return 1
+
+
+def _as_outputs(result: TileOutput, bands: Mapping[str | None, int], window: Window,
+                grid_index: tuple[int, int]) -> dict[str | None, np.ndarray]:
+    h, w = int(window.height), int(window.width)
+    if isinstance(result, Mapping):
+        if None in bands:
+            raise ValueError(f"tile {grid_index}: tile function returned a mapping but one writer was given")
+        missing = set(bands) - set(result)
+        if missing:
+            raise ValueError(f"tile {grid_index}: tile function did not return outputs {sorted(missing)}")
+        items = {k: result[k] for k in bands}
+    else:
+        if None not in bands:
+            raise ValueError(f"tile {grid_index}: tile function returned one array; expected {sorted(bands)}")
+        items = {None: result}
+    out = {}
+    for name, arr in items.items():
+        arr = np.asarray(arr, dtype=np.float32)
+        if arr.shape != (bands[name], h, w):
+            label = "" if name is None else f" {name!r}"
+            raise ValueError(f"tile {grid_index}: output{label} has shape {arr.shape}, "
+                             f"expected {(bands[name], h, w)}")
+        out[name] = arr
+    return out
+
+
+def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
+                 out_bands: int | Mapping[str, int], nodata: float, backend: Backend,
+                 progress: Progress | None = None, mask_fn: MaskFn | None = None,
+                 max_tiles_in_flight: int = 1, tiles: Collection[tuple[int, int]] | None = None,
+                 flush_align: int | None = None) -> RunStats:
+    """The shared engine of :func:`run_tiles` and ``run_tiles_dask``.
+
+    Reads tiles in row-major order, submits at most ``max_tiles_in_flight`` ahead of the oldest
+    unmerged one, merges results in row-major order and writes each finished row block.
+    """
+    if (reader.width, reader.height) != (grid.width, grid.height):
+        raise ValueError(f"grid is {grid.width}x{grid.height} "
+                         f"but the input is {reader.width}x{reader.height}")
+    writers: dict[str | None, Any] = dict(writer) if isinstance(writer, Mapping) else {None: writer}
+    bands: dict[str | None, int] = (dict(out_bands) if isinstance(out_bands, Mapping)
+                                    else {None: int(out_bands)})
+    if set(writers) != set(bands):
+        raise ValueError(f"writers {sorted(map(str, writers))} and "
+                         f"out_bands {sorted(map(str, bands))} differ")
+    align_rows = flush_align or _flush_align(writers)
+    weights = TileWeights(grid)
+    acc = RowBandAccumulator(grid.width, bands, nodata)
+    base_transform = getattr(reader, "transform", None)
+    wanted = None if tiles is None else {tuple(t) for t in tiles}
+    order = [(i, j) for i, j, _ in grid]
+    n = len(order)
+    limit = max(1, int(max_tiles_in_flight))
+    stats = RunStats()
+    t0 = time.perf_counter()
+
+    def sink(name: str | None, block: np.ndarray, window: Window) -> None:
+        writers[name].write(block, window=window)
+
+    pending: dict[Any, int] = {}
+    masks: dict[int, np.ndarray | None] = {}   # None: skipped
+    ready: dict[int, TileOutput] = {}
+    next_submit = next_merge = 0
+    try:
+        while next_merge < n:
+            while next_submit < n and next_submit - next_merge < limit:
+                i, j = order[next_submit]
+                window = grid.window(i, j)
+                masks[next_submit] = None
+                if wanted is None or (i, j) in wanted:
+                    valid = None if mask_fn is None else np.asarray(mask_fn(window), bool)
+                    if valid is None or valid.any():
+                        rgb, mask = reader.read(window)
+                        mask = np.asarray(mask, bool) if valid is None else np.asarray(mask, bool) & valid
+                        if mask.any():
+                            r0, c0 = grid.latent_origin(i, j)
+                            request = TileRequest(
+                                window=window, rgb=rgb, mask=mask, row=i, col=j, latent_row0=r0,
+                                latent_col0=c0, align=grid.align,
+                                transform=None if base_transform is None
+                                else window_transform(window, base_transform))
+                            masks[next_submit] = mask
+                            pending[backend.submit(tile_fn, request)] = next_submit
+                next_submit += 1
+            k = next_merge
+            if masks[k] is not None and k not in ready:
+                for handle in backend.wait_any(list(pending)):
+                    ready[pending.pop(handle)] = backend.result(handle)
+                continue
+            i, j = order[k]
+            window = grid.window(i, j)
+            mask = masks.pop(k)
+            if mask is None:
+                stats.skipped += 1
+            else:
+                outputs = _as_outputs(ready.pop(k), bands, window, (i, j))
+                acc.add(window, weights(i, j), outputs, mask)
+                stats.computed += 1
+                stats.pixels_computed += int(window.width * window.height)
+            stats.peak_accumulator_bytes = max(stats.peak_accumulator_bytes, acc.nbytes)
+            next_merge += 1
+            if j == grid.n_cols - 1:
+                if i + 1 < grid.n_rows:
+                    upto = (grid.row_starts[i + 1] // align_rows) * align_rows
+                else:
+                    upto = grid.height
+                acc.flush(upto, sink)
+            if progress is not None:
+                elapsed = time.perf_counter() - t0
+                progress.advance(1, message=f"tile {next_merge}/{n}",
+                                 **{"MPix/s": round(stats.pixels_computed / 1e6 / max(elapsed, 1e-9), 3)})
+    finally:
+        if pending:
+            backend.cancel(list(pending))
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
+              out_bands: int | Mapping[str, int], nodata: float, progress: Progress | None = None,
+              mask_fn: MaskFn | None = None, max_rows_in_flight: int = 1,
+              executor: cf.Executor | None = None,
+              tiles: Collection[tuple[int, int]] | None = None) -> RunStats:
+    """Run ``tile_fn`` over ``grid`` on ``reader``'s pixels, blending into ``writer`` row block by row block.
+
+    ``reader``: ``.width .height [.transform] .read(window) -> (rgb (3,h,w) float32, mask (h,w) bool)``.
+    ``writer``: ``.write(array (C,h,w), window)``; or a mapping name -> writer when ``tile_fn``
+    returns a mapping name -> array (e.g. ``{"hsi": ..., "abundances": ...}``), with ``out_bands``
+    the matching mapping name -> band count. Output is ``nodata`` where the input mask (and
+    ``mask_fn(window)``, e.g. an AOI) is False; tiles without a valid pixel, and tiles not in
+    ``tiles`` when given, are not computed. With an ``executor``, up to ``max_rows_in_flight`` tile
+    rows are computed ahead; without one tiles run one at a time in this thread. KeyboardInterrupt
+    and ``Interrupted`` propagate (pending work is cancelled).
+    """
+    backend: Backend = InProcessBackend() if executor is None else ExecutorBackend(executor)
+    limit = 1 if executor is None else max(1, max_rows_in_flight) * grid.n_cols
+    return stream_tiles(reader, writer, tile_fn, grid, out_bands, nodata, backend, progress=progress,
+                        mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles)
