@@ -1,0 +1,1 @@
+"""The HyperLDM Processing algorithms (thin: parameters in, engine subprocess, layers out)."""
