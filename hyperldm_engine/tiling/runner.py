@@ -125,15 +125,24 @@ class RunStats:
 
 
 def _flush_align(writers: Mapping[str | None, Any]) -> int:
-    """Rows per output block, so flushes fill whole compressed blocks (1 when unknown)."""
+    """Rows per output block, so that flushes fill whole compressed blocks (1 when unknown).
+
+    Looks for ``writer.block_height``, then a tiled ``blockysize`` in ``writer.profile`` or
+    ``writer.creation_profile()`` (HsiWriter). Partial compressed blocks would be rewritten.
+    """
+    best = 1
     for w in writers.values():
         h = getattr(w, "block_height", None)
         if h is None:
-            profile = getattr(w, "profile", None) or {}
-            h = profile.get("blockysize") if profile.get("tiled") else None
+            profile = getattr(w, "profile", None)
+            if profile is None and callable(getattr(w, "creation_profile", None)):
+                profile = w.creation_profile()
+            profile = profile or {}
+            tiled = str(profile.get("tiled", "")).lower() in ("true", "yes", "1")
+            h = profile.get("blockysize") if tiled else None
         if h:
-            return int(h)
-    return 1
+            best = int(np.lcm(best, int(h)))
+    return best
 
 
 def _as_outputs(result: TileOutput, bands: Mapping[str | None, int], window: Window,

@@ -1,0 +1,103 @@
+"""The same tile function as tasks on a dask.distributed cluster, with one writer on the client.
+
+The client reads each window, submits ``tile_fn(request)`` as a task, and merges results in the
+same row-major order as :func:`~hyperldm_engine.tiling.runner.run_tiles` (so the output is
+bit-identical), writing finished row blocks itself. At most ``max_rows_in_flight`` tile rows are
+submitted ahead of the oldest unmerged tile, so client memory is flat in scene size. ``tile_fn``
+travels by pickle: make it a top-level function or a small dataclass that loads heavy state (the
+model bundle) lazily and caches it in the worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from contextlib import ExitStack
+from typing import Any
+
+from hyperldm_engine.errors import ResourceError
+from hyperldm_engine.progress import Progress
+from hyperldm_engine.tiling.runner import MaskFn, RunStats, TileFn, TileOutput, TileRequest, stream_tiles
+from hyperldm_engine.tiling.windows import TileGrid
+
+
+def _run_tile(tile_fn: TileFn, request: TileRequest) -> TileOutput:
+    """The task body (top level so that workers can unpickle it)."""
+    return tile_fn(request)
+
+
+class DaskBackend:
+    """Submits tiles to a ``distributed.Client`` with ``retries`` for failed tasks."""
+
+    def __init__(self, client: Any, retries: int = 2) -> None:
+        self.client = client
+        self.retries = retries
+        self._count = 0
+
+    def submit(self, fn: TileFn, request: TileRequest) -> Any:
+        self._count += 1
+        key = f"hyperldm-tile-{request.row}-{request.col}-{id(self):x}-{self._count}"
+        return self.client.submit(_run_tile, fn, request, key=key, retries=self.retries, pure=False)
+
+    def wait_any(self, handles: list[Any]) -> Collection[Any]:
+        from distributed import wait
+
+        return wait(handles, return_when="FIRST_COMPLETED").done
+
+    def result(self, handle: Any) -> TileOutput:
+        value = handle.result()
+        handle.release()
+        return value
+
+    def cancel(self, handles: list[Any]) -> None:
+        try:
+            self.client.cancel(handles)
+        except Exception:  # the client may already be closing after an interrupt
+            pass
+
+
+def local_client(n_workers: int, processes: bool = True, memory_limit: str | float | None = "auto") -> Any:
+    """A quiet ``LocalCluster`` client: ``n_workers`` processes, one thread each, no dashboard."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                           dashboard_address=None, silence_logs=logging.ERROR,
+                           memory_limit=memory_limit)
+    return Client(cluster, set_as_default=False)
+
+
+def run_tiles_dask(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
+                   out_bands: int | Mapping[str, int], nodata: float, *, client: Any = None,
+                   scheduler: str | None = None, n_workers: int | None = None,
+                   processes: bool = True, progress: Progress | None = None,
+                   mask_fn: MaskFn | None = None, max_rows_in_flight: int = 2, retries: int = 2,
+                   tiles: Collection[tuple[int, int]] | None = None) -> RunStats:
+    """:func:`run_tiles` with tiles computed as dask tasks; identical output.
+
+    Give exactly one of ``client`` (a ``distributed.Client``), ``scheduler`` (an address such as
+    ``tcp://10.0.0.5:8786``) or ``n_workers`` (a local cluster of that many single-threaded worker
+    processes, closed afterwards). A task that raises is retried ``retries`` times; a task whose
+    worker dies is rescheduled by dask (up to ``distributed.scheduler.allowed-failures``).
+    """
+    given = sum(x is not None for x in (client, scheduler, n_workers))
+    if given != 1:
+        raise ValueError("give exactly one of client, scheduler or n_workers")
+    with ExitStack() as stack:
+        if client is None:
+            if scheduler is not None:
+                from distributed import Client
+
+                try:
+                    client = Client(scheduler, set_as_default=False, timeout=30)
+                except OSError as exc:
+                    raise ResourceError(f"dask scheduler {scheduler}: cannot connect ({exc})") from exc
+            else:
+                if int(n_workers) < 1:
+                    raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+                client = local_client(int(n_workers), processes=processes)
+                stack.callback(client.cluster.close)
+            stack.callback(client.close)
+        backend = DaskBackend(client, retries=retries)
+        limit = max(1, int(max_rows_in_flight)) * grid.n_cols
+        return stream_tiles(reader, writer, tile_fn, grid, out_bands, nodata, backend, progress=progress,
+                            mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles)
