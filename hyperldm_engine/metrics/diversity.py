@@ -60,7 +60,7 @@ def _flatten(probs: Any, mask: Any, n_lead: int) -> tuple[np.ndarray, np.ndarray
             raise ValueError(f"mask shape {m.shape} does not match the pixels {tuple(spatial)}")
         m = m.reshape(-1)
     # a pixel with non-finite probabilities (e.g. nodata in the classifier input) is not valid
-    m = m & np.isfinite(flat).all(axis=tuple(range(n_lead)) + (-1,))
+    m = m & np.isfinite(flat).all(axis=(*range(n_lead), -1))
     return flat, m, tuple(spatial)
 
 

@@ -133,7 +133,8 @@ def valid_mask(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None
 
 def _check_shapes(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray | None) -> None:
     if pred.ndim != 3 or pred.shape != ref.shape:
-        raise ValueError(f"pred and ref must be (bands, rows, cols) of one shape, got {pred.shape}, {ref.shape}")
+        raise ValueError(f"pred and ref must be (bands, rows, cols) of one shape, got {pred.shape}, "
+                         f"{ref.shape}")
     if mask is not None and np.shape(mask) != pred.shape[1:]:
         raise ValueError(f"mask must be (rows, cols) = {pred.shape[1:]}, got {np.shape(mask)}")
 

@@ -124,7 +124,8 @@ def _band_plan(pred_path: str, ref_path: str, pred_count: int, ref_count: int,
     lo, hi = pred_wl.min() - WAVELENGTH_TOLERANCE_NM, pred_wl.max() + WAVELENGTH_TOLERANCE_NM
     keep = np.flatnonzero((ref_wl >= lo) & (ref_wl <= hi))
     if keep.size == 0:
-        raise InputError(f"no overlap of wavelengths: {describe(pred_path, pred_wl)}, {describe(ref_path, ref_wl)}")
+        raise InputError(f"no overlap of wavelengths: {describe(pred_path, pred_wl)}, "
+                         f"{describe(ref_path, ref_wl)}")
     dropped = [float(w) for w in ref_wl[np.setdiff1d(np.arange(ref_count), keep)]]
     return {"matrix": interpolation_matrix(pred_wl, ref_wl[keep]), "ref_bands": [int(i) + 1 for i in keep],
             "wavelengths": ref_wl[keep], "dropped": dropped, "resampled": True}
@@ -267,3 +268,8 @@ def _result(sums: dict[int, ErrorSums], plan: dict[str, Any], pred_path: str, re
         "per_class": per_class,
         "unlabelled_pixels": int(sums[UNLABELLED].n_pixels) if UNLABELLED in sums else 0,
     }
+
+
+def window_count(width: int, height: int, window_size: int) -> int:
+    """Number of windows :func:`evaluate_rasters` reads (for a progress total)."""
+    return -(-width // window_size) * -(-height // window_size)
