@@ -131,6 +131,10 @@ class NoiseSchedule:
     def __hash__(self) -> int:
         return hash((self.kind, tuple(self.betas.tolist())))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle (e.g. for dask workers) only the definition, never the per-device table cache.
+        return (_rebuild, (self.betas, self.kind, dict(self.params)))
+
     # ------------------------------------------------------------------ closed forms
     def _table(self, name: str, device: torch.device) -> torch.Tensor:
         """``name`` (e.g. 'alpha_bar') as float64 on ``device``, copied there once and cached."""
@@ -173,3 +177,7 @@ class NoiseSchedule:
         if isinstance(ab, float):
             return (x_t - ab ** 0.5 * x0) / (1.0 - ab) ** 0.5
         return (x_t - ab.sqrt() * x0) / (1.0 - ab).sqrt()
+
+
+def _rebuild(betas: torch.Tensor, kind: str, params: dict[str, float]) -> NoiseSchedule:
+    return NoiseSchedule(betas=betas, kind=kind, params=params)

@@ -120,3 +120,10 @@ def test_tiles_sampled_with_the_field_agree_in_their_overlap():
         fn = noise_fn_for_window(field, 3, c0, 16, 16)
         outs.append(sampler.sample(eps_fn, fn(INITIAL_STEP), fn))
     assert torch.equal(outs[0][..., 10:], outs[1][..., :6])
+
+
+def test_field_pickles():
+    import pickle
+
+    field = NoiseField(9, 3, 4, block=16)
+    assert torch.equal(pickle.loads(pickle.dumps(field)).window(2, 1, 1, 8, 8), field.window(2, 1, 1, 8, 8))
