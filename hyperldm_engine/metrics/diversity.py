@@ -212,6 +212,8 @@ class SDMAccumulator:
         vv = v[:, m]  # (K, n, n_s)
         if vv.shape[1]:
             p = vv.mean(axis=0)
+            same = np.all(vv == vv[:1], axis=(0, 2))  # identical samples: p is exactly v (no rounding)
+            p[same] = vv[0, same]
             per_pixel = np.maximum(kl_divergence(vv, p[None], self.eps).mean(axis=0), 0.0)
             out[m] = per_pixel
             self.kl_sum += float(per_pixel.sum())

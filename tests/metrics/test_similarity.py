@@ -31,8 +31,9 @@ def test_ssim_map_matches_torchmetrics_inside_the_border(cubes):
     # torchmetrics averages its reflect-padded map over the whole image; its map cropped by the 5 px
     # window radius is the same population as ours and scikit-image's.
     pred, ref = cubes
-    _, full = structural_similarity_index_measure(torch.from_numpy(pred)[:, None], torch.from_numpy(ref)[:, None],
-                                                  data_range=1.0, reduction="none", return_full_image=True)
+    p, r = torch.from_numpy(pred)[:, None], torch.from_numpy(ref)[:, None]
+    _, full = structural_similarity_index_measure(p, r, data_range=1.0, reduction="none",
+                                                  return_full_image=True)
     theirs = full[:, 0, 5:-5, 5:-5].mean(dim=(1, 2)).numpy()
     np.testing.assert_allclose(S.ssim_per_band(pred, ref), theirs, atol=1e-10)
 

@@ -76,23 +76,24 @@ def test_per_band_and_per_class(scene):
         for key in ("rmse", "mrae", "sam", "mpsnr", "mssim", "n_pixels"):
             assert classes[k][key] == pytest.approx(expect[key], rel=1e-6), (k, key)
     assert res["unlabelled_pixels"] == int((mask & (labels == 255)).sum())
-    assert sum(c["n_pixels"] for c in res["per_class"]) + res["unlabelled_pixels"] == res["overall"]["n_pixels"]
+    n_classified = sum(c["n_pixels"] for c in res["per_class"])
+    assert n_classified + res["unlabelled_pixels"] == res["overall"]["n_pixels"]
     json.dumps(res)  # JSON-safe
 
 
 def test_grid_and_band_mismatch_refused(scene):
-    paths, pred, ref, _, _, d = scene
+    paths, _, ref, _, _, d = scene
     shifted = write(d / "shifted.tif", ref.astype(np.float32), transform=Affine(1, 0, 500010, 0, -1, 3300000))
-    with pytest.raises(InputError, match="pred.tif and .*shifted.tif are not on the same grid"):
+    with pytest.raises(InputError, match=r"pred.tif and .*shifted.tif are not on the same grid"):
         evaluate_rasters(paths["pred"], shifted)
     other_crs = write(d / "crs.tif", ref.astype(np.float32), crs="EPSG:32616")
     with pytest.raises(InputError, match="CRS"):
         evaluate_rasters(paths["pred"], other_crs)
     three = write(d / "three.tif", ref[:3].astype(np.float32))  # no wavelengths: counts differ
-    with pytest.raises(InputError, match="4 bands .*three.tif has 3"):
+    with pytest.raises(InputError, match=r"4 bands .*three.tif has 3"):
         evaluate_rasters(paths["pred"], three, resample=True)
     shifted_wl = write(d / "wl.tif", ref.astype(np.float32), [460.0, 560.0, 660.0, 860.0])
-    with pytest.raises(InputError, match="band sets differ.*--resample"):
+    with pytest.raises(InputError, match=r"band sets differ.*--resample"):
         evaluate_rasters(paths["pred"], shifted_wl)
 
 
@@ -121,8 +122,8 @@ def test_interpolation_matrix_is_linear_interpolation():
 
 
 def test_missing_file_and_bad_labels(scene):
-    paths, *_ , d = scene
-    with pytest.raises(InputError, match="nope.tif: the reference raster does not exist"):
+    paths, *_, d = scene
+    with pytest.raises(InputError, match=r"nope.tif: the reference raster does not exist"):
         evaluate_rasters(paths["pred"], d / "nope.tif")
     with pytest.raises(InputError, match="labels must be one band of integer"):
         evaluate_rasters(paths["pred"], paths["ref"], labels_path=paths["ref"])
