@@ -18,13 +18,12 @@ from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.features import geometry_mask
 from rasterio.windows import Window
-from rasterio.windows import bounds as window_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import transform as shapely_transform
 
 from hyperldm_engine.errors import InputError
-from hyperldm_engine.tiling.windows import TileGrid
+from hyperldm_engine.tiling.windows import TileGrid, window_affine, window_footprint
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _QGIS_EXTENT = re.compile(
@@ -142,11 +141,9 @@ class AoiMask:
     all_touched: bool = False
 
     def __call__(self, window: Window) -> np.ndarray:
-        from rasterio.windows import transform as window_transform
-
         h, w = int(window.height), int(window.width)
-        wt = window_transform(window, self.transform)
-        tile_box = box(*window_bounds(window, self.transform))
+        wt = window_affine(window, self.transform)
+        tile_box = box(*window_footprint(window, self.transform))
         if not self.geometry.intersects(tile_box):
             return np.zeros((h, w), bool)
         return geometry_mask([self.geometry], out_shape=(h, w), transform=wt,
@@ -158,6 +155,6 @@ def windows_for_aoi(grid: TileGrid, geometry: BaseGeometry, transform: Affine) -
     ij = [(i, j) for i, j, _ in grid]
     if not ij:
         return []
-    bounds = np.array([window_bounds(w, transform) for _, _, w in grid])
+    bounds = np.array([window_footprint(w, transform) for _, _, w in grid])
     hits = shapely.intersects(geometry, shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]))
     return [t for t, hit in zip(ij, hits, strict=True) if hit]

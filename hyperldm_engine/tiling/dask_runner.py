@@ -10,6 +10,7 @@ model bundle) lazily and caches it in the worker process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Collection, Mapping
 from contextlib import ExitStack
@@ -42,7 +43,8 @@ class DaskBackend:
     def wait_any(self, handles: list[Any]) -> Collection[Any]:
         from distributed import wait
 
-        return wait(handles, return_when="FIRST_COMPLETED").done
+        with self.client.as_current():  # wait() uses the current client, not necessarily ours
+            return wait(handles, return_when="FIRST_COMPLETED").done
 
     def result(self, handle: Any) -> TileOutput:
         value = handle.result()
@@ -50,19 +52,21 @@ class DaskBackend:
         return value
 
     def cancel(self, handles: list[Any]) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the client may already be closing after an interrupt
             self.client.cancel(handles)
-        except Exception:  # the client may already be closing after an interrupt
-            pass
 
 
 def local_client(n_workers: int, processes: bool = True, memory_limit: str | float | None = "auto") -> Any:
-    """A quiet ``LocalCluster`` client: ``n_workers`` processes, one thread each, no dashboard."""
+    """A quiet ``LocalCluster`` client: ``n_workers`` processes, one thread each, no dashboard.
+
+    Task errors reach the caller as exceptions, so worker logs are silenced below CRITICAL; the
+    scheduler's small HTTP server takes a free port (":0") rather than warning about 8787.
+    """
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                           dashboard_address=None, silence_logs=logging.ERROR,
-                           memory_limit=memory_limit)
+                           dashboard_address=":0", scheduler_kwargs={"dashboard": False},
+                           silence_logs=logging.CRITICAL, memory_limit=memory_limit)
     return Client(cluster, set_as_default=False)
 
 

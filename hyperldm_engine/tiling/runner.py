@@ -17,11 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 from affine import Affine
 from rasterio.windows import Window
-from rasterio.windows import transform as window_transform
 
 from hyperldm_engine.progress import Progress
 from hyperldm_engine.tiling.blend import RowBandAccumulator, TileWeights
-from hyperldm_engine.tiling.windows import TileGrid
+from hyperldm_engine.tiling.windows import TileGrid, window_affine
 
 
 @dataclass(frozen=True)
@@ -224,7 +223,7 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
                                 window=window, rgb=rgb, mask=mask, row=i, col=j, latent_row0=r0,
                                 latent_col0=c0, align=grid.align,
                                 transform=None if base_transform is None
-                                else window_transform(window, base_transform))
+                                else window_affine(window, base_transform))
                             masks[next_submit] = mask
                             pending[backend.submit(tile_fn, request)] = next_submit
                 next_submit += 1

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from affine import Affine
 from rasterio.windows import Window
 
 from hyperldm_engine.errors import HyperLDMError
@@ -107,6 +108,25 @@ def tile_grid(width: int, height: int, tile: int, overlap: int, align: int = 4) 
     rs, rz = axis_starts(int(height), int(tile), int(overlap), int(align))
     cs, cz = axis_starts(int(width), int(tile), int(overlap), int(align))
     return TileGrid(int(width), int(height), int(tile), int(overlap), int(align), rs, rz, cs, cz)
+
+
+def window_affine(window: Window, transform: Affine) -> Affine:
+    """Georeference of a window: the raster's ``transform`` moved to the window's top-left pixel.
+
+    Same result as ``rasterio.windows.transform`` (without its deprecated ``*`` operator).
+    """
+    return transform @ Affine.translation(window.col_off, window.row_off)
+
+
+def window_footprint(window: Window, transform: Affine) -> tuple[float, float, float, float]:
+    """``(xmin, ymin, xmax, ymax)`` in map units of the window's four corners."""
+    a, b, c, d, e, f = transform[:6]
+    xs, ys = [], []
+    for col in (window.col_off, window.col_off + window.width):
+        for row in (window.row_off, window.row_off + window.height):
+            xs.append(a * col + b * row + c)
+            ys.append(d * col + e * row + f)
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def pad_to_multiple(array: np.ndarray, align: int,

@@ -11,6 +11,8 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
+UTM_10M = Affine(10.0, 0, 500000.0, 0, -10.0, 4000000.0)
+
 
 def _slices(window: Window) -> tuple[slice, slice]:
     r0, c0 = int(window.row_off), int(window.col_off)
@@ -21,7 +23,7 @@ class ArrayReader:
     """An in-memory RGB 'raster' with an optional validity mask; records the windows read."""
 
     def __init__(self, rgb: np.ndarray, mask: np.ndarray | None = None,
-                 transform: Affine = Affine(10.0, 0, 500000.0, 0, -10.0, 4000000.0), crs: str = "EPSG:32633"):
+                 transform: Affine = UTM_10M, crs: str = "EPSG:32633"):
         self.rgb = np.asarray(rgb, np.float32)
         self.height, self.width = self.rgb.shape[1:]
         self.mask = np.ones((self.height, self.width), bool) if mask is None else np.asarray(mask, bool)

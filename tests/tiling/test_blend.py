@@ -60,7 +60,8 @@ def test_identity_is_exact_through_blending(width, height, tile_overlap, seed):
 def test_accumulator_refuses_tiles_above_written_rows_and_fills_nodata():
     acc = RowBandAccumulator(4, {None: 1}, nodata=-9.0)
     mask = np.array([[True, False, True, True]] * 2)
-    acc.add(Window(0, 0, 4, 2), np.ones((2, 4), np.float32), {None: np.full((1, 2, 4), 3.0, np.float32)}, mask)
+    three = {None: np.full((1, 2, 4), 3.0, np.float32)}
+    acc.add(Window(0, 0, 4, 2), np.ones((2, 4), np.float32), three, mask)
     got = []
     acc.flush(3, lambda n, b, w: got.append((b, w)))
     block, window = got[0]

@@ -1,5 +1,6 @@
 """Streaming runner: exact identity, nodata skipping, named outputs, order, interruption."""
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,7 +47,7 @@ def test_linear_model_is_exact_through_tiling(tile, overlap):
     np.testing.assert_allclose(writer.data, linear_reference(rgb), rtol=8 * EPS32, atol=1e-7)
     assert stats.computed == len(grid) and stats.skipped == 0
     rows = [(w.row_off, w.height) for w in writer.windows]
-    assert rows[0][0] == 0 and all(a[0] + a[1] == b[0] for a, b in zip(rows, rows[1:], strict=False))
+    assert rows[0][0] == 0 and all(a[0] + a[1] == b[0] for a, b in itertools.pairwise(rows))
     assert rows[-1][0] + rows[-1][1] == 70, "row blocks written once each, in order, covering the scene"
 
 
@@ -63,7 +64,8 @@ def test_all_nodata_tiles_are_not_computed_and_output_nodata():
     assert sorted(fn.calls) == sorted(expected_calls) and len(expected_calls) < len(grid)
     assert stats.skipped == len(grid) - len(expected_calls)
     assert np.all(writer.data[:, ~mask] == -9999.0)
-    np.testing.assert_allclose(writer.data[:, mask], linear_reference(rgb)[:, mask], rtol=8 * EPS32, atol=1e-7)
+    expected = linear_reference(rgb)[:, mask]
+    np.testing.assert_allclose(writer.data[:, mask], expected, rtol=8 * EPS32, atol=1e-7)
 
 
 def test_named_outputs_go_to_their_writers():

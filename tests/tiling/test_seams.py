@@ -7,11 +7,12 @@ from hyperldm_engine.tiling.runner import run_tiles
 from hyperldm_engine.tiling.seams import border_pairs, seam_statistic
 from hyperldm_engine.tiling.windows import tile_grid
 
-from .fakes import ArrayReader, ArrayWriter, LinearTile, SyntheticReader, TileOffsetTile
+from .fakes import ArrayWriter, LinearTile, SyntheticReader, TileOffsetTile
 
 
 def test_border_pairs():
-    np.testing.assert_array_equal(np.flatnonzero(border_pairs((0, 12, 24), (16, 16, 16), 40)), [11, 15, 23, 27])
+    pairs = border_pairs((0, 12, 24), (16, 16, 16), 40)
+    np.testing.assert_array_equal(np.flatnonzero(pairs), [11, 15, 23, 27])
 
 
 def test_constructed_seam_known_answer():
