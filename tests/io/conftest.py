@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
-from rasterio.transform import from_origin
 
 
 def hippo_cube() -> Path:
@@ -33,7 +33,7 @@ def make_raster(path: Path, array: np.ndarray, crs: str | None = "EPSG:32633", t
             "dtype": a.dtype.name}
     if crs is not None:
         prof["crs"] = crs
-        prof["transform"] = transform or from_origin(500000.0, 4100000.0, 2.0, 2.0)
+        prof["transform"] = transform or Affine(2.0, 0.0, 500000.0, 0.0, -2.0, 4100000.0)
     elif transform is not None:
         prof["transform"] = transform
     prof.update(profile)
@@ -47,3 +47,14 @@ def make_raster(path: Path, array: np.ndarray, crs: str | None = "EPSG:32633", t
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(name="make_raster")
+def make_raster_fixture():
+    """``make_raster(path, array, crs=..., transform=..., **profile)``."""
+    return make_raster
+
+
+@pytest.fixture
+def hippo_hdr() -> Path:
+    return hippo_cube()

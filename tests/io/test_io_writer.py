@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
-from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from hyperldm_engine.errors import InputError, OutputError, ResourceError
@@ -29,7 +29,7 @@ from hyperldm_engine.io.writer import (
     write_raster,
 )
 
-PROFILE = {"crs": "EPSG:32633", "transform": from_origin(500000.0, 4100000.0, 10.0, 10.0)}
+PROFILE = {"crs": "EPSG:32633", "transform": Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4100000.0)}
 WL = np.array([400.0, 412.5, 580.4, 700.0, 998.25])
 FWHM = np.array([10.0, 10.0, 11.5, 12.0, 15.0])
 
