@@ -115,7 +115,8 @@ def decoder_library(sensor: Sensor, size: int = 300, seed: int = 0,
     ``size`` slots are shared equally among the families in ``DECODER_FAMILIES``; a family with
     fewer spectra than its share gives all of them and its unused slots go to the others (round
     robin). Inside a family the fine classes are drawn round robin, each class in an order fixed
-    by ``seed`` (measured spectra before PROSAIL-modelled canopies), so the result is reproducible and balanced. Columns are ordered by family.
+    by ``seed`` (measured spectra before PROSAIL-modelled canopies), so the result is reproducible
+    and balanced. Columns are ordered by family.
     Metadata rows: id, name, class, family, source, split.
     """
     if size < len(DECODER_FAMILIES):
