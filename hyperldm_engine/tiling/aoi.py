@@ -20,7 +20,6 @@ from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shapely_transform
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.tiling.windows import TileGrid, window_affine, window_footprint
@@ -102,7 +101,7 @@ def reproject_geometry(geometry: BaseGeometry, src_crs: CRS | str | None,
     step = max(xmax - xmin, ymax - ymin) / max(densify_m, 1)
     dense = shapely.segmentize(geometry, step) if step > 0 else geometry
     tr = Transformer.from_crs(src, dst, always_xy=True)
-    out = shapely_transform(tr.transform, dense)
+    out = shapely.transform(dense, tr.transform, interleaved=False)
     return shapely.make_valid(out) if not out.is_valid else out
 
 

@@ -54,7 +54,8 @@ def test_load_aoi_from_geojson_in_another_crs(tmp_path):
     to_ll = Transformer.from_crs(32633, 4326, always_xy=True)
     ring = [to_ll.transform(x, y) for x, y in [(500100, 3999100), (500500, 3999100), (500100, 3999600)]]
     polygon = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
-    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": polygon}]}
+    feature = {"type": "Feature", "properties": {}, "geometry": polygon}
+    fc = {"type": "FeatureCollection", "features": [feature]}
     path = tmp_path / "aoi.geojson"
     path.write_text(json.dumps(fc))
     g = load_aoi(str(path), "EPSG:32633")
