@@ -6,7 +6,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], pixel_m: float, scale_m: float) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], pixel_m: float,
+                 scale_m: float) -> np.ndarray:
     """Zero-mean, unit-std Gaussian random field ``shape`` (rows, cols) with correlation ~``scale_m``.
 
     White noise on a coarse grid of cell ``scale_m / 4`` metres is Gaussian-filtered (sigma two

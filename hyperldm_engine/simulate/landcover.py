@@ -126,7 +126,8 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
         phi = field_angle + np.where(rng.random(n) < 0.5, 0.0, np.pi / 2)
         ys = ((np.arange(rows) + 0.5) * render_m).astype(np.float32)[:, None]
         xs = ((np.arange(cols) + 0.5) * render_m).astype(np.float32)[None, :]
-        stripes = np.sin((2 * np.pi / period) * (xs * np.cos(phi)[P] + ys * np.sin(phi)[P])).astype(np.float32)
+        along = xs * np.cos(phi)[P] + ys * np.sin(phi)[P]
+        stripes = np.sin((2 * np.pi / period) * along).astype(np.float32)
         crop = pt == P_CROP
         weight[crop] = np.clip(weight[crop] + 0.25 * (1 - weight[crop]) * stripes[crop] * 2, 0, 1)
         bare = pt == P_BARE
@@ -238,7 +239,8 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
     roof_em = pick("roof", nb)
     gabled = (rng.random(nb) < 0.6) & ~big
     halves = geo.gable_halves(corners)
-    plane_gain = np.where(np.repeat(gabled, 2), np.tile([1.1, 0.72], nb), np.repeat(rng.uniform(0.9, 1.05, nb), 2))
+    plane_gain = np.where(np.repeat(gabled, 2), np.tile([1.1, 0.72], nb),
+                          np.repeat(rng.uniform(0.9, 1.05, nb), 2))
     plane_gain *= np.repeat(rng.uniform(0.9, 1.1, nb), 2)
     rid = geo.burn(geo.polygons(halves), np.arange(1, 2 * nb + 1), shape, render_m) - 1
     roof = rid >= 0

@@ -71,7 +71,8 @@ class Scene:
         return int(self.hsi.shape[1])
 
 
-def _draw_endmembers(rng: np.random.Generator, pool: SpectralCollection) -> tuple[list[int], dict[str, np.ndarray]]:
+def _draw_endmembers(rng: np.random.Generator,
+                     pool: SpectralCollection) -> tuple[list[int], dict[str, np.ndarray]]:
     """Scene endmembers per material; materials sharing library classes get distinct spectra."""
     used: set[int] = set()
     chosen: list[int] = []
@@ -105,7 +106,8 @@ def simulate_scene(width: int, height: int, seed: int, gsd_m: float = 1.0, crs_e
     stream, so held-out scenes share neither spectra nor random numbers with training scenes.
     """
     if width < 8 or height < 8 or width * height > MAX_PIXELS:
-        raise InputError(f"scene size {width} x {height} must be at least 8 x 8 and at most {MAX_PIXELS} pixels")
+        raise InputError(f"scene size {width} x {height} must be at least 8 x 8 and at most "
+                         f"{MAX_PIXELS} pixels")
     if not 0.05 <= gsd_m <= 1000.0:
         raise InputError(f"GSD {gsd_m} m is outside 0.05-1000 m")
     try:
@@ -116,7 +118,8 @@ def simulate_scene(width: int, height: int, seed: int, gsd_m: float = 1.0, crs_e
         raise InputError(f"EPSG:{crs_epsg} is not a projected (metre) CRS; use a UTM zone such as 32633")
     sensor = sensor or default_sensor()
     t0 = time.perf_counter()
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(seed) >> 32 & 0xFFFFFFFF, _STREAM[bool(held_out)]])
+    seed_words = [int(seed) & 0xFFFFFFFF, int(seed) >> 32 & 0xFFFFFFFF, _STREAM[bool(held_out)]]
+    rng = np.random.default_rng(seed_words)
     pool = simulation_pool("heldout" if held_out else "train")
     chosen, slots = _draw_endmembers(rng, pool)
     E = pool.subset(np.array(chosen)).resampled(sensor)  # (n_e, n_bands)
@@ -154,7 +157,8 @@ def simulate_scene(width: int, height: int, seed: int, gsd_m: float = 1.0, crs_e
         wts = np.concatenate([(g * w).ravel(), (g * (1 - w)).ravel()])
         A[:, r0:r1] = np.bincount(idx, wts, minlength=n_e * h * width).reshape(n_e, h, width)
         lab = maps.label[sl].astype(np.int64) * (h * width) + pix
-        counts[:, r0:r1] = np.bincount(lab.ravel(), minlength=len(CLASS_NAMES) * h * width).reshape(-1, h, width)
+        counts[:, r0:r1] = np.bincount(lab.ravel(), minlength=len(CLASS_NAMES) * h * width).reshape(
+            -1, h, width)
     del maps
     labels = counts.argmax(0).astype(np.uint8)
     shade = A.sum(0)
@@ -224,14 +228,16 @@ def write_scene(scene: Scene, out_dir: str | Path, overwrite: bool = False, abun
     if not overwrite:
         existing = [n for n in names if (out / n).exists()]
         if existing:
-            raise OutputError(f"{out / existing[0]}: the output already exists; use --overwrite to replace it")
+            raise OutputError(f"{out / existing[0]}: the output already exists; "
+                              "use --overwrite to replace it")
     like = {"crs": scene.crs, "transform": scene.transform, "width": scene.width, "height": scene.height}
     common = {"seed": scene.seed, "held_out": int(scene.held_out), "gsd_m": scene.gsd_m,
               "generator": "hyperldm-engine simulate"}
     classes = json.dumps(list(scene.class_names))
     paths: dict[str, Path] = {}
-    with HsiWriter(out / "hsi.tif", like, wavelengths_nm=scene.sensor.centers_nm, fwhm_nm=scene.sensor.fwhm_nm,
-                   dtype="float32", overwrite=overwrite, creation_options=creation_options, tags=common) as w:
+    with HsiWriter(out / "hsi.tif", like, wavelengths_nm=scene.sensor.centers_nm,
+                   fwhm_nm=scene.sensor.fwhm_nm, dtype="float32", overwrite=overwrite,
+                   creation_options=creation_options, tags=common) as w:
         w.write(scene.hsi)
     paths["hsi"] = out / "hsi.tif"
     with HsiWriter(out / "rgb.tif", like, count=3, band_names=["red", "green", "blue"], dtype="float32",
@@ -240,15 +246,17 @@ def write_scene(scene: Scene, out_dir: str | Path, overwrite: bool = False, abun
                          "units": "reflectance-like 0-1"}) as w:
         w.write(scene.rgb)
     paths["rgb"] = out / "rgb.tif"
-    with HsiWriter(out / "labels.tif", like, count=1, band_names=["class"], dtype="uint8", overwrite=overwrite,
-                   creation_options=creation_options, tags={**common, "class_names": classes}) as w:
+    with HsiWriter(out / "labels.tif", like, count=1, band_names=["class"], dtype="uint8",
+                   overwrite=overwrite, creation_options=creation_options,
+                   tags={**common, "class_names": classes}) as w:
         w.write(scene.labels[None])
     paths["labels"] = out / "labels.tif"
     if abundances:
         em = [f"{i}: {m['class']} {m['id']}" for i, m in enumerate(scene.endmember_meta)]
+        ids = [m["id"] for m in scene.endmember_meta]
         with HsiWriter(out / "abundances.tif", like, count=len(em), band_names=em, dtype="float32",
                        overwrite=overwrite, creation_options=creation_options,
-                       tags={**common, "endmember_ids": json.dumps([m["id"] for m in scene.endmember_meta])}) as w:
+                       tags={**common, "endmember_ids": json.dumps(ids)}) as w:
             w.write(scene.abundances)
         paths["abundances"] = out / "abundances.tif"
     with atomic_path(out / "scene.json", overwrite=overwrite) as tmp:
