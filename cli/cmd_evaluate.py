@@ -33,7 +33,9 @@ def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, r
              data_range: float, window_size: int, progress_mode: str, overwrite: bool) -> None:
     """RMSE, MRAE, SAM, MPSNR and MSSIM of PRED against REF (overall, per band, per class).
 
-    Example: hyperldm-engine evaluate synth.tif hsi.tif --labels labels.tif --out eval/
+    \b
+    Example:
+      hyperldm-engine evaluate synth.tif hsi.tif --labels labels.tif --out eval/
     """
     import rasterio
 
