@@ -103,6 +103,15 @@ def test_read_only_folder(tmp_path: Path) -> None:
         ro.chmod(0o755)
 
 
+def test_unwritable_folder_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hyperldm_engine.io.atomic as atomic_mod
+
+    monkeypatch.setattr(atomic_mod.os, "access", lambda p, mode: False)
+    with pytest.raises(OutputError, match=rf"o\.tif: the output folder {tmp_path} is not writable"), \
+            atomic_path(tmp_path / "o.tif"):
+        pass
+
+
 def test_file_vs_folder_conflicts(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     with pytest.raises(OutputError, match="is a folder"), atomic_path(tmp_path / "d", overwrite=True):
