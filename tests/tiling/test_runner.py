@@ -144,3 +144,41 @@ def test_block_aligned_flushes_and_bounded_band():
     assert all(w.height % 32 == 0 for w in writer.windows[:-1])
     # band of rows in flight never exceeds one tile + one block (+ align) high, 5 + 1 float32 planes + mask
     assert stats.peak_accumulator_bytes <= (24 + 32 + 4) * 90 * (6 * 4 + 1)
+
+
+class ShuffledBackend:
+    """Completes submitted tiles in a random order; records how many were in flight."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.max_in_flight = 0
+
+    def submit(self, fn, request):
+        return [fn, request, None]
+
+    def wait_any(self, handles):
+        self.max_in_flight = max(self.max_in_flight, len(handles))
+        pick = handles[int(self.rng.integers(len(handles)))]
+        pick[2] = pick[0](pick[1])
+        return [pick]
+
+    def result(self, handle):
+        return handle[2]
+
+    def cancel(self, handles):
+        pass
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_completion_order_does_not_change_output_and_in_flight_is_bounded(seed):
+    from hyperldm_engine.tiling.runner import stream_tiles
+
+    rgb = _scene()
+    grid = tile_grid(90, 70, 16, 4, align=4)
+    reference, out = ArrayWriter(5, 70, 90), ArrayWriter(5, 70, 90)
+    run_tiles(ArrayReader(rgb), reference, LinearTile(), grid, 5, -1.0)
+    backend = ShuffledBackend(seed)
+    limit = 2 * grid.n_cols
+    stream_tiles(ArrayReader(rgb), out, LinearTile(), grid, 5, -1.0, backend, max_tiles_in_flight=limit)
+    np.testing.assert_array_equal(out.data, reference.data)
+    assert backend.max_in_flight == limit
