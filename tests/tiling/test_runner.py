@@ -153,17 +153,21 @@ class ShuffledBackend:
         self.rng = np.random.default_rng(seed)
         self.max_in_flight = 0
 
+    class Handle:
+        def __init__(self, fn, request):
+            self.fn, self.request, self.value = fn, request, None
+
     def submit(self, fn, request):
-        return [fn, request, None]
+        return self.Handle(fn, request)
 
     def wait_any(self, handles):
         self.max_in_flight = max(self.max_in_flight, len(handles))
         pick = handles[int(self.rng.integers(len(handles)))]
-        pick[2] = pick[0](pick[1])
+        pick.value = pick.fn(pick.request)
         return [pick]
 
     def result(self, handle):
-        return handle[2]
+        return handle.value
 
     def cancel(self, handles):
         pass
