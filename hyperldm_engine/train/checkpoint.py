@@ -170,10 +170,14 @@ def rng_state(torch_generators: dict[str, torch.Generator], numpy_generators: di
 
 
 def restore_rng_state(state: dict[str, Any], torch_generators: dict[str, torch.Generator],
-                      numpy_generators: dict[str, np.random.Generator]) -> None:
-    """Put back the states captured by :func:`rng_state` (same names required)."""
+                      numpy_generators: dict[str, np.random.Generator], set_global: bool = True) -> None:
+    """Put back the states captured by :func:`rng_state` (same names required).
+
+    ``set_global=False`` leaves torch's global RNG alone (the caller sets it inside ``fork_rng``).
+    """
     for k, g in torch_generators.items():
         g.set_state(state["torch"][k])
     for k, g in numpy_generators.items():
         g.bit_generator.state = state["numpy"][k]
-    torch.set_rng_state(state["torch_global"])
+    if set_global:
+        torch.set_rng_state(state["torch_global"])

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from hyperldm_engine.errors import InputError
+from hyperldm_engine.io.raster import PERCENTILE_LEVELS, WHITE_PERCENTILE, SceneStatistics, normalise_rgb
 from hyperldm_engine.train.augment import AugmentConfig, Camera, apply_camera, draw_camera
 
-SAMPLE_SIDE = 128  # the decimated statistics sample is about SAMPLE_SIDE x SAMPLE_SIDE pixels
+SAMPLE_SIDE = 256  # the decimated statistics sample is about SAMPLE_SIDE x SAMPLE_SIDE pixels
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TrainScene:
     crs: Any = None
     transform: Any = None
     heldout_row0: int = 0                   # rows >= heldout_row0 are held out
+    rgb_source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -208,3 +211,125 @@ def labelled_pixels(scenes: Sequence[TrainScene], region: str, max_pixels: int |
         pick = np.sort((rng or np.random.default_rng(0)).choice(y.size, max_pixels, replace=False))
         x, y = x[pick], y[pick]
     return x, y
+
+
+# ---- scene-level normalisation (as io.raster.normalise_rgb at inference) ---------------------------
+
+def sample_statistics(sample: np.ndarray, ok: np.ndarray) -> SceneStatistics:
+    """:class:`SceneStatistics` of a decimated sample ``(3, n)``, by the rule of ``scene_statistics``."""
+    vals = sample[:, ok].astype(np.float64)
+    if vals.shape[1] == 0:
+        raise InputError("the scene has no valid RGB pixel")
+    white = float(np.percentile(vals.max(axis=0), WHITE_PERCENTILE))
+    pct = np.percentile(vals, PERCENTILE_LEVELS, axis=1).T
+    return SceneStatistics(white=max(white, 1e-6), levels=PERCENTILE_LEVELS, percentiles=pct.tolist(),
+                           mean=vals.mean(axis=1).tolist(), valid_fraction=float(ok.mean()),
+                           sampled_pixels=int(ok.size), decimation=1, scale=1.0, dtype="float32")
+
+
+def scene_normaliser(rgb: np.ndarray, sample: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The default :data:`Normaliser`: ``normalise_rgb`` with the statistics of the (augmented) sample."""
+    return normalise_rgb(rgb, sample_statistics(sample, ok))
+
+
+# ---- scenes from files -----------------------------------------------------------------------------
+
+def _grid(reader) -> tuple[Any, Any, int, int]:
+    return reader.crs, reader.transform, reader.width, reader.height
+
+
+def _same_grid(a, b) -> bool:
+    (ca, ta, wa, ha), (cb, tb, wb, hb) = a, b
+    return (wa, ha) == (wb, hb) and ca == cb and ta.almost_equals(tb, precision=1e-9 * max(abs(ta.a), 1.0))
+
+
+def _read_labels(path: Path, grid: tuple, hsi_path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labels as contiguous class indices (-1 = unlabelled), the raw class values and their names."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as ds:
+            if not _same_grid(grid, (ds.crs, ds.transform, ds.width, ds.height)):
+                raise InputError(f"{path}: the labels raster is not on the grid of {hsi_path} (CRS, transform "
+                                 "and size must match)")
+            raw = ds.read(1)
+            mask = ds.read_masks(1) > 0
+            tags = ds.tags()
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: cannot read the labels raster ({exc})") from exc
+    if not np.issubdtype(raw.dtype, np.integer):
+        if not np.all(np.isfinite(raw[mask])) or np.any(raw[mask] != np.round(raw[mask])):
+            raise InputError(f"{path}: labels must be integer class values")
+        raw = np.where(mask, raw, 0).astype(np.int64)
+    values = np.unique(raw[mask])
+    if values.size == 0:
+        raise InputError(f"{path}: the labels raster has no labelled pixel")
+    lut = np.searchsorted(values, raw)
+    labels = np.where(mask, lut, -1).astype(np.int64)
+    names = _class_names(tags, values)
+    return labels, values, names
+
+
+def _class_names(tags: dict[str, str], values: np.ndarray) -> list[str]:
+    """Names from a ``class_names`` tag (JSON list indexed by value, or {value: name}), else ``class <v>``."""
+    import json
+
+    found: dict[int, str] = {}
+    for key in ("class_names", "CLASS_NAMES", "classes"):
+        if key in tags:
+            try:
+                data = json.loads(tags[key])
+            except ValueError:
+                data = [s.strip() for s in tags[key].split(",")]
+            if isinstance(data, dict):
+                found = {int(k): str(v) for k, v in data.items()}
+            elif isinstance(data, list):
+                found = dict(enumerate(str(v) for v in data))
+            break
+    return [found.get(int(v), f"class {int(v)}") for v in values]
+
+
+def load_scene(hsi_path: str | Path, rgb_path: str | Path | None = None, labels_path: str | Path | None = None,
+               wavelengths_path: str | Path | None = None, camera: str = "Nikon 5100 (NPL)",
+               rgb_scale: float | None = None, hsi_scale: float | None = None) -> TrainScene:
+    """Read one training scene into memory (all bands, whole raster).
+
+    The RGB, when given, must share the HSI's grid (CRS, transform, size); when absent it is derived
+    from the cube through the camera response (``spectral.rgb``). FWHM defaults to the band spacing.
+    """
+    from hyperldm_engine.io.raster import open_hsi, open_rgb
+    from hyperldm_engine.spectral.rgb import camera_response, rgb_from_cube
+    from hyperldm_engine.spectral.sensor import Sensor
+
+    hsi_path = Path(hsi_path)
+    with open_hsi(hsi_path, wavelengths_path, scale=hsi_scale) as hr:
+        grid = _grid(hr)
+        cube, valid = hr.read()
+        wl = np.asarray(hr.wavelengths_nm, float)
+        fwhm = None if hr.fwhm_nm is None else np.asarray(hr.fwhm_nm, float)
+        gsd = float(abs(hr.res[0])) if hr.crs is not None and not hr.is_geographic else None
+    if fwhm is None:
+        fwhm = np.gradient(wl) if wl.size > 1 else np.full(1, 10.0)
+    valid &= np.all(np.isfinite(cube), axis=0)
+    cube = np.where(valid, cube, 0.0).astype(np.float32)
+    if rgb_path is not None:
+        rgb_path = Path(rgb_path)
+        with open_rgb(rgb_path, scale=rgb_scale) as rr:
+            if not _same_grid(grid, _grid(rr)):
+                raise InputError(f"{rgb_path}: the RGB raster is not on the grid of {hsi_path} (CRS, transform "
+                                 f"and size must match: {rr.width}x{rr.height} vs {grid[2]}x{grid[3]})")
+            rgb, rgb_valid = rr.read()
+        valid &= rgb_valid
+        rgb_source = {"kind": "file", "path": str(rgb_path)}
+    else:
+        response = camera_response(Sensor(wl, fwhm, "scene"), camera)
+        rgb = rgb_from_cube(cube, response)
+        rgb_source = {"kind": "camera_response", "camera": camera}
+    labels, names = None, []
+    if labels_path is not None:
+        labels, _, names = _read_labels(Path(labels_path), grid, hsi_path)
+    scene = TrainScene(name=str(hsi_path), hsi=cube, rgb=np.where(valid, rgb, 0.0).astype(np.float32),
+                       valid=valid, wavelengths_nm=wl, fwhm_nm=np.asarray(fwhm, float), labels=labels,
+                       class_names=names, gsd_m=gsd, crs=grid[0], transform=grid[1], rgb_source=rgb_source)
+    return scene

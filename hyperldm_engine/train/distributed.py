@@ -64,10 +64,11 @@ def init_distributed(device: str = "auto") -> DistContext:
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=dev)
 
 
-def shutdown(ctx: DistContext) -> None:
-    """Leave the process group (after a barrier so rank 0 finishes writing first)."""
+def shutdown(ctx: DistContext, barrier: bool = True) -> None:
+    """Leave the process group (after a barrier, so rank 0 finishes writing before the others exit)."""
     if ctx.enabled and dist.is_initialized():
-        dist.barrier()
+        if barrier:
+            dist.barrier()
         dist.destroy_process_group()
 
 
