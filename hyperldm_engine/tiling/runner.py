@@ -178,6 +178,7 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
 
     Reads tiles in row-major order, submits at most ``max_tiles_in_flight`` ahead of the oldest
     unmerged one, merges results in row-major order and writes each finished row block.
+    ``progress`` advances once per tile of ``tiles`` (all tiles when None), computed or skipped.
     """
     if (reader.width, reader.height) != (grid.width, grid.height):
         raise ValueError(f"grid is {grid.width}x{grid.height} "
@@ -195,6 +196,8 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     wanted = None if tiles is None else {tuple(t) for t in tiles}
     order = [(i, j) for i, j, _ in grid]
     n = len(order)
+    n_wanted = n if wanted is None else sum(t in wanted for t in order)
+    done = 0
     limit = max(1, int(max_tiles_in_flight))
     stats = RunStats()
     t0 = time.perf_counter()
@@ -250,9 +253,10 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
                 else:
                     upto = grid.height
                 acc.flush(upto, sink)
-            if progress is not None:
+            if progress is not None and (wanted is None or (i, j) in wanted):
+                done += 1
                 elapsed = time.perf_counter() - t0
-                progress.advance(1, message=f"tile {next_merge}/{n}",
+                progress.advance(1, message=f"tile {done}/{n_wanted}",
                                  **{"MPix/s": round(stats.pixels_computed / 1e6 / max(elapsed, 1e-9), 3)})
     finally:
         if pending:

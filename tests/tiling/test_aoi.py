@@ -102,3 +102,18 @@ def test_run_restricted_to_aoi():
     run_tiles(ArrayReader(rgb, transform=TRANSFORM), ArrayWriter(5, h, w), fn, grid, 5, -1.0, mask_fn=mask_fn)
     assert sorted(calls) == touched
     assert shapely.is_valid(aoi)
+
+
+def test_progress_counts_only_listed_tiles():
+    class Count:
+        done = 0
+
+        def advance(self, n=1.0, message=None, **postfix):
+            self.done += n
+
+    grid = tile_grid(100, 80, 32, 8, align=4)
+    progress = Count()
+    rgb = np.zeros((3, 80, 100), np.float32)
+    run_tiles(ArrayReader(rgb), ArrayWriter(5, 80, 100), LinearTile(), grid, 5, -1.0,
+              progress=progress, tiles=[(0, 0), (1, 2)])
+    assert progress.done == 2
