@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
+import re
 import resource
 import shutil
 import signal
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,12 @@ from rasterio.windows import Window
 
 from hyperldm_engine.errors import InputError, OutputError, ResourceError
 from hyperldm_engine.io.atomic import atomic_path, remove_with_sidecars, temporary_name
+
+try:  # GDAL errors that rasterio does not wrap (e.g. from rasterio.shutil.copy)
+    from rasterio._err import CPLE_BaseError
+except ImportError:  # pragma: no cover - private module moved
+    CPLE_BaseError = RasterioError  # type: ignore[misc,assignment]
+_GDAL_ERRORS = (OSError, RasterioError, CPLE_BaseError)
 
 BLOCK = 512
 WAVELENGTH_UNITS = "Nanometers"
@@ -152,6 +160,13 @@ def check_free_space(path: str | os.PathLike[str], nbytes_uncompressed: int, cop
         )
 
 
+def gdal_message(exc: BaseException) -> str:
+    """First line of a GDAL error without our temporary file names."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"[^\s:]*\.hyperldm-tmp-[^\s:]*:?\s*", "", text)
+    return text.removeprefix("_TIFFVSetField:").strip() or type(exc).__name__
+
+
 def translate_write_error(final: Path, tmp: Path | None, exc: BaseException) -> BaseException:
     """Map a failed write to ResourceError (disk full, file too large) or OutputError.
 
@@ -162,7 +177,7 @@ def translate_write_error(final: Path, tmp: Path | None, exc: BaseException) -> 
         return ResourceError(f"{final}: the disk is full; no output was written")
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         return ResourceError(f"{final}: the file-size limit was reached; no output was written")
-    if isinstance(exc, OSError | RasterioError):
+    if isinstance(exc, _GDAL_ERRORS):
         folder = final.parent if str(final.parent) else Path(".")
         limit = _fsize_limit()
         size = 0
@@ -177,9 +192,39 @@ def translate_write_error(final: Path, tmp: Path | None, exc: BaseException) -> 
         with contextlib.suppress(OSError):
             if shutil.disk_usage(folder).free < 8 * 1024 * 1024:
                 return ResourceError(f"{final}: the disk is full; no output was written")
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return OutputError(f"{final}: writing failed: {msg}; no output was written")
+        return OutputError(f"{final}: writing failed: {gdal_message(exc)}; no output was written")
     return exc
+
+
+class _GdalWarnings(logging.Handler):
+    """Collects GDAL's complaints about creation options (it ignores bad ones with a warning)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if "creation option" in msg or "value not recognised" in msg:
+            self.messages.append(msg.split(" in ", 1)[-1] if msg.startswith("CPLE_") else msg)
+
+
+@contextlib.contextmanager
+def _refuse_bad_options(final: Path) -> Iterator[None]:
+    """Turn GDAL's 'unsupported creation option' warnings into an InputError."""
+    logger = logging.getLogger("rasterio._env")
+    handler = _GdalWarnings()
+    old_level = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.WARNING):
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    if handler.messages:
+        raise InputError(f"{final}: bad creation option: {handler.messages[0]}")
 
 
 class HsiWriter:
@@ -265,7 +310,11 @@ class HsiWriter:
         return self.width * self.height * self.count * np.dtype(self.dtype).itemsize
 
     def creation_profile(self) -> dict[str, Any]:
-        """The rasterio profile used to create the (intermediate) GeoTIFF."""
+        """The rasterio profile of the GeoTIFF written window by window.
+
+        With ``cog`` this is a fast intermediate (level-1 compression, no user options: those go
+        to the COG driver in ``cog_options``).
+        """
         compress = default_compression()
         prof: dict[str, Any] = {
             "driver": "GTiff",
@@ -284,33 +333,40 @@ class HsiWriter:
             "interleave": "band",
             "BIGTIFF": "IF_SAFER",
         }
-        if compress == "ZSTD":
-            prof["ZSTD_LEVEL"] = "9"
+        level = "1" if self.cog else "9"
+        prof["ZSTD_LEVEL" if compress == "ZSTD" else "ZLEVEL"] = level
         if self.dtype == "uint8" and self.count == 4:  # no implicit RGB + alpha
             prof["photometric"] = "MINISBLACK"
-        for key, value in self.user_options.items():
-            prof[key.lower() if key.lower() in prof else key] = value
+        if not self.cog:
+            for key, value in self.user_options.items():
+                prof[key.lower() if key.lower() in prof else key] = value
         if prof["transform"] is None:
             del prof["transform"]
         if prof["crs"] is None:
             del prof["crs"]
         return prof
 
-    def _cog_options(self) -> dict[str, Any]:
-        prof = self.creation_profile()
+    def cog_options(self) -> dict[str, Any]:
+        """COG driver options: our defaults, then the user's (GTiff names such as ZLEVEL,
+        ZSTD_LEVEL, BLOCKXSIZE are translated to the COG driver's LEVEL, BLOCKSIZE)."""
         opts: dict[str, Any] = {
             "BLOCKSIZE": str(BLOCK),
-            "COMPRESS": str(prof.get("compress", default_compression())).upper(),
+            "COMPRESS": default_compression(),
+            "LEVEL": "9",
             "PREDICTOR": "YES",
             "BIGTIFF": "IF_SAFER",
             "OVERVIEWS": "AUTO",
             "OVERVIEW_RESAMPLING": "NEAREST" if self.is_int else "AVERAGE",
             "COPY_SRC_MDD": "YES",  # keep the ENVI metadata domain
         }
-        skip = {"TILED", "BLOCKXSIZE", "BLOCKYSIZE", "INTERLEAVE", "PHOTOMETRIC"}
+        rename = {"ZLEVEL": "LEVEL", "ZSTD_LEVEL": "LEVEL", "BLOCKXSIZE": "BLOCKSIZE"}
+        skip = {"TILED", "BLOCKYSIZE", "INTERLEAVE", "PHOTOMETRIC"}
         for key, value in self.user_options.items():
             if key not in skip:
-                opts[key] = value
+                opts[rename.get(key, key)] = value
+        if opts["COMPRESS"].upper() not in ("ZSTD", "DEFLATE", "LZMA", "LERC", "LERC_ZSTD",
+                                            "LERC_DEFLATE", "WEBP", "JXL"):
+            opts.pop("LEVEL")  # LZW, NONE, ... take no level
         return opts
 
     # -- context manager ----------------------------------------------------------------------
@@ -325,7 +381,7 @@ class HsiWriter:
             if self.cog:
                 work = self._work
                 stack.callback(lambda: remove_with_sidecars(work))
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _refuse_bad_options(self.path):
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self._ds = rasterio.open(self._work, "w", **self.creation_profile())
             self._write_metadata()
@@ -333,10 +389,10 @@ class HsiWriter:
             self._abort_dataset()
             stack.__exit__(type(exc), exc, exc.__traceback__)
             err = translate_write_error(self.path, self._work, exc)
-            if isinstance(exc, rasterio.errors.RasterioIOError | RasterioError) and err is exc:
-                raise OutputError(f"{self.path}: cannot create the output: {exc}") from exc
             if err is exc:
                 raise
+            if type(err) is OutputError:  # not a resource fault: GDAL refused the layout
+                err = OutputError(f"{self.path}: cannot create the output: {gdal_message(exc)}")
             raise err from exc
         self._stack = stack
         return self
@@ -377,9 +433,10 @@ class HsiWriter:
 
     def _convert_to_cog(self) -> None:
         assert self._work is not None and self._tmp is not None
-        with rasterio.Env(GDAL_NUM_THREADS="2"), warnings.catch_warnings():
+        with rasterio.Env(GDAL_NUM_THREADS="2"), warnings.catch_warnings(), \
+                _refuse_bad_options(self.path):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            rasterio.shutil.copy(self._work, self._tmp, driver="COG", **self._cog_options())
+            rasterio.shutil.copy(self._work, self._tmp, driver="COG", **self.cog_options())
         remove_with_sidecars(self._work)
 
     # -- metadata and data --------------------------------------------------------------------
@@ -469,7 +526,7 @@ class HsiWriter:
         try:
             self._ds.write(data, indexes=list(range(band_offset + 1, band_offset + c + 1)),
                            window=window)
-        except (OSError, RasterioError) as exc:
+        except _GDAL_ERRORS as exc:
             new = translate_write_error(self.path, self._work, exc)
             raise new from exc
 

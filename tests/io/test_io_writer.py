@@ -225,3 +225,27 @@ def test_file_size_limit_upfront(tmp_path: Path) -> None:
     assert res.stdout.startswith("ResourceError 5 "), res.stdout + res.stderr
     assert "ulimit -f" in res.stdout and "too small" in res.stdout
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("cog", [False, True])
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        (["COMPRESS=FOO"], InputError, "bad creation option: 'FOO' is an unexpected value for COMPRESS"),
+        (["FOO=1"], InputError, "bad creation option: driver (GTiff|COG) does not support creation option FOO"),
+        (["BLOCKXSIZE=100"], OutputError, r"(cannot create the output|writing failed): .*(16|TileWidth)"),
+    ],
+)
+def test_bad_creation_options(tmp_path: Path, cog: bool, options, error, message) -> None:
+    with pytest.raises(error, match=message) as info:
+        write_raster(tmp_path / "o.tif", np.zeros((1, 4, 4), np.float32), creation_options=options, cog=cog)
+    assert "hyperldm-tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_cog_translates_gtiff_option_names(tmp_path: Path) -> None:
+    out = write_raster(tmp_path / "c.tif", np.zeros((2, 4, 4), np.float32), cog=True,
+                       creation_options=["COMPRESS=DEFLATE", "ZLEVEL=1"])
+    with _open(out) as ds:
+        ims = ds.tags(ns="IMAGE_STRUCTURE")
+        assert ims["LAYOUT"] == "COG" and ims["COMPRESSION"] == "DEFLATE"
