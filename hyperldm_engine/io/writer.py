@@ -167,7 +167,8 @@ def gdal_message(exc: BaseException) -> str:
     return text.removeprefix("_TIFFVSetField:").strip() or type(exc).__name__
 
 
-def translate_write_error(final: Path, tmp: Path | None, exc: BaseException) -> BaseException:
+def translate_write_error(final: Path, tmp: Path | Sequence[Path | None] | None,
+                          exc: BaseException) -> BaseException:
     """Map a failed write to ResourceError (disk full, file too large) or OutputError.
 
     GDAL reports write failures without errno, so a GDAL error is classified from the state of
@@ -181,10 +182,12 @@ def translate_write_error(final: Path, tmp: Path | None, exc: BaseException) -> 
         folder = final.parent if str(final.parent) else Path(".")
         limit = _fsize_limit()
         size = 0
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                size = tmp.stat().st_size
-        if limit is not None and size >= limit - 4 * BLOCK * BLOCK * 8:
+        for t in (tmp if isinstance(tmp, list | tuple) else [tmp]):
+            if t is not None:
+                with contextlib.suppress(OSError):
+                    size = max(size, Path(t).stat().st_size)
+        # a write that failed within a few tiles (or half the limit) of the limit hit it
+        if limit is not None and size >= limit - min(4 * BLOCK * BLOCK * 8, limit // 2):
             return ResourceError(
                 f"{final}: the file-size limit (ulimit -f, {limit / 1e6:.1f} MB) was reached; "
                 "no output was written"
@@ -411,7 +414,7 @@ class HsiWriter:
                 self._convert_to_cog()
         except BaseException as err:
             self._abort_dataset()
-            new = translate_write_error(self.path, self._work, err)
+            new = translate_write_error(self.path, [self._work, self._tmp], err)
             stack.__exit__(type(err), err, err.__traceback__)
             if new is err:
                 raise

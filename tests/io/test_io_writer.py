@@ -249,3 +249,15 @@ def test_cog_translates_gtiff_option_names(tmp_path: Path) -> None:
     with _open(out) as ds:
         ims = ds.tags(ns="IMAGE_STRUCTURE")
         assert ims["LAYOUT"] == "COG" and ims["COMPRESSION"] == "DEFLATE"
+
+
+def test_gdal_error_on_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasterio.errors import RasterioIOError
+
+    usage = namedtuple("usage", "total used free")
+    gdal_err = RasterioIOError("TIFFAppendToStrip:Write error at scanline 0")
+    e = translate_write_error(tmp_path / "o.tif", None, gdal_err)
+    assert isinstance(e, OutputError) and "TIFFAppendToStrip" in str(e)
+    monkeypatch.setattr(writer_mod.shutil, "disk_usage", lambda p: usage(10**9, 10**9, 0))
+    e = translate_write_error(tmp_path / "o.tif", None, gdal_err)
+    assert isinstance(e, ResourceError) and str(e).endswith("o.tif: the disk is full; no output was written")
