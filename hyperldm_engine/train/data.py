@@ -333,3 +333,14 @@ def load_scene(hsi_path: str | Path, rgb_path: str | Path | None = None, labels_
                        valid=valid, wavelengths_nm=wl, fwhm_nm=np.asarray(fwhm, float), labels=labels,
                        class_names=names, gsd_m=gsd, crs=grid[0], transform=grid[1], rgb_source=rgb_source)
     return scene
+
+
+def scene_from_simulation(scene: Any, name: str | None = None) -> TrainScene:
+    """A :class:`TrainScene` from an in-memory ``simulate.Scene`` (no files; for the default model)."""
+    return TrainScene(
+        name=name or f"simulated seed {scene.seed} gsd {scene.gsd_m:g} m", hsi=scene.hsi.astype(np.float32),
+        rgb=scene.rgb.astype(np.float32), valid=np.all(np.isfinite(scene.hsi), axis=0),
+        wavelengths_nm=np.asarray(scene.sensor.centers_nm, float), fwhm_nm=np.asarray(scene.sensor.fwhm_nm, float),
+        labels=scene.labels.astype(np.int64), class_names=list(scene.class_names), gsd_m=float(scene.gsd_m),
+        crs=scene.crs, transform=scene.transform,
+        rgb_source={"kind": "camera_response", "camera": str(scene.params.get("camera", "Nikon 5100 (NPL)"))})

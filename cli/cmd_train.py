@@ -1,0 +1,95 @@
+"""``hyperldm-engine train``: train (or fine-tune) a HyperLDM bundle on a user's scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("train")
+@click.argument("hsi", type=_PATH)
+@click.argument("out_bundle", type=click.Path(path_type=Path))
+@click.option("--rgb", type=_PATH, help="RGB raster on the HSI's grid (default: derived through a camera response).")
+@click.option("--labels", type=_PATH, help="Class raster on the HSI's grid; trains the spectral classifier.")
+@click.option("--wavelengths", type=_PATH, help="Band centres (and FWHM) in nm, when the HSI does not carry them.")
+@click.option("--config", "preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
+              help="Model size preset.")
+@click.option("--iterations", type=click.IntRange(min=0), default=None,
+              help="Iterations of each of the two stages (default 2000 each).")
+@click.option("--vq-iterations", type=click.IntRange(min=0), default=None, help="Stage-1 (VQGAN) iterations.")
+@click.option("--diffusion-iterations", type=click.IntRange(min=0), default=None,
+              help="Stage-2 (latent diffusion) iterations.")
+@click.option("--classifier-iterations", type=click.IntRange(min=0), default=None,
+              help="Classifier iterations (with --labels; default 500).")
+@click.option("--patch-size", type=click.IntRange(min=8), default=64, show_default=True,
+              help="Training patch side in pixels (a multiple of the model's alignment, e.g. 32 for small).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--init", "init_bundle", type=click.Path(exists=True, path_type=Path),
+              help="Fine-tune from this bundle (same bands and library).")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Write a checkpoint every N iterations (0: only at the end and on interruption).")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Checkpoint folder (default OUT_BUNDLE.checkpoints).")
+@click.option("--restart", is_flag=True, help="Ignore existing checkpoints and start from scratch.")
+@click.option("--no-augment", is_flag=True, help="Train on the clean RGB only (no radiometric augmentation).")
+@click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
+              show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_BUNDLE.")
+def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wavelengths: Path | None,
+          preset: str, iterations: int | None, vq_iterations: int | None, diffusion_iterations: int | None,
+          classifier_iterations: int | None, patch_size: int, batch_size: int, init_bundle: Path | None,
+          device: str, seed: int, checkpoint_every: int, checkpoint_dir: Path | None, restart: bool,
+          no_augment: bool, progress_mode: str, overwrite: bool) -> None:
+    """Train a model bundle on HSI (+ RGB, + labels); the last 10% of rows are held out for the report.
+
+    Writes OUT_BUNDLE (config.json + weights.safetensors), OUT_BUNDLE.report.md and
+    OUT_BUNDLE.loss.png. Interrupted runs (Ctrl-C, SIGTERM, kill) resume when the same command is
+    run again. Several processes: torchrun --nproc_per_node 2 -m hyperldm_cli.main train ...
+
+    Example: hyperldm-engine train scene/hsi.tif my_model --labels scene/labels.tif --iterations 500
+    """
+    from hyperldm_engine.progress import emit_json
+    from hyperldm_engine.train.data import load_scene
+    from hyperldm_engine.train.loop import TrainSettings
+    from hyperldm_engine.train.run import train_bundle
+
+    base = TrainSettings()
+    both = iterations if iterations is not None else None
+    settings = TrainSettings(
+        vq_iterations=vq_iterations if vq_iterations is not None else (both if both is not None else base.vq_iterations),
+        diffusion_iterations=diffusion_iterations if diffusion_iterations is not None
+        else (both if both is not None else base.diffusion_iterations),
+        classifier_iterations=0 if labels is None else (
+            classifier_iterations if classifier_iterations is not None else base.classifier_iterations),
+        patch_size=patch_size, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
+        augment=not no_augment)
+    scene = load_scene(hsi, rgb, labels, wavelengths)
+    provenance = {"command": "hyperldm-engine train", "hsi": str(hsi), "rgb": str(rgb) if rgb else None,
+                  "labels": str(labels) if labels else None}
+    metrics = train_bundle([scene], out_bundle, settings, preset=preset, init_bundle=init_bundle, device=device,
+                           checkpoint_dir=checkpoint_dir, restart=restart, progress=progress_mode,
+                           overwrite=overwrite, provenance=provenance)
+    if not metrics and not _is_main():
+        return
+    outputs = {"bundle": str(out_bundle), "report": str(out_bundle) + ".report.md",
+               "loss_plot": str(out_bundle) + ".loss.png"}
+    if progress_mode == "json":
+        emit_json("done", outputs=outputs, metrics=metrics)
+    else:
+        synth = metrics.get("synthesis") or {}
+        click.echo(f"wrote {out_bundle}; held-out synthesis MPSNR {synth.get('mpsnr')} dB, "
+                   f"SAM {synth.get('sam')} rad; report {outputs['report']}", err=True)
+
+
+def _is_main() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+COMMANDS = [train]
