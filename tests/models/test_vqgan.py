@@ -51,7 +51,9 @@ def test_without_rgb_condition(library):
 
 def test_decoder_is_tile_independent(tiny, library):
     """Local operators only: a crop of the latent decodes to the same interior pixels."""
-    model = ConditionalVQGAN(tiny, library).eval()
+    with torch.random.fork_rng():
+        torch.manual_seed(3)  # initial weights only
+        model = ConditionalVQGAN(tiny, library).eval()
     g = torch.Generator().manual_seed(3)
     z_q = torch.randn(1, 4, 32, 32, generator=g)
     rgb = torch.rand(1, 3, 128, 128, generator=g)
@@ -59,7 +61,10 @@ def test_decoder_is_tile_independent(tiny, library):
         full = model.decode(z_q, rgb, return_abundances=False).hsi
         crop = model.decode(z_q[..., 8:24, 8:24], rgb[..., 32:96, 32:96], return_abundances=False).hsi
     # latent cells 6..10 of the crop are 6 cells from its border: pixels 24..40 of the crop
-    assert torch.allclose(crop[..., 24:40, 24:40], full[..., 56:72, 56:72], atol=1e-5)
+    diff = (crop[..., 24:40, 24:40] - full[..., 56:72, 56:72]).abs().max()
+    assert diff < 1e-4, float(diff)  # float rounding of different conv blockings only
+    far = (crop[..., :4, :4] - full[..., 32:36, 32:36]).abs().max()
+    assert far > 1e-3  # sanity: at the crop border the missing context does show
 
 
 def test_rejects_bad_library_and_sizes(tiny, library):
