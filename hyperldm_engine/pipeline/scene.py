@@ -1,0 +1,188 @@
+"""Synthesize a whole georeferenced scene: read, check, tile, sample, blend and write atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperldm_engine import __version__
+from hyperldm_engine.errors import InputError
+from hyperldm_engine.io.atomic import ensure_distinct
+from hyperldm_engine.io.raster import open_rgb, scene_statistics
+from hyperldm_engine.io.writer import HsiWriter
+from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
+from hyperldm_engine.progress import Progress, report_warning
+from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, windows_for_aoi
+from hyperldm_engine.tiling.runner import RunStats, run_tiles
+from hyperldm_engine.tiling.windows import tile_grid
+
+NODATA = -9999.0
+DEFAULT_TILE = 256
+DEFAULT_OVERLAP = 64
+
+
+@dataclass
+class SceneJob:
+    """Everything ``synthesize`` needs; CLI flags map one to one onto these fields."""
+
+    input: str
+    output: str
+    model: str
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    device: str = "cpu"
+    sample_layout: str = "files"  # "files": out_s0.tif ...; "bands": one file, K x bands
+    abundances: str | None = None
+    creation_options: Sequence[str] = ()
+    cog: bool = False
+    dtype: str = "float32"
+    overwrite: bool = False
+    extent: str | None = None
+    aoi: str | None = None
+    workers: int | None = None
+    scheduler: str | None = None
+    scale: float | None = None
+    bands: Sequence[int] | None = None
+    autocast: str | None = None
+
+
+def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
+    """Output file names: ``out.tif`` for one sample or the "bands" layout; else ``out_s0.tif`` ..."""
+    out = Path(output)
+    if samples == 1 or layout == "bands":
+        return [out]
+    return [out.with_name(f"{out.stem}_s{k}{out.suffix}") for k in range(samples)]
+
+
+class _BandOffset:
+    """Adapter: the runner writes one sample's block; this puts it at ``offset`` in a shared file."""
+
+    def __init__(self, writer: HsiWriter, offset: int) -> None:
+        self.writer, self.offset = writer, offset
+
+    def creation_profile(self) -> dict[str, Any]:
+        """The shared file's block layout, so the runner flushes whole compressed blocks."""
+        return self.writer.creation_profile()
+
+    def write(self, block: np.ndarray, window: Any) -> None:
+        self.writer.write(block, window=window, band_offset=self.offset)
+
+
+def _check_job(job: SceneJob) -> None:
+    job.sampling.validate()
+    if job.sample_layout not in ("files", "bands"):
+        raise InputError(f"--sample-layout must be files or bands, got {job.sample_layout!r}")
+    if job.dtype not in ("float32", "uint16"):
+        raise InputError(f"--dtype must be float32 or uint16, got {job.dtype!r}")
+    if job.workers is not None and job.scheduler is not None:
+        raise InputError("give --workers or --scheduler, not both")
+    if job.workers is not None and job.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {job.workers}")
+
+
+def _area_of_interest(job: SceneJob, reader: Any, grid: Any) -> tuple[Any, Any]:
+    """(mask_fn, tiles) restricting work to --extent / --aoi, or (None, None)."""
+    geometry = None
+    if job.extent:
+        geometry = extent_geometry(parse_extent(job.extent), reader.crs)
+    if job.aoi:
+        aoi = load_aoi(job.aoi, reader.crs)
+        geometry = aoi if geometry is None else geometry.intersection(aoi)
+    if geometry is None:
+        return None, None
+    tiles = windows_for_aoi(grid, geometry, reader.transform)
+    if not tiles:
+        raise InputError(f"{job.input}: the --extent/--aoi does not overlap the raster")
+    return AoiMask(geometry, reader.transform), tiles
+
+
+def _gsd_warning(reader: Any, gsd_m: float | None, mode: str) -> None:
+    if not reader.has_crs:
+        report_warning(f"{reader.path}: no CRS; the output keeps the pixel grid without a CRS", mode)
+        return
+    if reader.is_geographic:
+        report_warning(f"{reader.path}: geographic CRS (degrees); pixel size cannot be compared with "
+                       f"the model's training GSD ({gsd_m} m); reproject to a projected CRS for best "
+                       "results", mode)
+        return
+    if gsd_m:
+        lo, hi = (min(gsd_m), max(gsd_m)) if isinstance(gsd_m, list) else (gsd_m, gsd_m)
+        res = float(abs(reader.res[0]))
+        if res < lo / 4 or res > hi * 4:
+            report_warning(f"{reader.path}: pixel size {res:g} m is far from the model's training GSD "
+                           f"({lo:g}-{hi:g} m); results may be less realistic", mode)
+
+
+def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
+    """Run a :class:`SceneJob`; returns the written paths and the runner's statistics.
+
+    All outputs are written atomically together: on any error or interrupt none of them exists.
+    """
+    _check_job(job)
+    for out in [job.output, *([job.abundances] if job.abundances else [])]:
+        ensure_distinct(job.input, out)
+    model = bundle_summary(job.model)
+    reader = open_rgb(job.input, bands=job.bands, scale=job.scale)
+    with reader:
+        stats = scene_statistics(reader)
+        for note in stats.warnings:
+            report_warning(note, progress_mode)
+        _gsd_warning(reader, model["gsd_m"], progress_mode)
+        grid = tile_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
+        mask_fn, tiles = _area_of_interest(job, reader, grid)
+        k = job.sampling.samples
+        tile_fn = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device,
+                                  abundances=job.abundances is not None, autocast=job.autocast)
+        n_bands = model["n_bands"]
+        tags = {"HYPERLDM_ENGINE": __version__, "HYPERLDM_MODEL": Path(job.model).name,
+                "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_SAMPLER": job.sampling.sampler,
+                "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k}
+        scale_factor = 1.0 / 10000.0 if job.dtype == "uint16" else None
+        writer_args = dict(like_profile=reader.profile, nodata=NODATA if job.dtype == "float32" else 0,
+                           dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,
+                           overwrite=job.overwrite, scale_factor=scale_factor)
+        paths = sample_paths(job.output, k, job.sample_layout)
+        total = (len(tiles) if tiles is not None else grid.n_rows * grid.n_cols)
+        with ExitStack() as stack:
+            writers: dict[str, Any] = {}
+            bands: dict[str, int] = {}
+            if job.sample_layout == "bands" and k > 1:
+                wl = np.tile(model["wavelengths_nm"], k)
+                names = [f"s{s} b{b + 1} {w:.1f} nm" for s in range(k)
+                         for b, w in enumerate(model["wavelengths_nm"])]
+                shared = stack.enter_context(HsiWriter(
+                    paths[0], count=k * n_bands, wavelengths_nm=wl, fwhm_nm=np.tile(model["fwhm_nm"], k),
+                    band_names=names, tags={**tags, "HYPERLDM_SAMPLE_LAYOUT": "bands"}, **writer_args))
+                for s in range(k):
+                    writers[f"s{s}"], bands[f"s{s}"] = _BandOffset(shared, s * n_bands), n_bands
+            else:
+                for s, path in enumerate(paths):
+                    writers[f"s{s}"] = stack.enter_context(HsiWriter(
+                        path, count=n_bands, wavelengths_nm=model["wavelengths_nm"], fwhm_nm=model["fwhm_nm"],
+                        tags={**tags, "HYPERLDM_SAMPLE": s}, **writer_args))
+                    bands[f"s{s}"] = n_bands
+            if job.abundances:
+                groups = model["groups"]
+                writers["abundances"] = stack.enter_context(HsiWriter(
+                    job.abundances, like_profile=reader.profile, count=len(groups), nodata=NODATA,
+                    band_names=[f"abundance {g}" for g in groups], creation_options=list(job.creation_options),
+                    overwrite=job.overwrite, tags={**tags, "HYPERLDM_ABUNDANCE_GROUPS": ",".join(groups)}))
+                bands["abundances"] = len(groups)
+            with Progress(total, "synthesize", mode=progress_mode, unit="tile") as progress:
+                if job.workers is not None or job.scheduler is not None:
+                    from hyperldm_engine.tiling.dask_runner import run_tiles_dask
+
+                    stats_run = run_tiles_dask(reader, writers, tile_fn, grid, bands, writer_args["nodata"],
+                                               scheduler=job.scheduler, n_workers=job.workers,
+                                               progress=progress, mask_fn=mask_fn, tiles=tiles)
+                else:
+                    stats_run = run_tiles(reader, writers, tile_fn, grid, bands, writer_args["nodata"],
+                                          progress=progress, mask_fn=mask_fn, tiles=tiles)
+    written = paths + ([Path(job.abundances)] if job.abundances else [])
+    return written, stats_run
