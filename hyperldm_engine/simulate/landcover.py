@@ -157,7 +157,8 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
         wf = smooth_noise(rng, shape, render_m, rng.uniform(300.0, 1200.0))
         thr = float(np.quantile(wf[::7, ::7], 1 - p_water))
         water = wf > thr
-        depth = np.clip((wf - thr) / 0.6, 0.0, 1.0)
+        # deep water is the darkest water endmember; towards the shore up to 30 % turbid water
+        depth = 0.7 + 0.3 * np.clip((wf - thr) / 0.3, 0.0, 1.0)
         label[water], prim[water], sec[water] = WATER, slots["water"][0], slots["water"][-1]
         weight[water] = depth[water]
         shallow = water & (wf - thr < 0.06)
@@ -170,7 +171,7 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
                                rng.uniform(8.0, 30.0), quad_segs=4)
         rmask = geo.burn(np.array([river]), 1, shape, render_m, dtype="uint8") > 0
         label[rmask], prim[rmask], sec[rmask] = WATER, slots["water"][0], slots["water"][-1]
-        weight[rmask], gain[rmask] = 0.5, 1.0
+        weight[rmask], gain[rmask] = 0.75, 1.0
         water |= rmask
 
     # ---- urban fabric: street network, parking, buildings ----------------------------------

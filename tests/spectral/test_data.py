@@ -16,7 +16,7 @@ def test_npz_small_grid_and_classes():
     assert c.wavelengths_nm.shape == (121,)
     np.testing.assert_allclose(c.wavelengths_nm, np.arange(400, 1001, 5))
     assert c.spectra.shape == (len(c.ids), 121) and np.isfinite(c.spectra).all()
-    assert 0.0 <= c.spectra.min() and c.spectra.max() < 1.1
+    assert c.spectra.min() >= 0.0 and c.spectra.max() < 1.1
     assert len(set(c.ids.tolist())) == len(c)
     for cls in ("vegetation", "npv", "soil", "mineral", "water", "snow", "asphalt", "roof_shingle", "metal",
                 "paint", "concrete"):
