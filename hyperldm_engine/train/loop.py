@@ -165,6 +165,7 @@ class Trainer:
                                                     "spectral_d": self.spectral_d, "denoiser": self.denoiser}
         if self.classifier is not None:
             self.modules["classifier"] = self.classifier
+        self.fresh_codebook = not (init_weights and "vqgan" in init_weights)
         if init_weights:
             for name, sd in init_weights.items():
                 if name in self.modules:
@@ -278,7 +279,9 @@ class Trainer:
             d_loss, d_logs = self.stage1.discriminator_loss(batch.hsi, recon, it, self.gen)
             self._step("disc", d_loss, list(self.spatial_d.parameters()) + list(self.spectral_d.parameters()))
             logs.update(d_logs)
-        if self.stage1.reseed_due(it):
+        if it == 0 and self.fresh_codebook:  # data-dependent codebook initialisation
+            self.vqgan.quantizer.reseed_dead_codes(out.z, threshold=float("inf"), generator=self.gen)
+        elif self.stage1.reseed_due(it):
             logs["reseeded"] = float(self.vqgan.quantizer.reseed_dead_codes(out.z, generator=self.gen))
         return logs
 
