@@ -20,7 +20,7 @@ def resolve_model(model: str | None) -> str:
 
 @click.command("synthesize")
 @click.argument("rgb", type=click.Path(dir_okay=False))
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path())  # a folder here is refused as an output problem (exit 4)
 @click.option("--model", "model", default=None, help="Model bundle (folder or .zip); default: the bundled model.")
 @click.option("--samples", default=1, show_default=True, type=int, help="Number of diverse samples K.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the scene-level noise field.")

@@ -59,10 +59,13 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail("interrupted; no partial output was kept", 130, json_mode)
     except click.ClickException as exc:
-        if json_mode:
-            emit_json("error", message=exc.format_message())
-        exc.show()
-        sys.exit(exc.exit_code)
+        if debug:
+            raise
+        message = " ".join(exc.format_message().split())
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, click.UsageError) and ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        _fail(message, exc.exit_code, json_mode)
     except HyperLDMError as exc:
         if debug:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -11,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from hyperldm_engine import __version__
-from hyperldm_engine.errors import InputError
-from hyperldm_engine.io.atomic import ensure_distinct
+from hyperldm_engine.errors import InputError, OutputError
+from hyperldm_engine.io.atomic import clean_stale_temporaries, ensure_distinct
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
-from hyperldm_engine.io.writer import HsiWriter
-from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
+from hyperldm_engine.io.writer import HsiWriter, check_free_space
+from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, resolve_device
 from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, windows_for_aoi
 from hyperldm_engine.tiling.runner import RunStats, run_tiles
@@ -84,6 +85,29 @@ def _check_job(job: SceneJob) -> None:
         raise InputError("give --workers or --scheduler, not both")
     if job.workers is not None and job.workers < 1:
         raise InputError(f"--workers must be at least 1, got {job.workers}")
+    resolve_device(job.device)  # unknown device or no GPU: refuse before reading anything
+
+
+def _check_output_path(final: Path, overwrite: bool) -> None:
+    """The checks the atomic writer makes at the end, made before any work (same messages)."""
+    folder = final.parent if str(final.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{final}: the output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{final}: the output folder {folder} is not writable")
+    if final.is_dir():
+        raise OutputError(f"{final}: exists and is a folder; cannot replace it with a file")
+    if (final.exists() or final.is_symlink()) and not overwrite:
+        raise OutputError(f"{final}: the output already exists; use --overwrite to replace it")
+
+
+def _check_space(job: SceneJob, paths: list[Path], n_bands: int, n_groups: int, pixels: int) -> None:
+    """Refuse before any work when the outputs' declared size cannot fit (disk or ulimit -f)."""
+    itemsize = 2 if job.dtype == "uint16" else 4
+    per_file = pixels * n_bands * itemsize * (job.sampling.samples if job.sample_layout == "bands" else 1)
+    check_free_space(paths[0], per_file, copies=len(paths) * (2 if job.cog else 1))  # all in one folder
+    if job.abundances:
+        check_free_space(job.abundances, pixels * n_groups * 4)
 
 
 def _area_of_interest(job: SceneJob, reader: Any, grid: Any) -> tuple[Any, Any]:
@@ -125,18 +149,25 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
     All outputs are written atomically together: on any error or interrupt none of them exists.
     """
     _check_job(job)
-    for out in [job.output, *([job.abundances] if job.abundances else [])]:
+    outputs = [job.output, *([job.abundances] if job.abundances else [])]
+    for out in outputs:
         ensure_distinct(job.input, out)
+    for folder in {Path(out).parent for out in outputs}:
+        clean_stale_temporaries(folder)  # left by a killed run (kill -9, power loss)
+    for out in [*sample_paths(job.output, job.sampling.samples, job.sample_layout), *outputs[1:]]:
+        _check_output_path(Path(out), job.overwrite)  # refuse before any work, not after it
     model = bundle_summary(job.model)
     reader = open_rgb(job.input, bands=job.bands, scale=job.scale)
     with reader:
+        k = job.sampling.samples
+        grid = tile_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
+        _check_space(job, sample_paths(job.output, k, job.sample_layout), model["n_bands"],
+                     len(model["groups"]), reader.width * reader.height)
+        mask_fn, tiles = _area_of_interest(job, reader, grid)
         stats = scene_statistics(reader)
         for note in stats.warnings:
             report_warning(note, progress_mode)
         _gsd_warning(reader, model["gsd_m"], progress_mode)
-        grid = tile_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
-        mask_fn, tiles = _area_of_interest(job, reader, grid)
-        k = job.sampling.samples
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast)
         n_bands = model["n_bands"]
