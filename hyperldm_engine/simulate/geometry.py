@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 import numpy as np
 import shapely
 from affine import Affine
@@ -88,17 +91,97 @@ def polyline(rng: np.random.Generator, width_m: float, height_m: float, step_m: 
     return np.asarray(pts)
 
 
+@contextmanager
+def _no_gc():
+    """Pause the cyclic garbage collector while millions of coordinate lists are built."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _polygon_rings(shapes: np.ndarray) -> tuple[list, np.ndarray]:
+    """GeoJSON-style ring lists of every polygon part and the index of the shape it came from."""
+    parts, index = shapely.get_parts(shapes, return_index=True)
+    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
+    parts, index = parts[keep], index[keep]
+    if parts.size == 0:
+        return [], index
+    _, coords, (ring_off, poly_off) = shapely.to_ragged_array(parts, include_z=False)
+    c = coords.tolist()
+    rings = [c[a:b] for a, b in zip(ring_off[:-1].tolist(), ring_off[1:].tolist(), strict=True)]
+    polys = [rings[a:b] for a, b in zip(poly_off[:-1].tolist(), poly_off[1:].tolist(), strict=True)]
+    return polys, index
+
+
+def _burn_polys(polys: list, vals: np.ndarray, shape: tuple[int, int], pixel_m: float, out: np.ndarray,
+                group_limit: int = 4096) -> np.ndarray:
+    """Rasterise ring lists; few distinct values are grouped into one MultiPolygon per value
+    (in order of first appearance), which keeps GDAL's per-geometry overhead small."""
+    if not polys:
+        return out
+    transform = Affine(pixel_m, 0, 0, 0, pixel_m, 0)
+    uniq, first = np.unique(vals, return_index=True)
+    if uniq.size <= group_limit:
+        order = uniq[np.argsort(first)]
+        members: dict = {v: [] for v in order.tolist()}
+        for p, v in zip(polys, vals.tolist(), strict=True):
+            members[v].append(p)
+        geoms = [({"type": "MultiPolygon", "coordinates": members[v]}, v) for v in order.tolist()]
+    else:
+        geoms = [({"type": "Polygon", "coordinates": p}, v) for p, v in zip(polys, vals.tolist(), strict=True)]
+    rasterize(geoms, out=out, transform=transform)
+    return out
+
+
 def burn(shapes: np.ndarray, values: np.ndarray | int, shape: tuple[int, int], pixel_m: float,
          out: np.ndarray | None = None, dtype: str = "int32") -> np.ndarray:
-    """Rasterise metric shapes onto the render grid (pixel centres inside), later shapes on top."""
+    """Rasterise metric shapely polygons onto the render grid (pixel centres inside).
+
+    With many distinct values later shapes are on top; with few (class codes) shapes of one
+    value are burnt together, in order of the value's first appearance.
+    """
     out = np.zeros(shape, dtype) if out is None else out
-    shapes = np.asarray(shapes, dtype=object)
+    shapes = np.atleast_1d(np.asarray(shapes, dtype=object))
     if shapes.size == 0:
         return out
     vals = np.broadcast_to(np.asarray(values), shapes.shape)
-    keep = ~shapely.is_empty(shapes)
-    if not keep.any():
+    with _no_gc():
+        polys, index = _polygon_rings(shapes)
+        return _burn_polys(polys, vals[index], shape, pixel_m, out)
+
+
+def burn_rings(rings: np.ndarray, values: np.ndarray | int, shape: tuple[int, int], pixel_m: float,
+               out: np.ndarray | None = None, dtype: str = "int32") -> np.ndarray:
+    """Rasterise simple polygons given as corner arrays ``(n, k, 2)`` (no shapely objects)."""
+    out = np.zeros(shape, dtype) if out is None else out
+    if len(rings) == 0:
         return out
-    transform = Affine(pixel_m, 0, 0, 0, pixel_m, 0)
-    rasterize(zip(shapes[keep], vals[keep].tolist(), strict=True), out=out, transform=transform)
-    return out
+    closed = np.concatenate([rings, rings[:, :1]], 1)
+    vals = np.broadcast_to(np.asarray(values), (len(rings),))
+    with _no_gc():
+        polys = [[r] for r in closed.tolist()]
+        return _burn_polys(polys, vals, shape, pixel_m, out)
+
+
+def discs(centres: np.ndarray, radii: np.ndarray, k: int = 12) -> np.ndarray:
+    """Corner arrays ``(n, k, 2)`` of regular k-gons approximating discs."""
+    a = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    ring = np.stack([np.cos(a), np.sin(a)], -1)
+    return centres[:, None, :] + radii[:, None, None] * ring[None]
+
+
+def swept_quads(rings: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Shadow of prisms as quads: footprint, moved footprint and each edge swept by ``offset``.
+
+    Their union is the hull of the footprint and its moved copy (for convex footprints);
+    returns ``(n * (k + 2), 4 or k, 2)``-compatible list of quads, footprints split into quads.
+    """
+    n, k, _ = rings.shape
+    nxt = np.roll(rings, -1, axis=1)
+    o = offset[:, None, :]
+    sweeps = np.stack([rings, nxt, nxt + o, rings + o], 2).reshape(n * k, 4, 2)
+    return sweeps

@@ -216,9 +216,8 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
     corners = geo.rectangles(bx, by, length, width, ang)
     # paved yards / parking around some buildings, then parking lots
     yard = rng.random(nb) < np.where(big, 0.9, 0.3)
-    yards = geo.polygons(geo.rectangles(bx[yard], by[yard], length[yard] * 1.6 + 6, width[yard] * 1.6 + 6,
-                                        ang[yard]))
-    pave = geo.burn(yards, 1, shape, render_m, dtype="uint8") > 0
+    yards = geo.rectangles(bx[yard], by[yard], length[yard] * 1.6 + 6, width[yard] * 1.6 + 6, ang[yard])
+    pave = geo.burn_rings(yards, 1, shape, render_m, dtype="uint8") > 0
     pave &= urban & ~road & ~water
     label[pave], prim[pave], sec[pave] = PAVEMENT, pick("pavement"), pick("pavement")
     weight[pave], gain[pave] = np.clip(0.5 + 0.3 * n_mid[pave], 0, 1), 1.0
@@ -229,11 +228,11 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
     per = rng.poisson(6.0, n_clusters) + 1
     txy = np.repeat(cxy, per, 0) + rng.normal(0.0, 10.0, (per.sum(), 2))
     tr = rng.uniform(2.0, 5.0, len(txy))
-    crowns = shapely.buffer(shapely.points(txy), tr, quad_segs=3)
     crown_em = pick("tree", len(txy))
-    tid = geo.burn(crowns, np.arange(1, len(txy) + 1), shape, render_m) - 1
-    tmask = (tid >= 0) & ~water & ~major
-    label[tmask], prim[tmask], sec[tmask] = TREES, crown_em[tid[tmask]], pick("tree")
+    k_disc = 12 if render_m < 1.0 else 6  # crowns of a few render samples need few vertices
+    tem = geo.burn_rings(geo.discs(txy, tr, k_disc), crown_em.astype(np.int32) + 1, shape, render_m) - 1
+    tmask = (tem >= 0) & ~water & ~major
+    label[tmask], prim[tmask], sec[tmask] = TREES, tem[tmask], pick("tree")
     weight[tmask] = 0.75
     gain[tmask] = 0.85 + 0.2 * np.tanh(n_fine[tmask])
     # buildings: flat or gabled roofs; each roof plane has its own brightness (sun-facing or not)
@@ -243,19 +242,27 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
     plane_gain = np.where(np.repeat(gabled, 2), np.tile([1.1, 0.72], nb),
                           np.repeat(rng.uniform(0.9, 1.05, nb), 2))
     plane_gain *= np.repeat(rng.uniform(0.9, 1.1, nb), 2)
-    rid = geo.burn(geo.polygons(halves), np.arange(1, 2 * nb + 1), shape, render_m) - 1
+    # roof planes are burnt grouped by (endmember, brightness in 1 % steps): few GDAL geometries
+    code = np.repeat(roof_em.astype(np.int64), 2) * 1000 + np.round(plane_gain * 100).astype(np.int64)
+    groups, gidx = np.unique(code, return_inverse=True)
+    rid = geo.burn_rings(halves, gidx.astype(np.int32) + 1, shape, render_m) - 1
     roof = rid >= 0
-    label[roof], prim[roof], sec[roof] = ROOF, roof_em[rid[roof] // 2], roof_em[rid[roof] // 2]
-    weight[roof], gain[roof] = 1.0, plane_gain[rid[roof]]
+    label[roof], prim[roof] = ROOF, groups[rid[roof]] // 1000
+    sec[roof], weight[roof], gain[roof] = prim[roof], 1.0, (groups[rid[roof]] % 1000) / 100.0
 
     # ---- shadows of buildings and trees on the ground (diffuse light only) ------------------
     heights = np.where(big, rng.uniform(6.0, 15.0, nb), rng.uniform(4.0, 10.0, nb))
-    shadows = [geo.shadow_hulls(corners, sun.shadow_vector(heights))]
+    shade = geo.burn_rings(geo.swept_quads(corners, sun.shadow_vector(heights)), 1, shape, render_m,
+                           dtype="uint8")
+    # a crown's shadow: the crown moved along the shadow vector and the band it sweeps
     off = sun.shadow_vector(rng.uniform(5.0, 18.0, len(txy)))
-    if len(txy):
-        segs = shapely.linestrings(np.stack([txy, txy + off], 1))
-        shadows.append(shapely.buffer(segs, tr * 0.9, quad_segs=3))
-    shade = geo.burn(np.concatenate(shadows), 1, shape, render_m, dtype="uint8") > 0
+    r = tr * 0.9
+    geo.burn_rings(geo.discs(txy + off, r, k_disc), 1, shape, render_m, out=shade)
+    norm = np.linalg.norm(off, axis=1, keepdims=True)
+    perp = np.stack([-off[:, 1], off[:, 0]], 1) / np.maximum(norm, 1e-9) * r[:, None]
+    band = np.stack([txy + perp, txy + off + perp, txy + off - perp, txy - perp], 1)
+    geo.burn_rings(band, 1, shape, render_m, out=shade)
+    shade = shade > 0
     shade &= (label != ROOF) & (label != TREES)
     gain[shade] *= sun.diffuse_fraction
     return RenderMaps(label, prim, sec, weight, gain, render_m)
