@@ -1,0 +1,372 @@
+"""Diversity of K samples from one RGB raster: spread maps, the paper's SD and SDM, streamed by tiles.
+
+One tiled pass (the large-scene runner) synthesises the K samples per tile and writes, per pixel:
+the mean cube, the spread (mean over bands of the per-band std across samples, and the mean
+spectral angle of each sample to the sample mean, radians), the SDM map (mean over k of
+KL(v_k || mean_k v_k) in nats, v_k the spectral classifier's softmax of sample k) and, in a
+scratch folder, the class probabilities of sample 0, the sample-mean softmax and the mean
+negative entropy (the sufficient statistics of the global, Inception-Score-like SDM). A second,
+window-by-window pass over those rasters gives SD (its class marginals are scene-level, so
+``SDAccumulator`` runs over the written probabilities, then writes the SD map = each pixel's KL to
+its class marginal) and the SDM scalars. Overlapping tiles are blended as every runner output is,
+so the scalars are computed from the blended maps (tiles draw the same scene-level noise, so they
+agree closely in the overlaps).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window
+
+from hyperldm_engine import __version__
+from hyperldm_engine.errors import BundleError, InputError, OutputError
+from hyperldm_engine.io.atomic import atomic_dir, ensure_distinct
+from hyperldm_engine.io.raster import open_rgb, scene_statistics
+from hyperldm_engine.io.writer import HsiWriter
+from hyperldm_engine.metrics.diversity import EPS, SDAccumulator, neg_entropy, sample_diversity
+from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, NODATA
+from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
+from hyperldm_engine.progress import Progress, report_warning
+from hyperldm_engine.tiling.runner import TileRequest, run_tiles
+from hyperldm_engine.tiling.windows import tile_grid
+
+#: file names inside the output folder (the QGIS plugin relies on them).
+MEAN, SPREAD, SD_MAP, SDM_MAP = "mean.tif", "spread.tif", "sd_map.tif", "sdm_map.tif"
+REPORT_JSON, REPORT_MD, REPORT_HTML = "report.json", "report.md", "report.html"
+FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS = "true_colour.png", "spread.png", "spectra.png", "maps.png"
+SCRATCH = ".scratch"
+WINDOW = 512  # rows x cols read at a time in the second pass
+
+
+def sample_name(k: int) -> str:
+    return f"sample_{k}.tif"
+
+
+def spectral_angle(a: np.ndarray, b: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Angle (radians) between spectra along ``axis``: 2 atan2(|a^ - b^|, |a^ + b^|), 0 for zero spectra."""
+    na = np.linalg.norm(a, axis=axis, keepdims=True)
+    nb = np.linalg.norm(b, axis=axis, keepdims=True)
+    au = a / np.where(na > 0, na, 1.0)
+    bu = b / np.where(nb > 0, nb, 1.0)
+    ang = 2.0 * np.arctan2(np.linalg.norm(au - bu, axis=axis), np.linalg.norm(au + bu, axis=axis))
+    ok = (np.squeeze(na, axis) > 0) & (np.squeeze(nb, axis) > 0)
+    return np.where(ok, ang, 0.0)
+
+
+def spread_maps(cubes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-pixel statistics of K cubes ``(K, bands, h, w)`` (reflectance).
+
+    ``mean`` (bands, h, w); ``std`` (h, w) = mean over bands of the population std across the K
+    samples (reflectance units); ``angle`` (h, w) = mean over k of the spectral angle between
+    sample k and the sample mean (radians). Identical samples give exactly 0 for both.
+    """
+    c = np.asarray(cubes, dtype=np.float64)
+    mean = c.mean(axis=0)
+    std = c.std(axis=0).mean(axis=0)
+    angle = np.mean([spectral_angle(c[k], mean, axis=0) for k in range(c.shape[0])], axis=0)
+    return {"mean": mean.astype(np.float32), "std": std.astype(np.float32), "angle": angle.astype(np.float32)}
+
+
+def softmax_statistics(probs: np.ndarray, eps: float = EPS) -> dict[str, np.ndarray]:
+    """From K softmax maps ``(K, n_s, h, w)``: the SDM map (nats), the sample-mean softmax, mean neg-entropy.
+
+    ``sdm`` = mean_k KL(v_k || mean_k v_k) (``metrics.diversity.sample_diversity``'s map; exactly 0
+    for identical samples); ``pmean`` (n_s, h, w); ``negent`` (h, w) = mean_k sum_j v_kj log(v_kj + eps).
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    sdm = sample_diversity(p, with_map=True).map
+    negent = neg_entropy(np.moveaxis(p, 1, -1), eps).mean(axis=0)
+    return {"sdm": np.nan_to_num(sdm, nan=0.0), "pmean": p.mean(axis=0), "negent": negent}
+
+
+@dataclass
+class PixelPicks:
+    """Streaming choice of pixels to plot: highest and lowest spread, and the most confident per class.
+
+    Each entry keeps (score, row, col, spectra (K, bands)) in scene pixel coordinates.
+    """
+
+    n_classes: int
+    best: dict[str, tuple[float, int, int, np.ndarray]] = field(default_factory=dict)
+
+    def _offer(self, key: str, score: float, row: int, col: int, spectra: np.ndarray) -> None:
+        if key not in self.best or score > self.best[key][0]:
+            self.best[key] = (float(score), int(row), int(col), np.array(spectra, dtype=np.float32))
+
+    def update(self, window: Window, cubes: np.ndarray, angle: np.ndarray, probs0: np.ndarray,
+               mask: np.ndarray) -> None:
+        """Offer this tile's candidates; ``cubes`` (K, bands, h, w), ``probs0`` (n_s, h, w)."""
+        if not mask.any():
+            return
+        r0, c0 = int(window.row_off), int(window.col_off)
+        valid = np.flatnonzero(mask.ravel())
+        flat_angle = angle.ravel()[valid]
+        for key, idx in (("highest spread", valid[np.argmax(flat_angle)]),
+                         ("lowest spread", valid[np.argmin(flat_angle)])):
+            r, c = divmod(int(idx), mask.shape[1])
+            score = flat_angle.max() if key == "highest spread" else -flat_angle.min()
+            self._offer(key, score, r0 + r, c0 + c, cubes[:, :, r, c])
+        cls = probs0.reshape(probs0.shape[0], -1)[:, valid]
+        winners = np.argmax(cls, axis=0)
+        for i in np.unique(winners):
+            j = valid[np.flatnonzero(winners == i)[np.argmax(cls[i, winners == i])]]
+            r, c = divmod(int(j), mask.shape[1])
+            self._offer(f"class {int(i)}", float(cls[i].max()), r0 + r, c0 + c, cubes[:, :, r, c])
+
+
+ClassifierFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class DiversityTileFn:
+    """Tile function: K samples (from ``synth``) -> mean, spread, SDM map and softmax statistics.
+
+    ``synth`` returns ``{"s0": cube, ..., "s{K-1}": cube}`` (``SynthesisTileFn``); ``classify``
+    maps cubes ``(K, bands, h, w)`` to softmax ``(K, n_s, h, w)`` (default: the bundle's spectral
+    classifier). Outputs: ``mean`` (bands), ``spread`` (2), ``sdm`` (1), ``probs0`` and ``pmean``
+    (n_s), ``negent`` (1), ``tc0`` (3 true-colour bands of sample 0, for the preview) and the
+    samples ``s0``... when ``write_samples``. Keeps :class:`PixelPicks` (in-process runner only).
+    """
+
+    synth: Callable[[TileRequest], dict[str, np.ndarray]]
+    samples: int
+    n_classes: int
+    true_colour_bands: tuple[int, int, int]
+    classify: ClassifierFn | None = None
+    write_samples: bool = False
+    picks: PixelPicks | None = None
+
+    def __post_init__(self) -> None:
+        if self.picks is None:
+            self.picks = PixelPicks(self.n_classes)
+
+    def _classifier(self) -> ClassifierFn:
+        if self.classify is None:
+            import torch
+
+            bundle, _, device, _ = self.synth._load()  # type: ignore[attr-defined]
+            if bundle.classifier is None:
+                raise BundleError(f"{self.synth.bundle_path}: the model has no spectral classifier; "  # type: ignore[attr-defined]
+                                  "SD and SDM need one (train the bundle with labels)")
+            clf = bundle.classifier
+
+            def classify(cubes: np.ndarray) -> np.ndarray:
+                with torch.inference_mode():
+                    x = torch.from_numpy(np.ascontiguousarray(cubes, dtype=np.float32)).to(device)
+                    return clf.probabilities_cube(x).float().cpu().numpy()
+
+            self.classify = classify
+        return self.classify
+
+    def __call__(self, request: TileRequest) -> dict[str, np.ndarray]:
+        out = self.synth(request)
+        cubes = np.stack([np.asarray(out[f"s{k}"], np.float32) for k in range(self.samples)])
+        cubes = np.where(request.mask[None, None], cubes, 0.0).astype(np.float32)
+        spread = spread_maps(cubes)
+        probs = self._classifier()(cubes)
+        stats = softmax_statistics(probs)
+        assert self.picks is not None
+        self.picks.update(request.window, cubes, spread["angle"], probs[0], request.mask)
+        result = {
+            "mean": spread["mean"],
+            "spread": np.stack([spread["std"], spread["angle"]]),
+            "sdm": stats["sdm"][None].astype(np.float32),
+            "probs0": probs[0].astype(np.float32),
+            "pmean": stats["pmean"].astype(np.float32),
+            "negent": stats["negent"][None].astype(np.float32),
+            "tc0": cubes[0, list(self.true_colour_bands)],
+        }
+        if self.write_samples:
+            result.update({f"s{k}": cubes[k] for k in range(self.samples)})
+        return result
+
+
+@dataclass
+class DiversityJob:
+    """What ``hyperldm-engine diversity`` needs; CLI options map one to one onto these fields."""
+
+    input: str
+    output_dir: str
+    model: str
+    sampling: SamplingOptions = field(default_factory=lambda: SamplingOptions(samples=5))
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    device: str = "cpu"
+    write_samples: bool = False
+    overwrite: bool = False
+    scale: float | None = None
+    bands: list[int] | None = None
+
+
+def _windows(width: int, height: int, size: int = WINDOW):
+    for r0 in range(0, height, size):
+        for c0 in range(0, width, size):
+            yield Window(c0, r0, min(size, width - c0), min(size, height - r0))
+
+
+def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict[str, Any]:
+    """SD (two passes over the sample-0 softmax) and the SDM scalars; writes ``sd_map.tif``."""
+    import rasterio
+
+    acc = SDAccumulator(n_classes)
+    sdm_sum = negent_sum = 0.0
+    pmean_sum = np.zeros(n_classes)
+    n = 0
+    with rasterio.open(scratch / "probs0.tif") as p0, rasterio.open(scratch / "pmean.tif") as pm, \
+            rasterio.open(scratch / "negent.tif") as ne, rasterio.open(folder / SDM_MAP) as sm:
+        for w in _windows(p0.width, p0.height):
+            v = p0.read(window=w, masked=True)
+            valid = ~np.ma.getmaskarray(v).any(axis=0)
+            if not valid.any():
+                continue
+            acc.update(v.filled(np.nan), valid)
+            sdm_sum += float(sm.read(1, window=w)[valid].astype(np.float64).sum())
+            negent_sum += float(ne.read(1, window=w)[valid].astype(np.float64).sum())
+            pmean_sum += pm.read(window=w)[:, valid].astype(np.float64).sum(axis=1)
+            n += int(valid.sum())
+        sd = acc.result()
+        with HsiWriter(folder / SD_MAP, like_profile=like, count=1, nodata=NODATA,
+                       band_names=["KL(v || p_class) nats"], tags={"HYPERLDM_ENGINE": __version__}) as wr:
+            for w in _windows(p0.width, p0.height):
+                v = p0.read(window=w, masked=True)
+                valid = ~np.ma.getmaskarray(v).any(axis=0)
+                m = acc.pixel_map(v.filled(np.nan), valid)
+                wr.write(np.where(np.isfinite(m), m, NODATA)[None].astype(np.float32), window=w)
+    if n == 0:
+        raise InputError("no valid pixel to measure diversity on")
+    mean_kl = sdm_sum / n
+    pbar = pmean_sum / n
+    kl_global = max(negent_sum / n - float(neg_entropy(pbar)), 0.0)
+    return {"sd": sd.sd, "sd_present_mean": sd.sd_present, "sd_detail": sd.to_dict(),
+            "sdm": float(np.exp(mean_kl)), "sdm_mean_kl_nats": mean_kl,
+            "sdm_is_variant": float(np.exp(kl_global)), "sdm_is_variant_kl_nats": kl_global, "n_pixels": n}
+
+
+def _decimated(path: Path, bands: list[int] | None = None, max_side: int = 800) -> np.ndarray:
+    """A raster read at most ``max_side`` px on its long side (masked values as nan)."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with rasterio.open(path) as ds:
+        f = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
+        idx = bands or list(range(1, ds.count + 1))
+        a = ds.read(idx, out_shape=(len(idx), max(1, ds.height // f), max(1, ds.width // f)),
+                    resampling=Resampling.nearest, masked=True)
+    return a.astype(np.float64).filled(np.nan)
+
+
+def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, Any]:
+    """Run a :class:`DiversityJob`; returns the report (also written as ``report.json``).
+
+    Everything goes into ``job.output_dir`` atomically (a temporary folder renamed at the end).
+    """
+    from hyperldm_engine.pipeline import report as report_mod
+
+    t_start = time.perf_counter()
+    job.sampling.validate()
+    if job.sampling.samples < 2:
+        raise InputError(f"--samples must be at least 2 to measure diversity, got {job.sampling.samples}")
+    out_dir = Path(job.output_dir)
+    ensure_distinct(job.input, out_dir)
+    if (out_dir.exists() or out_dir.is_symlink()) and not job.overwrite:
+        raise OutputError(f"{out_dir}: the output folder already exists; use --overwrite to replace it")
+    model = bundle_summary(job.model)
+    classes = list(model["class_names"])
+    if not classes:
+        raise BundleError(f"{job.model}: the model has no spectral classifier classes; SD and SDM need one")
+    n_s, n_bands, k = len(classes), model["n_bands"], job.sampling.samples
+    wl = model["wavelengths_nm"]
+    from hyperldm_engine.io.preview import true_colour_bands
+
+    tc = true_colour_bands(wl)
+    reader = open_rgb(job.input, bands=job.bands, scale=job.scale)
+    with reader, atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
+        stats = scene_statistics(reader)
+        for note in stats.warnings:
+            report_warning(note, progress_mode)
+        grid = tile_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
+        synth = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device)
+        tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
+        scratch = tmp / SCRATCH
+        scratch.mkdir()
+        tags = {"HYPERLDM_ENGINE": __version__, "HYPERLDM_MODEL": Path(job.model).name,
+                "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k}
+        common = dict(like_profile=reader.profile, nodata=NODATA, tags=tags)
+        specs: dict[str, dict[str, Any]] = {
+            "mean": dict(path=tmp / MEAN, count=n_bands, wavelengths_nm=wl, fwhm_nm=model["fwhm_nm"]),
+            "spread": dict(path=tmp / SPREAD, band_names=["spectral std (reflectance)", "angular spread (rad)"]),
+            "sdm": dict(path=tmp / SDM_MAP, band_names=["mean_k KL(v_k || mean v) nats"]),
+            "probs0": dict(path=scratch / "probs0.tif", band_names=[f"p({c}) sample 0" for c in classes]),
+            "pmean": dict(path=scratch / "pmean.tif", band_names=[f"mean p({c})" for c in classes]),
+            "negent": dict(path=scratch / "negent.tif", band_names=["mean neg-entropy"]),
+            "tc0": dict(path=scratch / "tc0.tif", band_names=[f"sample 0 {wl[b]:.1f} nm" for b in tc]),
+        }
+        if job.write_samples:
+            for s in range(k):
+                specs[f"s{s}"] = dict(path=tmp / sample_name(s), count=n_bands, wavelengths_nm=wl,
+                                      fwhm_nm=model["fwhm_nm"], tags={**tags, "HYPERLDM_SAMPLE": s})
+        with ExitStack() as stack:
+            writers = {name: stack.enter_context(HsiWriter(**{**common, **spec})) for name, spec in specs.items()}
+            bands = {name: w.count for name, w in writers.items()}
+            with Progress(grid.n_rows * grid.n_cols, "diversity", mode=progress_mode, unit="tile") as progress:
+                run_stats = run_tiles(reader, writers, tile_fn, grid, bands, NODATA, progress=progress)
+        t_tiles = time.perf_counter()
+        metrics = _second_pass(tmp, scratch, n_s, reader.profile)
+        t_metrics = time.perf_counter()
+        assert tile_fn.picks is not None
+        report = {
+            "sd": metrics["sd"], "sd_present_mean": metrics["sd_present_mean"],
+            "sdm": metrics["sdm"], "sdm_is_variant": metrics["sdm_is_variant"],
+            "sdm_mean_kl_nats": metrics["sdm_mean_kl_nats"],
+            "sdm_is_variant_kl_nats": metrics["sdm_is_variant_kl_nats"],
+            "samples": k, "seed": job.sampling.seed, "steps": job.sampling.steps,
+            "sampler": job.sampling.sampler, "model": str(job.model), "classes": classes,
+            "input": str(job.input), "width": reader.width, "height": reader.height,
+            "n_pixels": metrics["n_pixels"], "sd_detail": metrics["sd_detail"],
+            "tiles": {"computed": run_stats.computed, "skipped": run_stats.skipped,
+                      "tile_size": job.tile, "overlap": job.overlap},
+            "definitions": {
+                "sd": "(1/n_s) sum_i exp(KL_i) over the sample-0 softmax, empty classes count 1",
+                "sd_present_mean": "mean of exp(KL_i) over the classes that occur",
+                "sdm": "exp(mean over pixels and samples of KL(v_k || mean_k v_k)) (per-pixel p(y))",
+                "sdm_is_variant": "exp(mean KL(v_k || p_global)), p_global = mean softmax over all pixels "
+                                  "and samples (Inception-Score-like)",
+                "spread": "band 1: mean over bands of the per-band std across samples; band 2: mean spectral "
+                          "angle of each sample to the sample mean (radians)",
+            },
+            "picked_pixels": {name: {"row": r, "col": c} for name, (_, r, c, _) in tile_fn.picks.best.items()},
+            "engine_version": __version__,
+        }
+        figures = report_mod.diversity_figures(tmp, scratch / "tc0.tif", tmp / SPREAD, tmp / SD_MAP,
+                                               tmp / SDM_MAP, tile_fn.picks, wl, classes, report)
+        t_end = time.perf_counter()
+        report["timings"] = {"tiles_s": round(t_tiles - t_start, 3), "metrics_s": round(t_metrics - t_tiles, 3),
+                             "report_s": round(t_end - t_metrics, 3), "total_s": round(t_end - t_start, 3),
+                             "mpix_per_min": round(run_stats.mpix_per_s * 60, 4)}
+        report["figures"] = figures
+        (tmp / REPORT_JSON).write_text(json.dumps(report_mod.jsonable(report), indent=2) + "\n")
+        (tmp / REPORT_MD).write_text(report_mod.diversity_markdown(report))
+        (tmp / REPORT_HTML).write_text(report_mod.diversity_html(report))
+        import shutil
+
+        shutil.rmtree(scratch)
+    return report
+
+
+def output_paths(out_dir: str | Path, samples: int, write_samples: bool) -> dict[str, str]:
+    """The files ``run_diversity`` writes, by key (for the JSON ``done`` event)."""
+    d = Path(out_dir)
+    paths = {"mean": MEAN, "spread": SPREAD, "sd_map": SD_MAP, "sdm_map": SDM_MAP, "report_json": REPORT_JSON,
+             "report_md": REPORT_MD, "report_html": REPORT_HTML}
+    out = {k: str(d / v) for k, v in paths.items()}
+    if write_samples:
+        out["samples"] = [str(d / sample_name(s)) for s in range(samples)]  # type: ignore[assignment]
+    return out
