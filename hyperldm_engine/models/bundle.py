@@ -103,9 +103,7 @@ class Bundle:
             "model": self.config.to_dict(),
             "latent_scale": float(self.latent_scale),
             "schedule": self.schedule,
-            "classifier": None
-            if self.classifier is None
-            else {"class_names": [str(c) for c in self.class_names]},
+            "classifier": None if self.classifier is None else {"class_names": [str(c) for c in self.class_names]},
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -134,9 +132,7 @@ def build_modules(
     """Fresh (untrained) modules for a config and library R (n_bands, n_library)."""
     vqgan = ConditionalVQGAN(config, library)
     denoiser = LatentDenoiser(config)
-    classifier = (
-        SpectralClassifier(config.n_bands, config.n_classes, config.classifier) if with_classifier else None
-    )
+    classifier = SpectralClassifier(config.n_bands, config.n_classes, config.classifier) if with_classifier else None
     return vqgan, denoiser, classifier
 
 
@@ -161,9 +157,7 @@ def save_bundle(path: str | Path, bundle: Bundle, overwrite: bool = False) -> Pa
     path = Path(path)
     _validate_config(bundle.config_dict(), str(path))  # never write what load_bundle would refuse
     config_bytes = json.dumps(bundle.config_dict(), indent=2, allow_nan=False).encode("utf-8")
-    weights_bytes = st_save(
-        bundle.tensors(), metadata={"format": "pt", "hyperldm_format": str(FORMAT_VERSION)}
-    )
+    weights_bytes = st_save(bundle.tensors(), metadata={"format": "pt", "hyperldm_format": str(FORMAT_VERSION)})
     if path.suffix.lower() == ".zip":
         with (
             atomic_path(path, overwrite=overwrite) as tmp,
@@ -232,19 +226,13 @@ def _read_zip(path: Path) -> tuple[bytes, bytes]:
                 name = info.filename.replace("\\", "/")
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-                    raise BundleError(
-                        f"model bundle {path} has a member {info.filename!r} that escapes its folder"
-                    )
+                    raise BundleError(f"model bundle {path} has a member {info.filename!r} that escapes its folder")
                 if PurePosixPath(name).suffix.lower() in PICKLE_SUFFIXES:
                     raise BundleError(_pickle_message(path, name))
             by_name = {info.filename: info for info in infos}
             found = {}
             for want in (CONFIG_NAME, WEIGHTS_NAME):
-                matches = [
-                    i
-                    for n, i in by_name.items()
-                    if n == want or (n.endswith("/" + want) and n.count("/") == 1)
-                ]
+                matches = [i for n, i in by_name.items() if n == want or (n.endswith("/" + want) and n.count("/") == 1)]
                 if len(matches) != 1:
                     raise BundleError(f"model bundle {path} lacks {want} (or has more than one)")
                 found[want] = matches[0]
@@ -300,9 +288,7 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
     _exact_keys(sensor, ("name", "centers_nm", "fwhm_nm"), where, "sensor")
     _need(isinstance(sensor["name"], str), where, "sensor.name is not a string")
     for k in ("centers_nm", "fwhm_nm"):
-        _need(
-            _num_list(sensor[k]) and len(sensor[k]) == n_bands, where, f"sensor.{k} is not {n_bands} numbers"
-        )
+        _need(_num_list(sensor[k]) and len(sensor[k]) == n_bands, where, f"sensor.{k} is not {n_bands} numbers")
     _need(all(v > 0 for v in sensor["fwhm_nm"]), where, "sensor.fwhm_nm has non-positive widths")
 
     lib = cfg["library"]
@@ -329,10 +315,7 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
 
     scale = cfg["latent_scale"]
     _need(
-        isinstance(scale, (int, float))
-        and not isinstance(scale, bool)
-        and math.isfinite(scale)
-        and scale > 0,
+        isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0,
         where,
         "latent_scale must be a positive number",
     )
@@ -401,9 +384,7 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
     for prefix, module in modules.items():
         if module is not None:
             n = len(prefix) + 1
-            module.load_state_dict(
-                {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}, strict=True
-            )
+            module.load_state_dict({k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}, strict=True)
             module.to(device).eval()
     sensor, lib = cfg["sensor"], cfg["library"]
     rgb = {k: v for k, v in cfg["rgb"].items() if k != "has_response"}

@@ -70,9 +70,7 @@ class VQGANConfig:
 
     def validate(self) -> None:
         f = self.downsample_factor
-        _check(
-            _is_power_of_two(f) and f >= 2, f"model config: vqgan.downsample_factor {f} must be 2, 4, 8 ..."
-        )
+        _check(_is_power_of_two(f) and f >= 2, f"model config: vqgan.downsample_factor {f} must be 2, 4, 8 ...")
         n_levels = int(math.log2(f)) + 1
         for name in ("encoder_channels", "decoder_channels", "condition_channels"):
             values = getattr(self, name)

@@ -71,9 +71,7 @@ class VQGANLoss(nn.Module):
             return -logits.mean()
         return F.softplus(-logits).mean()
 
-    def _adaptive(
-        self, rec: torch.Tensor, adv: torch.Tensor, last_layer: torch.Tensor | None
-    ) -> torch.Tensor:
+    def _adaptive(self, rec: torch.Tensor, adv: torch.Tensor, last_layer: torch.Tensor | None) -> torch.Tensor:
         if not self.adaptive_weight or last_layer is None or not torch.is_grad_enabled():
             return torch.tensor(self.adversarial_weight, device=rec.device)
         rec_grad = torch.autograd.grad(rec, last_layer, retain_graph=True)[0]

@@ -28,9 +28,7 @@ class QuantizeOutput:
     indices: torch.Tensor
 
 
-def nearest_code_l1(
-    vectors: torch.Tensor, codebook: torch.Tensor, chunk: int = DISTANCE_CHUNK
-) -> torch.Tensor:
+def nearest_code_l1(vectors: torch.Tensor, codebook: torch.Tensor, chunk: int = DISTANCE_CHUNK) -> torch.Tensor:
     """Index of the L1-nearest code for each row of ``vectors`` (N, D) in ``codebook`` (K, D).
 
     Computed in blocks of ``chunk`` rows, so memory is ``chunk * K`` floats for any N. Ties go to

@@ -35,9 +35,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 class FiLMResBlock(nn.Module):
     """norm - SiLU - conv - norm - FiLM((1 + scale) h + shift) - SiLU - dropout - conv, plus skip."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, embed_dim: int, norm: str, dropout: float
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, embed_dim: int, norm: str, dropout: float) -> None:
         super().__init__()
         self.norm1 = make_norm(norm, in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
@@ -120,9 +118,7 @@ class LatentDenoiser(nn.Module):
         self.downsamplers = nn.ModuleList()
         prev = ch[0]
         for level, c in enumerate(ch):
-            self.down_blocks.append(
-                nn.ModuleList(block(prev if j == 0 else c, c) for j in range(cfg.num_res_blocks))
-            )
+            self.down_blocks.append(nn.ModuleList(block(prev if j == 0 else c, c) for j in range(cfg.num_res_blocks)))
             self.down_attn.append(nn.ModuleList(attn(c, level) for _ in range(cfg.num_res_blocks)))
             prev = c
             if level < len(ch) - 1:
@@ -138,9 +134,7 @@ class LatentDenoiser(nn.Module):
         prev = ch[-1]
         for level in range(deepest, -1, -1):
             c = ch[level]
-            self.up_blocks.append(
-                nn.ModuleList(block(prev + c if j == 0 else c, c) for j in range(cfg.num_res_blocks))
-            )
+            self.up_blocks.append(nn.ModuleList(block(prev + c if j == 0 else c, c) for j in range(cfg.num_res_blocks)))
             self.up_attn.append(nn.ModuleList(attn(c, level) for _ in range(cfg.num_res_blocks)))
             prev = c
             if level > 0:
@@ -160,9 +154,7 @@ class LatentDenoiser(nn.Module):
         """Predicted noise (B, n_x, h, w) for x_t (B, n_x, h, w), timesteps t (B,) or scalar, cond."""
         h_, w_ = x_t.shape[-2:]
         if h_ % self.alignment or w_ % self.alignment:
-            raise ValueError(
-                f"latent size {h_}x{w_} is not a multiple of {self.alignment} (2 ** (levels - 1))"
-            )
+            raise ValueError(f"latent size {h_}x{w_} is not a multiple of {self.alignment} (2 ** (levels - 1))")
         if tuple(cond.shape[-2:]) != (h_, w_):
             raise ValueError(f"condition grid {tuple(cond.shape[-2:])} does not match latent {(h_, w_)}")
         t = torch.as_tensor(t, device=x_t.device)

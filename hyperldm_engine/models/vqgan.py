@@ -115,9 +115,7 @@ class Decoder(nn.Module):
         n = len(channels)
         cc = cond_channels if cond_channels is not None else (0,) * n
         self.conv_in = nn.Conv2d(latent_channels + cc[-1], channels[-1], 3, padding=1)
-        self.latent_blocks = nn.Sequential(
-            *(ResBlock(channels[-1], channels[-1], norm) for _ in range(num_res_blocks))
-        )
+        self.latent_blocks = nn.Sequential(*(ResBlock(channels[-1], channels[-1], norm) for _ in range(num_res_blocks)))
         self.ups = nn.ModuleList()
         self.levels = nn.ModuleList()
         for i in range(n - 2, -1, -1):
@@ -154,17 +152,14 @@ class ConditionalVQGAN(nn.Module):
         library = torch.as_tensor(library, dtype=torch.float32)
         if tuple(library.shape) != (config.n_bands, config.n_library):
             raise ValueError(
-                f"library R has shape {tuple(library.shape)}, config expects "
-                f"({config.n_bands}, {config.n_library})"
+                f"library R has shape {tuple(library.shape)}, config expects ({config.n_bands}, {config.n_library})"
             )
         if not torch.isfinite(library).all():
             raise ValueError("library R contains non-finite values")
         self.config = config
         self.factor = cfg.downsample_factor
         self.register_buffer("library", library.clone(), persistent=False)
-        self.encoder = Encoder(
-            config.n_bands, cfg.encoder_channels, cfg.num_res_blocks, cfg.latent_channels, cfg.norm
-        )
+        self.encoder = Encoder(config.n_bands, cfg.encoder_channels, cfg.num_res_blocks, cfg.latent_channels, cfg.norm)
         self.quantizer = VectorQuantizer(
             cfg.codebook_size, cfg.latent_channels, cfg.beta, cfg.usage_decay, cfg.dead_code_threshold
         )
@@ -215,9 +210,7 @@ class ConditionalVQGAN(nn.Module):
         self._check_hw(rgb, "RGB")
         return self.condition_encoder(rgb)
 
-    def decode(
-        self, z_q: torch.Tensor, rgb: torch.Tensor | None, return_abundances: bool = True
-    ) -> DecoderOutput:
+    def decode(self, z_q: torch.Tensor, rgb: torch.Tensor | None, return_abundances: bool = True) -> DecoderOutput:
         """z_q (B, n_x, h, w) and RGB (B, 3, f*h, f*w) -> HSI = t * (R @ A), reflectance-like units.
 
         ``return_abundances=False`` skips keeping A (saves n_g floats per pixel at synthesis).
@@ -250,9 +243,7 @@ class ConditionalVQGAN(nn.Module):
         )
 
     # ---- head ----------------------------------------------------------------------------------
-    def _mix_head(
-        self, feats: torch.Tensor, return_abundances: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _mix_head(self, feats: torch.Tensor, return_abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits -> softmax -> mixing, channels-last in blocks of HEAD_CHUNK pixels."""
         b, c, h, w = feats.shape
         pixels = feats.permute(0, 2, 3, 1).reshape(-1, c)

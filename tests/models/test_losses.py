@@ -10,9 +10,7 @@ def test_discriminator_shapes():
     assert out.shape == (2, 1, 6, 6)
     spectral = SpectralDiscriminator(8, width=4)
     assert spectral(torch.rand(2, 8, 4, 5)).shape == (40,)
-    assert spectral(
-        torch.rand(2, 8, 4, 5), max_pixels=7, generator=torch.Generator().manual_seed(0)
-    ).shape == (7,)
+    assert spectral(torch.rand(2, 8, 4, 5), max_pixels=7, generator=torch.Generator().manual_seed(0)).shape == (7,)
 
 
 def test_spectral_discriminator_is_per_pixel():
@@ -27,10 +25,7 @@ def test_spectral_discriminator_is_per_pixel():
 def test_known_values():
     assert float(hinge_d_loss(torch.full((4,), 2.0), torch.full((4,), -2.0))) == 0.0
     assert abs(float(hinge_d_loss(torch.zeros(4), torch.zeros(4))) - 1.0) < 1e-7
-    assert (
-        abs(float(vanilla_d_loss(torch.zeros(4), torch.zeros(4))) - float(torch.log(torch.tensor(2.0))))
-        < 1e-6
-    )
+    assert abs(float(vanilla_d_loss(torch.zeros(4), torch.zeros(4))) - float(torch.log(torch.tensor(2.0)))) < 1e-6
     x = torch.rand(2, 5, 3, 3) + 0.1
     assert float(spectral_angle_loss(2 * x, x)) < 1e-6
     y = torch.zeros(1, 2, 1, 1)
@@ -46,9 +41,7 @@ def test_generator_loss_weights_and_disc_start():
     vq = torch.tensor(0.5)
     loss_fn = VQGANLoss(disc_start=10)
     spatial, spectral = SpatialDiscriminator(8, 8, 2), SpectralDiscriminator(8, 4)
-    loss, log = loss_fn.generator_loss(
-        target, recon, vq, step=3, spatial_disc=spatial, spectral_disc=spectral
-    )
+    loss, log = loss_fn.generator_loss(target, recon, vq, step=3, spatial_disc=spatial, spectral_disc=spectral)
     expected = 100 * float(target.abs().mean()) + 0.5  # angle term is 0 for a scaled spectrum
     assert abs(float(loss.detach()) - expected) < 1e-3 * expected
     assert log["train/disc_factor"] == 0.0 and "train/rec_loss" in log

@@ -93,7 +93,5 @@ def test_reconstruction_loss_falls_on_tiny_data(tiny, library):
         opt.step()
         losses.append(log["train/rec_loss"])
         if step == 0:
-            model.quantizer.reseed_dead_codes(
-                out.z, threshold=float("inf"), generator=torch.Generator().manual_seed(0)
-            )
+            model.quantizer.reseed_dead_codes(out.z, threshold=float("inf"), generator=torch.Generator().manual_seed(0))
     assert min(losses[-5:]) < 0.5 * losses[0]
