@@ -219,6 +219,21 @@ def _(ws, outputs):
         assert ds.count == 48 and np.all(np.isfinite(ds.read(1)))
 
 
+@setup("rgb-float-percent")
+def _(ws, bundle):
+    write_raster(ws / "in" / "rgb.tif", rgb_data().astype(np.float32) * (100 / 255))
+    return {}
+
+
+@setup("rgb-int16")
+def _(ws, bundle):
+    write_raster(ws / "in" / "rgb.tif", rgb_data(dtype=np.int16, high=3000))
+    return {}
+
+
+SETUPS["rgb-is-folder"] = nothing
+
+
 @setup("rgb-huge-vrt")
 def _(ws, bundle):
     p = ws / "in" / "rgb.vrt"
