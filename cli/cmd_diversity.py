@@ -35,6 +35,7 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
     Example: hyperldm-engine diversity ortho.tif ortho_diversity --samples 5
     """
     from hyperldm_cli.cmd_synthesize import resolve_model
+
     from hyperldm_engine.pipeline.diversity import DiversityJob, output_paths, run_diversity
     from hyperldm_engine.pipeline.synthesize import SamplingOptions
     from hyperldm_engine.progress import emit_json, report_info

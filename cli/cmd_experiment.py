@@ -36,6 +36,7 @@ def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scene
                 device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
     """SD, SDM, MPSNR, SAM at 0.5x / 1x / 2x the noise maximum, fine-tuned and sampling-time rescaled."""
     from hyperldm_cli.cmd_synthesize import resolve_model
+
     from hyperldm_engine.experiments.noise_sweep import NoiseSweepSettings, run_noise_sweep
     from hyperldm_engine.progress import emit_json
 
@@ -66,6 +67,7 @@ def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_s
                overwrite: bool, progress_mode: str) -> None:
     """OA, AA, kappa of one segmentation network on RGB, 1 or 5 synthetic HSIs per RGB, and the real HSI."""
     from hyperldm_cli.cmd_synthesize import resolve_model
+
     from hyperldm_engine.experiments.downstream import DownstreamSettings, run_downstream
     from hyperldm_engine.progress import emit_json
 

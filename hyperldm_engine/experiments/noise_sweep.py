@@ -122,7 +122,8 @@ def evaluate_model(bundle_path: str, test_scenes: list[Any], options: SamplingOp
     assert sd_acc is not None
     sd = sd_acc.result()
     return {"sd": sd.sd, "sd_present_mean": sd.sd_present, "sdm": float(np.mean(sdm)),
-            "sdm_is_variant": float(np.mean(sdm_is)), "mpsnr_db": float(np.mean(psnrs)), "sam_rad": float(np.mean(sams)),
+            "sdm_is_variant": float(np.mean(sdm_is)), "mpsnr_db": float(np.mean(psnrs)),
+            "sam_rad": float(np.mean(sams)),
             "per_scene": {"sdm": sdm, "sdm_is_variant": sdm_is, "mpsnr_db": psnrs, "sam_rad": sams},
             "seconds": round(time.perf_counter() - t0, 2)}
 

@@ -137,7 +137,7 @@ def diversity_figures(folder: Path, tc_path: Path, spread_path: Path, sd_path: P
     items = sorted(picks.best.items(), key=lambda kv: (not kv[0].endswith("spread"), kv[0]))[:8]
     if items:
         ncol = min(4, len(items))
-        nrow = int(math.ceil(len(items) / ncol))
+        nrow = math.ceil(len(items) / ncol)
         fig = _figure(3.2 * ncol, 2.8 * nrow)
         axes = np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, squeeze=False)).ravel()
         for ax, (name, (_, r, c, spectra)) in zip(axes, items, strict=False):
