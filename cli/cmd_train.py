@@ -61,7 +61,8 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
     base = TrainSettings()
     both = iterations if iterations is not None else None
     settings = TrainSettings(
-        vq_iterations=vq_iterations if vq_iterations is not None else (both if both is not None else base.vq_iterations),
+        vq_iterations=vq_iterations if vq_iterations is not None
+        else (both if both is not None else base.vq_iterations),
         diffusion_iterations=diffusion_iterations if diffusion_iterations is not None
         else (both if both is not None else base.diffusion_iterations),
         classifier_iterations=0 if labels is None else (

@@ -10,6 +10,7 @@ a final name is always complete, whatever kills the process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -153,10 +154,8 @@ def remove_checkpoints(directory: str | os.PathLike) -> None:
     for p in directory.iterdir():
         if _NAME.match(p.name) or ".hyperldm-tmp-" in p.name:
             p.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         directory.rmdir()
-    except OSError:
-        pass
 
 
 def rng_state(torch_generators: dict[str, torch.Generator], numpy_generators: dict[str, np.random.Generator]

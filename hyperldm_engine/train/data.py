@@ -23,7 +23,8 @@ from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import PERCENTILE_LEVELS, WHITE_PERCENTILE, SceneStatistics, normalise_rgb
 from hyperldm_engine.train.augment import AugmentConfig, Camera, apply_camera, draw_camera
 
-SAMPLE_SIDE = 256  # the decimated statistics sample is about SAMPLE_SIDE x SAMPLE_SIDE pixels
+SAMPLE_SIDE = 256
+DEFAULT_AUGMENT = AugmentConfig()  # the decimated statistics sample is about SAMPLE_SIDE x SAMPLE_SIDE pixels
 
 
 @dataclass
@@ -118,7 +119,7 @@ class PatchSampler:
 
     def __init__(self, scenes: Sequence[TrainScene], patch_size: int, rng: np.random.Generator,
                  normaliser: Normaliser, min_valid: float = 0.9, orient: bool = True,
-                 augment: AugmentConfig | None = AugmentConfig()) -> None:
+                 augment: AugmentConfig | None = DEFAULT_AUGMENT) -> None:
         if not scenes:
             raise InputError("no training scenes were given")
         self.scenes = list(scenes)

@@ -20,6 +20,8 @@ import torch.distributed as dist
 
 from hyperldm_engine.errors import ResourceError
 
+CPU = torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -28,7 +30,7 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    device: torch.device = torch.device("cpu")
+    device: torch.device = CPU
 
     @property
     def is_main(self) -> bool:

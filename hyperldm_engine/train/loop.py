@@ -198,7 +198,7 @@ class Trainer:
         self.sampler = PatchSampler(scenes, s.patch_size, self.rng, normaliser, s.min_valid, s.orient,
                                     AugmentConfig() if s.augment else None)
         self.stage1 = Stage1(self.vqgan, self.spatial_d, self.spectral_d, s.adv_weight,
-                             int(round(s.adv_start * s.vq_iterations)), s.disc_every, s.reseed_every)
+                             round(s.adv_start * s.vq_iterations), s.disc_every, s.reseed_every)
         self.pixels = labelled_pixels(scenes, "train") if self.classifier is not None else None
         if self.pixels is not None and self.pixels[1].size == 0:
             raise InputError("the labels raster has no valid labelled pixel in the training rows")

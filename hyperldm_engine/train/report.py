@@ -128,7 +128,8 @@ def write_report(out_bundle: str | Path, config: dict[str, Any], metrics: dict[s
              f"patch {tr['settings']['patch_size']} px, batch {tr['settings']['batch_size']}, "
              f"seed {tr['settings']['seed']}, {tr.get('world_size', 1)} process(es)",
              f"- latent scale factor: {config['latent_scale']:.4g}",
-             f"- training GSD: {_fmt(tr['gsd_m'])} m; scenes: {', '.join(s['name'] for s in tr['provenance']['scenes'])}",
+             f"- training GSD: {_fmt(tr['gsd_m'])} m; scenes: "
+             + ", ".join(s["name"] for s in tr["provenance"]["scenes"]),
              f"- wall time: {seconds / 60:.1f} min", "",
              "## Held-out metrics", "",
              f"{metrics.get('heldout_patches', 0)} held-out patches (last rows of each scene, never trained on); "

@@ -66,7 +66,7 @@ def test_patches_with_nodata_rejected_and_scene_without_room_refused():
     batch = PatchSampler([s], 8, np.random.default_rng(0), mean_normaliser, orient=False).sample(20)
     assert batch.valid.float().mean(dim=(1, 2)).min() >= 0.9
     empty = make_scene(hole=(slice(None), slice(None)))
-    with pytest.raises(InputError, match="s0.tif: too few valid pixels"):
+    with pytest.raises(InputError, match=r"s0\.tif: too few valid pixels"):
         PatchSampler([empty], 8, np.random.default_rng(0), mean_normaliser)
 
 
