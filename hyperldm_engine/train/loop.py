@@ -280,9 +280,10 @@ class Trainer:
             self._step("disc", d_loss, list(self.spatial_d.parameters()) + list(self.spectral_d.parameters()))
             logs.update(d_logs)
         if it == 0 and self.fresh_codebook:  # data-dependent codebook initialisation
-            self.vqgan.quantizer.reseed_dead_codes(out.z, threshold=float("inf"), generator=self.gen)
+            self.vqgan.quantizer.reseed_dead_codes(out.z.detach().cpu(), threshold=float("inf"),
+                                                       generator=self.gen)
         elif self.stage1.reseed_due(it):
-            logs["reseeded"] = float(self.vqgan.quantizer.reseed_dead_codes(out.z, generator=self.gen))
+            logs["reseeded"] = float(self.vqgan.quantizer.reseed_dead_codes(out.z.detach().cpu(), generator=self.gen))
         return logs
 
     def _diffusion_step(self) -> dict[str, float]:
