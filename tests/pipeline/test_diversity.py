@@ -1,0 +1,201 @@
+"""``hyperldm-engine diversity``: spread / SDM pieces with known answers, identical samples, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from hyperldm_engine.diffusion.schedule import NoiseSchedule
+from hyperldm_engine.models.bundle import Bundle, build_modules, save_bundle
+from hyperldm_engine.models.config import ClassifierConfig, DenoiserConfig, ModelConfig, VQGANConfig
+from hyperldm_engine.simulate.landcover import CLASS_NAMES
+from hyperldm_engine.spectral.library import decoder_library
+from hyperldm_engine.spectral.rgb import camera_response
+from hyperldm_engine.spectral.sensor import default_sensor
+
+
+def build_tiny_bundle(path: Path) -> Path:
+    sensor = default_sensor()
+    R, meta = decoder_library(sensor)
+    cfg = ModelConfig(
+        n_bands=48, n_library=R.shape[1], n_classes=len(CLASS_NAMES),
+        vqgan=VQGANConfig(downsample_factor=4, latent_channels=4, codebook_size=16, encoder_channels=(8, 8, 8),
+                          decoder_channels=(8, 8, 8), condition_channels=(4, 4, 4), num_res_blocks=1),
+        denoiser=DenoiserConfig(channels=(8, 16), num_res_blocks=1, attention_downsample=(2,), head_channels=8,
+                                time_embed_dim=16, cond_channels=4, cond_hidden=(4, 8)),
+        classifier=ClassifierConfig(channels=(4, 4, 8, 8), kernel_size=3),
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        v, d, c = build_modules(cfg, torch.from_numpy(R))
+        with torch.no_grad():  # a confident classifier, so that SD / SDM are not trivially 1
+            c.linear.weight.mul_(50.0)
+    b = Bundle(config=cfg, vqgan=v, denoiser=d, classifier=c, sensor_centers_nm=sensor.centers_nm,
+               sensor_fwhm_nm=sensor.fwhm_nm, library_ids=[m["id"] for m in meta],
+               library_names=[m["name"] for m in meta], library_sources=[m["source"] for m in meta],
+               library_classes=[m["class"] for m in meta],
+               rgb={"kind": "camera", "camera": "Nikon 5100 (NPL)", "bands": None,
+                    "normalisation": {"method": "scene_white"}},
+               schedule=NoiseSchedule.linear().to_dict(), latent_scale=1.0, class_names=list(CLASS_NAMES),
+               rgb_response=camera_response(sensor), training={"gsd_m": 1.0, "provenance": {"note": "test"}})
+    save_bundle(path, b, overwrite=True)
+    return path
+
+
+from hyperldm_engine.pipeline import diversity as div  # noqa: E402
+from hyperldm_engine.simulate.scene import simulate_scene, write_scene  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny"))
+
+
+@pytest.fixture(scope="module")
+def scene_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("scene") / "sim"
+    write_scene(simulate_scene(40, 32, seed=3, held_out=True), out)
+    return out
+
+
+def test_spread_known_answer() -> None:
+    a = np.ones((4, 2, 3), np.float32)
+    b = a.copy()
+    b[:, 0, 0] = [1.0, 2.0, 1.0, 2.0]   # pixel (0, 0) of sample b differs in direction
+    m = div.spread_maps(np.stack([a, b]))
+    # per band std of two values x, y is |x - y| / 2: bands 1 and 3 differ by 1 -> mean 0.25
+    assert m["std"][0, 0] == pytest.approx(0.25)
+    assert m["std"][1, 2] == 0.0 and m["angle"][1, 2] == 0.0
+    mean = (a[:, 0, 0] + b[:, 0, 0]) / 2
+    cos = lambda u, v: float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))  # noqa: E731
+    want = (np.arccos(cos(a[:, 0, 0], mean)) + np.arccos(cos(b[:, 0, 0], mean))) / 2
+    assert m["angle"][0, 0] == pytest.approx(want, rel=1e-5)
+    np.testing.assert_allclose(m["mean"][:, 0, 0], mean)
+
+
+def test_identical_softmaxes_give_zero_sdm_map() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(5), size=(6, 7)).transpose(2, 0, 1)
+    stats = div.softmax_statistics(np.stack([p, p, p]))
+    assert np.all(stats["sdm"] == 0.0)
+    np.testing.assert_allclose(stats["pmean"], p)
+    q = rng.dirichlet(np.ones(5), size=(6, 7)).transpose(2, 0, 1)
+    assert np.all(div.softmax_statistics(np.stack([p, q]))["sdm"] > 0)
+    assert np.all(div.softmax_statistics(np.stack([p, q]))["sdm"] <= np.log(2) + 1e-12)
+
+
+def _request(h: int = 8, w: int = 8):
+    from rasterio.windows import Window
+
+    from hyperldm_engine.tiling.runner import TileRequest
+
+    return TileRequest(window=Window(0, 0, w, h), rgb=np.zeros((3, h, w), np.float32), mask=np.ones((h, w), bool),
+                       row=0, col=0, latent_row0=0, latent_col0=0, align=1)
+
+
+def _softmax_classifier(cubes: np.ndarray) -> np.ndarray:
+    logits = np.stack([cubes[:, 0] * 20, cubes[:, 1] * 20, cubes[:, 2] * 20], axis=1)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_tile_fn_identical_and_different_samples() -> None:
+    rng = np.random.default_rng(1)
+    cube = rng.random((5, 8, 8)).astype(np.float32)
+    same = div.DiversityTileFn(lambda r: {"s0": cube, "s1": cube, "s2": cube}, 3, 3, (2, 1, 0),
+                               classify=_softmax_classifier, write_samples=True)
+    out = same(_request())
+    assert np.all(out["sdm"] == 0.0) and np.all(out["spread"] == 0.0)
+    np.testing.assert_array_equal(out["mean"], cube)
+    np.testing.assert_array_equal(out["s2"], cube)
+    np.testing.assert_array_equal(out["tc0"], cube[[2, 1, 0]])
+    other = rng.random((5, 8, 8)).astype(np.float32)
+    diff = div.DiversityTileFn(lambda r: {"s0": cube, "s1": other}, 2, 3, (2, 1, 0), classify=_softmax_classifier)
+    out = diff(_request())
+    assert out["sdm"].mean() > 0.01 and out["spread"][1].mean() > 0
+    assert set(diff.picks.best) >= {"highest spread", "lowest spread"}
+
+
+class _IdenticalSynth:
+    """Stands in for SynthesisTileFn: K identical cubes that follow the RGB (so classes vary)."""
+
+    def __init__(self, bundle_path, options, statistics, device="cpu"):
+        self.k = options.samples
+
+    def __call__(self, request):
+        rgb = np.nan_to_num(request.rgb)
+        cube = np.concatenate([np.repeat(rgb[c:c + 1], 16, axis=0) for c in (2, 1, 0)])
+        return {f"s{k}": cube.astype(np.float32) for k in range(self.k)}
+
+
+def test_identical_samples_give_sdm_exactly_one(tiny_bundle: str, scene_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(div, "SynthesisTileFn", _IdenticalSynth)
+    classifier = load_classifier(tiny_bundle)
+
+    def classify(cubes: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return classifier.probabilities_cube(torch.from_numpy(cubes)).numpy()
+
+    orig_init = div.DiversityTileFn.__post_init__
+
+    def post_init(self):
+        orig_init(self)
+        self.classify = classify
+
+    monkeypatch.setattr(div.DiversityTileFn, "__post_init__", post_init)
+    job = div.DiversityJob(str(scene_dir / "rgb.tif"), str(tmp_path / "out"), tiny_bundle,
+                           sampling=div.SamplingOptions(samples=3, steps=1), tile=32, overlap=8)
+    report = div.run_diversity(job, progress_mode="none")
+    assert report["sdm"] == 1.0 and report["sdm_is_variant"] >= 1.0
+    assert report["sd"] >= 1.0
+    with rasterio.open(tmp_path / "out" / div.SPREAD) as ds:
+        assert np.all(ds.read() == 0.0)
+
+
+def load_classifier(path: str):
+    from hyperldm_engine.models.bundle import load_bundle
+
+    return load_bundle(path).classifier.eval()
+
+
+def test_cli_end_to_end(tiny_bundle: str, scene_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "div"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "hyperldm_cli.main", "diversity", str(scene_dir / "rgb.tif"), str(out),
+           "--model", tiny_bundle, "--samples", "2", "--steps", "2", "--tile-size", "32", "--overlap", "8",
+           "--write-samples", "--progress", "json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    done = json.loads(r.stdout.strip().splitlines()[-1])
+    assert done["event"] == "done"
+    for key in ("mean", "spread", "sd_map", "sdm_map", "report_json", "report_md", "report_html"):
+        assert Path(done["outputs"][key]).is_file(), key
+    report = json.loads((out / "report.json").read_text())
+    for key in ("sd", "sd_present_mean", "sdm", "sdm_is_variant", "samples", "seed", "model", "classes", "timings"):
+        assert key in report, key
+    assert report["sdm"] >= 1.0 and report["sdm"] <= 2.0 + 1e-9  # primary SDM is bounded by K
+    assert report["sd"] >= 1.0 and done["outputs"]["sdm"] == pytest.approx(report["sdm"])
+    with rasterio.open(scene_dir / "rgb.tif") as ref:
+        for name, count in (("mean.tif", 48), ("spread.tif", 2), ("sd_map.tif", 1), ("sdm_map.tif", 1),
+                            ("sample_0.tif", 48), ("sample_1.tif", 48)):
+            with rasterio.open(out / name) as ds:
+                assert ds.count == count and ds.crs == ref.crs and ds.transform == ref.transform, name
+                assert (ds.width, ds.height) == (40, 32)
+        with rasterio.open(out / "mean.tif") as ds:
+            assert "nm" in ds.descriptions[0]
+            mean = ds.read()
+    with rasterio.open(out / "sample_0.tif") as a, rasterio.open(out / "sample_1.tif") as b:
+        np.testing.assert_allclose(mean, (a.read() + b.read()) / 2, atol=1e-5)
+    html = (out / "report.html").read_text()
+    for png in report["figures"].values():
+        assert png in html and (out / png).is_file()
+    assert not any(p.name.startswith(".") for p in out.iterdir())
