@@ -8,6 +8,7 @@ Only the standard library and ``qgis`` are imported here.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -155,19 +156,15 @@ def _reader(stream, lines: queue.Queue) -> None:
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM the engine's process group (the engine removes its temporaries), SIGKILL if it lingers."""
     for sig, grace in ((signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 5.0)):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
         try:
             proc.wait(timeout=grace)
             break
         except subprocess.TimeoutExpired:
             continue
-    try:  # children that outlived the leader
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # children that outlived the leader
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class EngineRun:

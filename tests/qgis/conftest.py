@@ -64,11 +64,26 @@ if HAVE_QGIS:
         from hyperldm.engine import clean_environment
 
         out = tmp_path_factory.mktemp("scene") / "scene"
-        proc = subprocess.run([str(engine_path()), "simulate", str(out), "--size", "40", "32", "--seed", "3"],
+        proc = subprocess.run([str(engine_path()), "simulate", str(out), "--size", "64", "128", "--seed", "3"],
                               capture_output=True, text=True, timeout=300, env=clean_environment())
         assert proc.returncode == 0, proc.stdout + proc.stderr
         for name in ("hsi.tif", "rgb.tif", "labels.tif"):
             assert (out / name).is_file(), name
+        return out
+
+    @pytest.fixture(scope="session")
+    def bundle(scene, tmp_path_factory):
+        """A tiny model bundle trained by the real engine on the scene (seconds, not quality)."""
+        require_engine_command("train")
+        from hyperldm.engine import clean_environment
+
+        out = tmp_path_factory.mktemp("bundle") / "tiny_model"
+        args = [str(engine_path()), "train", str(scene / "hsi.tif"), str(out), "--labels",
+                str(scene / "labels.tif"), "--iterations", "1", "--classifier-iterations", "2",
+                "--patch-size", "32", "--batch-size", "1", "--checkpoint-every", "0", "--progress", "none"]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env=clean_environment())
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert (out / "config.json").is_file()
         return out
 
     @pytest.fixture(scope="session")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from qgis_helpers import RecordingFeedback, pid_alive, write_fake_engine
-
 from hyperldm import engine
 from hyperldm.engine import EngineError, EngineRun, clean_environment, find_engine
+from qgis_helpers import RecordingFeedback, pid_alive, write_fake_engine
 
 
 @pytest.fixture
@@ -56,7 +54,7 @@ def test_missing_or_unusable_engine_says_how_to_fix(tmp_path, monkeypatch):
     assert "README" in message and "\n" not in message
     not_executable = tmp_path / "hyperldm-engine"
     not_executable.write_text("#!/bin/sh\n")
-    with pytest.raises(EngineError, match="environment variable HYPERLDM_ENGINE points to .* not an executable"):
+    with pytest.raises(EngineError, match=r"environment variable HYPERLDM_ENGINE points to .* not an executable"):
         find_engine("", {"HYPERLDM_ENGINE": str(not_executable)})
     with pytest.raises(EngineError, match="provider setting HYPERLDM_ENGINE_PATH"):
         find_engine(str(tmp_path / "nope"), {})
@@ -123,7 +121,7 @@ def test_broken_engine_reports_exit_status_last_line_and_fix(tmp_path):
     bad_interpreter = tmp_path / "eng2"
     bad_interpreter.write_text("#!/nonexistent/python\n")
     bad_interpreter.chmod(0o755)
-    with pytest.raises(EngineError, match="could not be started .*README"):
+    with pytest.raises(EngineError, match=r"could not be started .*README"):
         EngineRun(["synthesize"], executable=str(bad_interpreter)).run()
 
 

@@ -112,7 +112,8 @@ EXPECTED = {
         {"STEPS", "TILE_SIZE", "OVERLAP", "DEVICE", "CREATION_OPTIONS"},
         {"OUTPUT": "outputRaster", "ABUNDANCES": "outputRaster"}),
     "hyperldm:diversity": (
-        ["INPUT", "MODEL", "SAMPLES", "SEED", "SPREAD", "SD_MAP", "SDM_MAP"], set(),
+        ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "DEVICE", "SPREAD", "SD_MAP", "SDM_MAP"],
+        {"STEPS", "DEVICE"},
         {"SPREAD": "outputRaster", "SD_MAP": "outputRaster", "SDM_MAP": "outputRaster",
          "SD": "outputNumber", "SDM": "outputNumber", "REPORT": "outputHtml"}),
     "hyperldm:train": (

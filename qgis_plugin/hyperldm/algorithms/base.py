@@ -27,7 +27,6 @@ from ..provider import ICON_PATH
 
 DEVICES = ["auto", "cpu", "cuda"]
 GTIFF_EXTENSIONS = (".tif", ".tiff")
-MODEL_FILTER = "HyperLDM model bundle (*.zip config.json);;All files (*.*)"
 _WAVELENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*nm\b")
 
 
@@ -64,9 +63,11 @@ def advanced(param: QgsProcessingParameterDefinition) -> QgsProcessingParameterD
 
 
 def model_parameter(name: str) -> QgsProcessingParameterFile:
+    """A bundle is a folder or a .zip of one. Folder behaviour: the dialog offers a folder picker,
+    and (unlike File behaviour in 3.22, which wants a suffix) a typed folder or .zip path is valid."""
     return QgsProcessingParameterFile(
-        name, "Model bundle (folder's config.json or .zip; empty = bundled default model)",
-        behavior=QgsProcessingParameterFile.File, fileFilter=MODEL_FILTER, optional=True)
+        name, "Model bundle folder or .zip (empty = the bundled default model)",
+        behavior=QgsProcessingParameterFile.Folder, optional=True)
 
 
 def device_parameter(name: str) -> QgsProcessingParameterEnum:

@@ -18,12 +18,16 @@ from qgis.core import (
 )
 
 from .base import (
+    DEVICES,
     HyperLDMAlgorithm,
+    advanced,
     deliver_raster,
+    device_parameter,
     int_parameter,
     layer_path,
     model_parameter,
     model_path,
+    optional_int,
 )
 
 #: engine file name for each raster destination
@@ -50,6 +54,8 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
     MODEL = "MODEL"
     SAMPLES = "SAMPLES"
     SEED = "SEED"
+    STEPS = "STEPS"
+    DEVICE = "DEVICE"
     SPREAD = "SPREAD"
     SD_MAP = "SD_MAP"
     SDM_MAP = "SDM_MAP"
@@ -84,6 +90,9 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
         self.addParameter(model_parameter(self.MODEL))
         self.addParameter(int_parameter(self.SAMPLES, "Number of samples (at least 2)", 4, 2, 64))
         self.addParameter(int_parameter(self.SEED, "Random seed", 0, 0, 2**31 - 1))
+        self.addParameter(advanced(int_parameter(
+            self.STEPS, "Sampling steps (empty = model default)", None, 1, 1000, optional=True)))
+        self.addParameter(device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.SPREAD, "Spread between samples (standard deviation per band)"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.SD_MAP, "SD map (per pixel)"))
@@ -97,7 +106,11 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
         destinations = {key: self.parameterAsOutputLayer(parameters, key, context) for key in RASTERS}
         args = ["diversity", source, None,
                 "--samples", str(self.parameterAsInt(parameters, self.SAMPLES, context)),
-                "--seed", str(self.parameterAsInt(parameters, self.SEED, context)), "--overwrite"]
+                "--seed", str(self.parameterAsInt(parameters, self.SEED, context)), "--overwrite",
+                "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]]
+        steps = optional_int(self, parameters, self.STEPS, context)
+        if steps is not None:
+            args += ["--steps", str(steps)]
         model = model_path(self, parameters, self.MODEL, context)
         if model:
             args += ["--model", model]

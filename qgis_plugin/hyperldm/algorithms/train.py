@@ -75,7 +75,7 @@ class TrainAlgorithm(HyperLDMAlgorithm):
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if Path(output).is_dir() and not any(Path(output).iterdir()):
             Path(output).rmdir()  # an empty folder made for the destination; the engine writes the bundle
-        args = ["train", hsi, output,
+        args = ["train", hsi, output, "--overwrite",
                 "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]]
         rgb = layer_path(self, parameters, self.RGB, context, required=False)
         if rgb:

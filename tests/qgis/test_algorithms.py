@@ -1,0 +1,230 @@
+"""The three algorithms in-process (processing.run) with the real engine, plus cancel and errors."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import pytest
+from qgis_helpers import RecordingFeedback, require_engine_command, write_fake_engine
+
+WAVELENGTH_NAME = re.compile(r"^Band (\d+): (s(\d+) )?b(\d+) (\d+\.\d) nm$")
+
+
+def _run(alg_id, params, feedback=None):
+    import processing
+
+    return processing.run(alg_id, params, feedback=feedback)
+
+
+def _layer(path):
+    from qgis.core import QgsRasterLayer
+
+    layer = QgsRasterLayer(str(path), "t", "gdal")
+    assert layer.isValid(), path
+    return layer
+
+
+def _grid(layer):
+    e = layer.extent()
+    return (layer.crs().authid(), layer.width(), layer.height(),
+            round(e.xMinimum(), 6), round(e.yMaximum(), 6),
+            layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY())
+
+
+def _valid_count(layer, band=1):
+    block = layer.dataProvider().block(band, layer.extent(), layer.width(), layer.height())
+    values = [block.value(r, c) for r in range(layer.height()) for c in range(layer.width())
+              if not block.isNoData(r, c)]
+    return values
+
+
+def test_synthesize_one_sample_keeps_the_grid_and_names_bands_by_wavelength(qgis_app, scene, bundle, tmp_path):
+    require_engine_command("synthesize")
+    out = tmp_path / "hsi.tif"
+    fb = RecordingFeedback()
+    res = _run("hyperldm:synthesize", {"INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle / "config.json"),
+                                       "SAMPLES": 1, "SEED": 5, "STEPS": 2, "OUTPUT": str(out)}, fb)
+    assert res["OUTPUT"] == str(out) and out.is_file()
+    assert fb.progress and fb.progress[-1] == pytest.approx(100.0)
+    layer, rgb = _layer(out), _layer(scene / "rgb.tif")
+    assert _grid(layer) == _grid(rgb)  # same CRS, size, origin and pixel size as the input
+    assert layer.bandCount() == 48
+    names = [WAVELENGTH_NAME.match(layer.bandName(b)) for b in range(1, 49)]
+    assert all(names), [layer.bandName(b) for b in range(1, 4)]
+    wavelengths = [float(m.group(5)) for m in names]
+    assert [int(m.group(4)) for m in names] == list(range(1, 49))
+    assert 390 < wavelengths[0] < wavelengths[-1] < 1010 and wavelengths == sorted(wavelengths)
+    values = _valid_count(layer, 12)
+    assert len(values) == layer.width() * layer.height() and all(math.isfinite(v) for v in values)
+    from hyperldm.algorithms.base import band_wavelengths, true_colour_bands
+
+    red, green, blue = true_colour_bands(band_wavelengths(layer))
+    assert abs(wavelengths[red - 1] - 640) < 15 and abs(wavelengths[blue - 1] - 460) < 15 and blue < green < red
+    del layer, rgb
+
+
+def test_synthesize_samples_stack_as_bands_extent_in_another_crs_and_abundances(qgis_app, scene, bundle,
+                                                                                   tmp_path):
+    require_engine_command("synthesize")
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsProject, QgsRectangle
+
+    rgb = _layer(scene / "rgb.tif")
+    e = rgb.extent()
+    inner = QgsRectangle(e.xMinimum() + 16, e.yMinimum() + 32, e.xMinimum() + 48, e.yMinimum() + 96)
+    to_wgs84 = QgsCoordinateTransform(rgb.crs(), QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+    geo = to_wgs84.transformBoundingBox(inner)
+    extent = f"{geo.xMinimum()!r},{geo.xMaximum()!r},{geo.yMinimum()!r},{geo.yMaximum()!r} [EPSG:4326]"
+    out, abundances = tmp_path / "hsi2.tif", tmp_path / "abundances.tif"
+    fb = RecordingFeedback()
+    res = _run("hyperldm:synthesize", {
+        "INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle), "SAMPLES": 2, "SEED": 1, "STEPS": 2,
+        "EXTENT": extent, "TILE_SIZE": 32, "OVERLAP": 8, "DEVICE": 1,
+        "CREATION_OPTIONS": "COMPRESS=DEFLATE|PREDICTOR=3", "ABUNDANCES": str(abundances), "OUTPUT": str(out)}, fb)
+    assert res == {"OUTPUT": str(out), "ABUNDANCES": str(abundances)}
+    # the extent reached the engine in the input's CRS
+    passed = next(i for i in fb.infos if i.startswith("Extent in the input CRS"))
+    numbers = [float(v) for v in passed.split(": ")[1].split(" [")[0].split(",")]
+    assert passed.endswith("[EPSG:32633]")
+    assert numbers[0] <= inner.xMinimum() + 0.5 and numbers[1] >= inner.xMaximum() - 0.5
+    assert numbers[0] > e.xMinimum() + 8 and numbers[3] < e.yMaximum() - 8
+    layer = _layer(out)
+    assert _grid(layer) == _grid(rgb)
+    assert layer.bandCount() == 96
+    assert layer.bandName(1).endswith("s0 b1 410.0 nm") or WAVELENGTH_NAME.match(layer.bandName(1))
+    assert WAVELENGTH_NAME.match(layer.bandName(49)).group(4) == "1"  # sample 2 starts again at b1
+    valid = len(_valid_count(layer, 1))
+    assert 0 < valid < layer.width() * layer.height()  # outside the extent is nodata
+    ab = _layer(abundances)
+    assert _grid(ab) == _grid(rgb) and ab.bandCount() >= 2
+    del layer, rgb, ab
+
+
+def test_bad_input_fails_with_the_engine_one_line_message(qgis_app, scene, bundle, tmp_path):
+    require_engine_command("synthesize")
+    from qgis.core import QgsProcessingException
+
+    out = tmp_path / "never.tif"
+    with pytest.raises(QgsProcessingException) as info:  # a valid raster, but one band, not RGB
+        _run("hyperldm:synthesize", {"INPUT": str(scene / "labels.tif"), "MODEL": str(bundle),
+                                     "STEPS": 1, "OUTPUT": str(out)})
+    message = str(info.value)
+    assert "labels.tif" in message and "\n" not in message and "Traceback" not in message
+    assert not out.exists()
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster")
+    with pytest.raises(QgsProcessingException, match="INPUT"):
+        _run("hyperldm:synthesize", {"INPUT": str(text), "OUTPUT": str(out)})
+    with pytest.raises(QgsProcessingException, match="Model bundle not found"):
+        _run("hyperldm:synthesize", {"INPUT": str(scene / "rgb.tif"), "MODEL": str(tmp_path / "nope"),
+                                     "OUTPUT": str(out)})
+    with pytest.raises(QgsProcessingException, match="not KEY=VALUE"):
+        _run("hyperldm:synthesize", {"INPUT": str(scene / "rgb.tif"), "CREATION_OPTIONS": "ZSTD",
+                                     "OUTPUT": str(out)})
+
+
+def test_diversity_delivers_three_rasters_two_numbers_and_a_report(qgis_app, scene, bundle, tmp_path):
+    require_engine_command("diversity")
+    outs = {k: tmp_path / f"{k.lower()}.tif" for k in ("SPREAD", "SD_MAP", "SDM_MAP")}
+    fb = RecordingFeedback()
+    res = _run("hyperldm:diversity", {"INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle), "SAMPLES": 2,
+                                      "SEED": 0, "STEPS": 2, **{k: str(v) for k, v in outs.items()}}, fb)
+    rgb = _layer(scene / "rgb.tif")
+    for key, path in outs.items():
+        assert res[key] == str(path) and path.is_file(), key
+        layer = _layer(path)
+        assert _grid(layer) == _grid(rgb), key
+        del layer
+    assert math.isfinite(res["SD"]) and res["SD"] >= 1.0 - 1e-6      # SD = mean of exp(KL) >= 1
+    assert math.isfinite(res["SDM"]) and res["SDM"] >= 1.0 - 1e-6    # exp(mean KL) >= 1
+    assert res["REPORT"].endswith(".html") and "<html" in Path(res["REPORT"]).read_text().lower()
+    assert any(f"SD = {res['SD']:.4f}" in i for i in fb.infos)
+    del rgb
+
+
+def test_train_runs_the_engine_and_a_cancel_keeps_checkpoints_for_resume(qgis_app, scene, tmp_path):
+    require_engine_command("train")
+    out = tmp_path / "my_model"
+    fb = RecordingFeedback(cancel_after=1)  # stop at the first progress event
+    start = time.monotonic()
+    res = _run("hyperldm:train", {"HSI": str(scene / "hsi.tif"), "LABELS": str(scene / "labels.tif"),
+                                  "ITERATIONS": 1, "DEVICE": 1, "OUTPUT": str(out)}, fb)
+    assert res == {} and fb.isCanceled() and time.monotonic() - start < 120
+    assert not out.exists()
+    assert any("run again to resume" in i for i in fb.infos)
+
+
+@pytest.mark.slow
+def test_train_to_the_end_writes_a_bundle(qgis_app, scene, tmp_path):
+    require_engine_command("train")
+    out = tmp_path / "my_model"
+    res = _run("hyperldm:train", {"HSI": str(scene / "hsi.tif"), "RGB": str(scene / "rgb.tif"),
+                                  "LABELS": str(scene / "labels.tif"), "ITERATIONS": 1, "OUTPUT": str(out)})
+    assert res["OUTPUT"] == str(out) and (out / "config.json").is_file()
+    assert (out / "weights.safetensors").is_file()
+
+
+SLOW_ENGINE = """
+    import json, os, sys, time
+    out = sys.argv[3]                       # synthesize INPUT OUTPUT ...
+    open(out, "w").write("partial")         # as a careless engine would
+    for i in range(1, 600):
+        print(json.dumps({"event": "progress", "fraction": i / 600, "message": f"tile {i}"}), flush=True)
+        time.sleep(0.1)
+    """
+
+
+@pytest.mark.timeout(60)
+def test_cancel_mid_run_stops_the_engine_and_leaves_no_output(qgis_app, tmp_path, monkeypatch):
+    from qgis.core import QgsSettings
+
+    QgsSettings().remove("Processing/Configuration/HYPERLDM_ENGINE_PATH")
+    monkeypatch.setenv("HYPERLDM_ENGINE", str(write_fake_engine(tmp_path / "slow-engine", SLOW_ENGINE)))
+    rgb = tmp_path / "rgb.tif"
+    _gdal_create(rgb)
+    out = tmp_path / "hsi.tif"
+    fb = RecordingFeedback(cancel_after=3)
+    start = time.monotonic()
+    res = _run("hyperldm:synthesize", {"INPUT": str(rgb), "OUTPUT": str(out)}, fb)
+    elapsed = time.monotonic() - start
+    assert res == {} and fb.isCanceled()
+    assert elapsed < 10, elapsed  # the full fake run would take a minute
+    assert not out.exists()
+
+
+def test_missing_engine_explains_how_to_fix(qgis_app, tmp_path, monkeypatch):
+    from hyperldm import engine
+    from qgis.core import QgsProcessingException, QgsSettings
+
+    QgsSettings().remove("Processing/Configuration/HYPERLDM_ENGINE_PATH")
+    monkeypatch.delenv("HYPERLDM_ENGINE", raising=False)
+    monkeypatch.setattr(engine, "default_candidates", lambda: [])
+    monkeypatch.setenv("PATH", str(tmp_path))
+    rgb = tmp_path / "rgb.tif"
+    _gdal_create(rgb)
+    for alg_id, params in (("hyperldm:synthesize", {"INPUT": str(rgb), "OUTPUT": str(tmp_path / "o.tif")}),
+                           ("hyperldm:diversity", {"INPUT": str(rgb), "SAMPLES": 2, "SPREAD": "TEMPORARY_OUTPUT",
+                                                   "SD_MAP": "TEMPORARY_OUTPUT", "SDM_MAP": "TEMPORARY_OUTPUT"}),
+                           ("hyperldm:train", {"HSI": str(rgb), "OUTPUT": str(tmp_path / "m")})):
+        with pytest.raises(QgsProcessingException) as info:
+            _run(alg_id, params)
+        message = str(info.value)
+        assert "HyperLDM engine not found" in message and "HYPERLDM_ENGINE_PATH" in message, alg_id
+        assert "README" in message
+    # the provider setting wins, and a wrong one is reported as such
+    QgsSettings().setValue("Processing/Configuration/HYPERLDM_ENGINE_PATH", str(tmp_path / "missing-engine"))
+    try:
+        with pytest.raises(QgsProcessingException, match="provider setting HYPERLDM_ENGINE_PATH points to"):
+            _run("hyperldm:synthesize", {"INPUT": str(rgb), "OUTPUT": str(tmp_path / "o.tif")})
+    finally:
+        QgsSettings().remove("Processing/Configuration/HYPERLDM_ENGINE_PATH")
+
+
+def _gdal_create(path):
+    import subprocess
+
+    subprocess.run(["/usr/bin/gdal_create", "-q", "-of", "GTiff", "-outsize", "16", "8", "-bands", "3", "-ot", "Byte",
+                    "-a_srs", "EPSG:32633", "-a_ullr", "500000", "4100000", "500160", "4099920", "-burn", "7",
+                    str(path)], check=True)
