@@ -153,9 +153,11 @@ def _reader(stream, lines: queue.Queue) -> None:
         lines.put(None)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the engine's process group (the engine removes its temporaries), SIGKILL if it lingers."""
-    for sig, grace in ((signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 5.0)):
+def _stop(proc: subprocess.Popen, term_grace_s: float | None = None) -> None:
+    """SIGTERM the engine's process group (the engine removes its temporaries, train writes a
+    checkpoint), SIGKILL it if it lingers past the grace period."""
+    grace_s = TERM_GRACE_S if term_grace_s is None else term_grace_s
+    for sig, grace in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
         try:
@@ -172,12 +174,13 @@ class EngineRun:
     the feedback was cancelled (outputs in ``cleanup`` are then removed)."""
 
     def __init__(self, args: list[str], feedback=None, cleanup=(), executable: str | None = None,
-                 keep_on_cancel=()):
+                 keep_on_cancel=(), term_grace_s: float | None = None):
         self.executable = executable or find_engine()
         self.args = [str(a) for a in args]
         self.feedback = feedback
         self.cleanup = list(cleanup)
         self.keep_on_cancel = list(keep_on_cancel)
+        self.term_grace_s = term_grace_s
         self.outputs: dict = {}
         self.error_message: str | None = None
         self.returncode: int | None = None
@@ -258,12 +261,12 @@ class EngineRun:
                 else:
                     self._handle(line)
             if cancelled:
-                _stop(proc)
+                _stop(proc, self.term_grace_s)
             else:
                 while proc.poll() is None:  # output closed; wait for exit, still honouring cancel
                     if self._cancelled():
                         cancelled = True
-                        _stop(proc)
+                        _stop(proc, self.term_grace_s)
                         break
                     time.sleep(POLL_S)
         except BaseException:
@@ -276,9 +279,19 @@ class EngineRun:
                 proc.stdout.close()
         self.returncode = proc.returncode
         if cancelled:
+            self.error_message = None
+            while True:  # what the engine said while stopping (e.g. where it left a checkpoint)
+                try:
+                    line = lines.get_nowait()
+                except queue.Empty:
+                    break
+                if line is not None and not line.startswith("error: "):
+                    self._handle(line)
             remove_outputs(p for p in self.cleanup if p not in self.keep_on_cancel)
             if self.feedback is not None:
-                self.feedback.pushInfo("Cancelled: the engine was stopped and no output was kept.")
+                if self.error_message:
+                    self.feedback.pushInfo(f"Engine: {self.error_message}")
+                self.feedback.pushInfo("Cancelled: the engine was stopped and no partial output was kept.")
             return None
         if self.returncode != 0:
             remove_outputs(self.cleanup)
@@ -301,6 +314,8 @@ def _quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
-def run_engine(args: list[str], feedback=None, cleanup=(), keep_on_cancel=()) -> dict | None:
+def run_engine(args: list[str], feedback=None, cleanup=(), keep_on_cancel=(),
+               term_grace_s: float | None = None) -> dict | None:
     """Run ``hyperldm-engine ARGS --progress json``; see :class:`EngineRun`."""
-    return EngineRun(args, feedback=feedback, cleanup=cleanup, keep_on_cancel=keep_on_cancel).run()
+    return EngineRun(args, feedback=feedback, cleanup=cleanup, keep_on_cancel=keep_on_cancel,
+                     term_grace_s=term_grace_s).run()

@@ -153,7 +153,10 @@ def test_train_runs_the_engine_and_a_cancel_keeps_checkpoints_for_resume(qgis_ap
                                   "ITERATIONS": 1, "DEVICE": 1, "OUTPUT": str(out)}, fb)
     assert res == {} and fb.isCanceled() and time.monotonic() - start < 120
     assert not out.exists()
+    checkpoints = tmp_path / "my_model.checkpoints"
+    assert checkpoints.is_dir() and any(checkpoints.iterdir())  # the engine checkpointed on SIGTERM
     assert any("run again to resume" in i for i in fb.infos)
+    assert any(i.startswith("Engine: ") and "checkpoint" in i for i in fb.infos)
 
 
 @pytest.mark.slow

@@ -48,10 +48,11 @@ class HyperLDMAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802 (QGIS API name)
         return type(self)()
 
-    def run_engine(self, args, feedback, cleanup=(), keep_on_cancel=()):
+    def run_engine(self, args, feedback, cleanup=(), keep_on_cancel=(), term_grace_s=None):
         """Run the engine; None when cancelled, else the ``done`` outputs; errors become one line."""
         try:
-            return run_engine(args, feedback=feedback, cleanup=cleanup, keep_on_cancel=keep_on_cancel)
+            return run_engine(args, feedback=feedback, cleanup=cleanup, keep_on_cancel=keep_on_cancel,
+                              term_grace_s=term_grace_s)
         except EngineError as exc:
             raise QgsProcessingException(str(exc)) from None
 

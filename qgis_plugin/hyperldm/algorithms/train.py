@@ -21,6 +21,8 @@ from .base import (
     optional_int,
 )
 
+CHECKPOINT_GRACE_S = 30.0
+
 
 class TrainAlgorithm(HyperLDMAlgorithm):
     """Run ``hyperldm-engine train``; a cancelled run keeps its checkpoints so a rerun resumes."""
@@ -90,7 +92,8 @@ class TrainAlgorithm(HyperLDMAlgorithm):
         if init:
             args += ["--init", init]
         # On cancel the unfinished bundle goes; OUTPUT.checkpoints stays so that a rerun resumes.
-        outputs = self.run_engine(args, feedback, cleanup=[output])
+        # SIGTERM first, with time to write the checkpoint, before a SIGKILL.
+        outputs = self.run_engine(args, feedback, cleanup=[output], term_grace_s=CHECKPOINT_GRACE_S)
         if outputs is None:
             feedback.pushInfo(f"Checkpoints kept in {output}.checkpoints; run again to resume.")
             return {}
