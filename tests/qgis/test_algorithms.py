@@ -231,3 +231,28 @@ def _gdal_create(path):
     subprocess.run(["/usr/bin/gdal_create", "-q", "-of", "GTiff", "-outsize", "16", "8", "-bands", "3", "-ot", "Byte",
                     "-a_srs", "EPSG:32633", "-a_ullr", "500000", "4100000", "500160", "4099920", "-burn", "7",
                     str(path)], check=True)
+
+
+COPYING_ENGINE = """
+    import json, shutil, sys
+    shutil.copyfile({source!r}, sys.argv[3])   # synthesize INPUT OUTPUT ...: "writes" a GeoTIFF
+    print(json.dumps({{"event": "done", "outputs": {{"outputs": [sys.argv[3]]}}}}), flush=True)
+    """
+
+
+def test_non_geotiff_destination_is_converted_from_the_engine_geotiff(qgis_app, tmp_path, monkeypatch):
+    from qgis.core import QgsSettings
+
+    QgsSettings().remove("Processing/Configuration/HYPERLDM_ENGINE_PATH")
+    rgb = tmp_path / "rgb.tif"
+    _gdal_create(rgb)
+    engine_exe = write_fake_engine(tmp_path / "copying-engine", COPYING_ENGINE.format(source=str(rgb)))
+    monkeypatch.setenv("HYPERLDM_ENGINE", str(engine_exe))
+    out = tmp_path / "hsi.img"
+    res = _run("hyperldm:synthesize", {"INPUT": str(rgb), "OUTPUT": str(out)})
+    assert res["OUTPUT"] == str(out)
+    layer, source = _layer(out), _layer(rgb)
+    assert layer.dataProvider().name() == "gdal" and _grid(layer) == _grid(source)
+    assert layer.bandCount() == 3 and _valid_count(layer, 2)[0] == 7
+    assert not list(tmp_path.glob("*.tif.hyperldm-tmp*"))
+    del layer, source

@@ -16,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingUtils,
+    QgsProject,
     QgsRasterFileWriter,
     QgsRasterLayer,
     QgsRasterPipe,
@@ -151,7 +152,7 @@ def deliver_raster(source: str, destination: str, feedback=None) -> str:
     pipe = QgsRasterPipe()
     pipe.set(layer.dataProvider().clone())
     error = writer.writeRaster(pipe, layer.width(), layer.height(), layer.extent(), layer.crs(),
-                               feedback=feedback)
+                               QgsProject.instance().transformContext())
     del pipe, layer
     if error != QgsRasterFileWriter.NoError:
         raise QgsProcessingException(f"Could not write {destination} (raster writer error {int(error)})")

@@ -75,7 +75,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
             "Samples: with more than one, the output stacks the samples as consecutive groups of 48 "
             "bands (sample 1 = bands 1-48). The same seed gives the same result.\n"
             "Extent (optional): synthesize only this part of the input.\n"
-            "Abundances (optional): also write the per-pixel abundances of the library spectra.\n\n"
+            "Abundances (optional): also write per-pixel abundances of the library spectra, summed by class.\n\n"
             "Example: INPUT = orthophoto_rgb.tif, SAMPLES = 3, SEED = 7, OUTPUT = hsi.tif gives a "
             "144-band GeoTIFF with three diverse cubes of the same scene.\n"
             "Command line: qgis_process run hyperldm:synthesize -- INPUT=rgb.tif SAMPLES=3 OUTPUT=hsi.tif\n\n"
