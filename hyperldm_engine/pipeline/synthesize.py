@@ -43,6 +43,7 @@ class SamplingOptions:
     steps: int = DEFAULT_STEPS
     eta: float = 0.0
     noise_scale: float | None = None
+    latent_blend: bool = False
 
     def validate(self) -> None:
         if int(self.samples) < 1:
@@ -119,31 +120,61 @@ class SynthesisTileFn:
         padded, shape = pad_to_multiple(rgb, align, mode="reflect")
         k = int(self.options.samples)
         rows, cols = padded.shape[-2] // factor, padded.shape[-1] // factor
-        x_rgb = torch.from_numpy(np.ascontiguousarray(padded))[None].to(device)
+        x_rgb = _to_model(torch.from_numpy(np.ascontiguousarray(padded))[None], device)
         fields = [NoiseField(int(self.options.seed), s, cfg.vqgan.latent_channels) for s in range(k)]
-        noise_fn = noise_fn_for_windows(fields, [request.latent_origin] * k, rows, cols, device=device)
+        # DDPM / eta > 0: the next step's noise is drawn on a thread while the U-Net runs
+        noisy = any(sampler.needs_noise(t) for t in sampler.timesteps)
+        noise_fn = noise_fn_for_windows(fields, [request.latent_origin] * k, rows, cols, device=device,
+                                        prefetch=noisy)
         with torch.inference_mode(), self._autocast(device):
-            cond = bundle.denoiser.encode_condition(x_rgb)
+            cond = bundle.denoiser.encode_condition(x_rgb)  # once per tile, broadcast over K and steps
 
             def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
                 return bundle.denoiser(x_t, torch.full((k,), t, device=device, dtype=torch.long), cond)
 
-            latents = sampler.sample(eps_fn, noise_fn(INITIAL_STEP), noise_fn)
+            latents = sampler.sample(eps_fn, _to_model(noise_fn(INITIAL_STEP), device), noise_fn)
+        with torch.inference_mode():  # quantise and decode in float32: the codebook lookup is exact
             z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
-            out = bundle.vqgan.decode(z_q, x_rgb.expand(k, -1, -1, -1), return_abundances=self.abundances)
-        cubes = crop_to(out.hsi.float().cpu().numpy(), shape)
-        result = {f"s{s}": np.ascontiguousarray(cubes[s]) for s in range(k)}
-        if self.abundances:
-            a = out.abundances.float().mean(dim=0)  # (n_g, H, W), mean over samples
-            grouped = torch.einsum("gn,nhw->ghw", groups, a)
-            result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
+            hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
+            cubes = crop_to(hsi.float().cpu().numpy(), shape)
+            result = {f"s{s}": np.ascontiguousarray(cubes[s]) for s in range(k)}
+            if self.abundances:
+                a = ab.float().mean(dim=0)  # (n_g, H, W), mean over samples
+                grouped = torch.einsum("gn,nhw->ghw", groups, a)
+                result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
         return result
 
     def _autocast(self, device: torch.device) -> Any:
-        if self.autocast is None or device.type != "cuda":
+        """bf16 / fp16 autocast of the denoiser (CUDA, and CPU where torch supports it); else off."""
+        if self.autocast is None:
             return torch.autocast(device.type, enabled=False)
+        if self.autocast not in ("bf16", "fp16"):
+            raise InputError(f"--autocast must be bf16 or fp16, got {self.autocast!r}")
         dtype = torch.bfloat16 if self.autocast == "bf16" else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(device.type, dtype=dtype)
+
+
+def _to_model(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A (B, C, H, W) input on ``device`` in channels-last layout (the layout the models run in)."""
+    return x.to(device).contiguous(memory_format=torch.channels_last)
+
+
+def decode_shared_condition(vqgan: Any, z_q: torch.Tensor, rgb: torch.Tensor,
+                            abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``vqgan.decode(z_q, rgb.expand(K))`` with the RGB condition pyramid computed once, not K times.
+
+    ``z_q`` is (K, n_x, h, w), ``rgb`` (1, 3, f*h, f*w); returns (hsi (K, n_bands, f*h, f*w),
+    abundances (K, n_g, f*h, f*w) or None). Identical values: the condition encoder sees the same
+    RGB for all K samples, so its features are broadcast (expand, no copy).
+    """
+    k = z_q.shape[0]
+    cond = vqgan.encode_condition(rgb)
+    if cond is not None:
+        if tuple(cond[-1].shape[-2:]) != tuple(z_q.shape[-2:]):
+            raise ValueError(f"RGB {tuple(rgb.shape[-2:])} does not match latent {tuple(z_q.shape[-2:])}")
+        cond = [c.expand(k, -1, -1, -1) for c in cond]
+    feats = vqgan.decoder(z_q, cond)
+    return vqgan._mix_head(feats, abundances)
 
 
 @functools.lru_cache(maxsize=2)
@@ -154,6 +185,10 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
 
     device = resolve_device(device_name)
     bundle = load_bundle(bundle_path, device=device).eval()
+    # channels-last: the PixelNorm layers already return channels-last tensors, so convolutions
+    # run without layout conversions (about 1.5x faster U-Net steps on CPU, the same on CUDA).
+    bundle.denoiser.to(memory_format=torch.channels_last)
+    bundle.vqgan.to(memory_format=torch.channels_last)
     schedule = NoiseSchedule.from_dict(bundle.schedule)
     if noise_scale is not None:
         p = schedule.params
