@@ -63,7 +63,13 @@ def test_synthesize_one_sample_keeps_the_grid_and_names_bands_by_wavelength(qgis
 
     red, green, blue = true_colour_bands(band_wavelengths(layer))
     assert abs(wavelengths[red - 1] - 640) < 15 and abs(wavelengths[blue - 1] - 460) < 15 and blue < green < red
-    del layer, rgb
+    from hyperldm.algorithms.base import HyperspectralLayerStyler
+
+    HyperspectralLayerStyler("HSI").postProcessLayer(layer, None, None)  # what runs when QGIS loads it
+    renderer = layer.renderer()
+    assert layer.name() == "HSI" and renderer.type() == "multibandcolor"
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (red, green, blue)
+    del layer, rgb, renderer
 
 
 def test_synthesize_samples_stack_as_bands_extent_in_another_crs_and_abundances(qgis_app, scene, bundle,
