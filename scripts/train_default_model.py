@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classifier-iterations", type=int)
     ap.add_argument("--patch-size", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=6)
+    ap.add_argument("--diffusion-patch-size", type=int, default=None, help="stage-2 patch side (default: --patch-size)")
+    ap.add_argument("--diffusion-batch-size", type=int, default=None)
+    ap.add_argument("--lr-vq", type=float, default=2e-4)
+    ap.add_argument("--lr-diffusion", type=float, default=2e-4)
+    ap.add_argument("--adv-start", type=float, default=0.3, help="fraction of stage 1 before the adversarial loss")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
@@ -89,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"simulated seed {seed} at {gsd:g} m", file=sys.stderr, flush=True)
         classes = unify_classes(scenes)
         base = TrainSettings(patch_size=args.patch_size, batch_size=2 if args.quick else args.batch_size,
+                             diffusion_patch_size=args.diffusion_patch_size,
+                             diffusion_batch_size=args.diffusion_batch_size, lr_vq=args.lr_vq,
+                             lr_diffusion=args.lr_diffusion, adv_start=args.adv_start,
                              seed=args.seed, checkpoint_every=100, classifier_batch=512)
         sensor = Sensor(scenes[0].wavelengths_nm, scenes[0].fwhm_nm, "training-scene")
         library, _ = decoder_library(sensor)
@@ -105,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                 s.heldout_row0 = heldout_row0(s.shape[0], base.patch_size, base.heldout_fraction, s.name)
             t_vq, t_diff, t_clf = _timed_rates(scenes, base, config, library)
             budget = args.minutes * 60 - (time.monotonic() - start) - 60  # a minute for evaluation and writing
-            # stage 1 and stage 2 share the budget equally after 600 classifier iterations
-            n_stage = int(max(budget - 600 * t_clf, 0) / 2 / max(t_vq, t_diff) // 100 * 100)
-            counts = (counts[0] if counts[0] is not None else max(n_stage, 100),
-                      counts[1] if counts[1] is not None else max(n_stage, 100),
+            # after 600 classifier iterations, stage 1 (the costlier, quality-bounding one) gets 60% of the
+            # time and stage 2 40%
+            left = max(budget - 600 * t_clf, 0)
+            n_vq, n_diff = (int(share * left / t // 100 * 100) for share, t in ((0.6, t_vq), (0.4, t_diff)))
+            counts = (counts[0] if counts[0] is not None else max(n_vq, 100),
+                      counts[1] if counts[1] is not None else max(n_diff, 100),
                       counts[2] if counts[2] is not None else 600)
             print(f"measured s/iteration: VQGAN {t_vq:.2f}, diffusion {t_diff:.2f}, classifier {t_clf:.3f}; "
                   f"iterations {counts}", file=sys.stderr, flush=True)

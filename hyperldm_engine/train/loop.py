@@ -52,6 +52,8 @@ class TrainSettings:
     classifier_iterations: int = 500
     patch_size: int = 64
     batch_size: int = 8
+    diffusion_patch_size: int | None = None  # stage 2 (None: patch_size); larger gives the U-Net context
+    diffusion_batch_size: int | None = None  # stage 2 (None: batch_size)
     seed: int = 0
     lr_vq: float = 2e-4
     lr_disc: float = 2e-4
@@ -150,9 +152,10 @@ class Trainer:
         self.schedule = schedule or NoiseSchedule.linear()
         self.device = self.ctx.device
         align = config.vqgan.downsample_factor * config.denoiser.alignment
-        if s.patch_size % align:
-            raise InputError(f"--patch-size {s.patch_size} must be a multiple of {align} for the "
-                             f"{config.preset} model (latent factor x U-Net alignment)")
+        for size in {s.patch_size, s.diffusion_patch_size or s.patch_size}:
+            if size % align:
+                raise InputError(f"--patch-size {size} must be a multiple of {align} for the "
+                                 f"{config.preset} model (latent factor x U-Net alignment)")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(s.seed)
             self.vqgan = ConditionalVQGAN(config, torch.as_tensor(library, dtype=torch.float32))
@@ -197,6 +200,10 @@ class Trainer:
         self.global_seed = int(np.random.default_rng([s.seed, self.ctx.rank, 1]).integers(2**62))
         self.sampler = PatchSampler(scenes, s.patch_size, self.rng, normaliser, s.min_valid, s.orient,
                                     AugmentConfig() if s.augment else None)
+        self.diffusion_sampler = self.sampler
+        if (s.diffusion_patch_size or s.patch_size) != s.patch_size:
+            self.diffusion_sampler = PatchSampler(scenes, s.diffusion_patch_size, self.rng, normaliser, s.min_valid,
+                                                  s.orient, AugmentConfig() if s.augment else None)
         self.stage1 = Stage1(self.vqgan, self.spatial_d, self.spectral_d, s.adv_weight,
                              round(s.adv_start * s.vq_iterations), s.disc_every, s.reseed_every)
         self.pixels = labelled_pixels(scenes, "train") if self.classifier is not None else None
@@ -254,7 +261,8 @@ class Trainer:
             logs = self._vq_step(it)
         elif stage == "diffusion":
             if self.state.scale is None:
-                self.state.scale = latent_scale(self.vqgan, self.sampler, s.batch_size, s.scale_batches,
+                self.state.scale = latent_scale(self.vqgan, self.diffusion_sampler,
+                                                s.diffusion_batch_size or s.batch_size, s.scale_batches,
                                                 self.ctx, self.device)
             logs = self._diffusion_step()
         elif stage == "classifier":
@@ -266,8 +274,11 @@ class Trainer:
         self.state.iteration += 1
         return logs
 
-    def _batch(self):
-        b = self.sampler.sample(self.settings.batch_size)
+    def _batch(self, stage: str = "vq"):
+        if stage == "diffusion":
+            b = self.diffusion_sampler.sample(self.settings.diffusion_batch_size or self.settings.batch_size)
+        else:
+            b = self.sampler.sample(self.settings.batch_size)
         return type(b)(hsi=b.hsi.to(self.device), rgb=b.rgb.to(self.device), valid=b.valid.to(self.device))
 
     def _vq_step(self, it: int) -> dict[str, float]:
@@ -288,7 +299,7 @@ class Trainer:
 
     def _diffusion_step(self) -> dict[str, float]:
         self.denoiser.train()
-        batch = self._batch()
+        batch = self._batch("diffusion")
         x0 = clean_latents(self.vqgan, batch.hsi) * self.state.scale
         cond = self.denoiser.encode_condition(batch.rgb)
         loss, logs = diffusion_loss(self.denoiser, x0, cond, self.schedule, self.gen,
