@@ -43,7 +43,6 @@ class SamplingOptions:
     steps: int = DEFAULT_STEPS
     eta: float = 0.0
     noise_scale: float | None = None
-    latent_blend: bool = False
 
     def validate(self) -> None:
         if int(self.samples) < 1:
