@@ -40,7 +40,7 @@ class ResourceError(HyperLDMError):
     exit_code = 5
 
 
-class Interrupted(HyperLDMError):
+class Interrupted(HyperLDMError):  # noqa: N818 (a stop, not an error in the data)
     """The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143)."""
 
     exit_code = 130

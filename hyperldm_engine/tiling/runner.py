@@ -248,10 +248,7 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
             stats.peak_accumulator_bytes = max(stats.peak_accumulator_bytes, acc.nbytes)
             next_merge += 1
             if j == grid.n_cols - 1:
-                if i + 1 < grid.n_rows:
-                    upto = (grid.row_starts[i + 1] // align_rows) * align_rows
-                else:
-                    upto = grid.height
+                upto = grid.row_starts[i + 1] // align_rows * align_rows if i + 1 < grid.n_rows else grid.height
                 acc.flush(upto, sink)
             if progress is not None and (wanted is None or (i, j) in wanted):
                 done += 1
