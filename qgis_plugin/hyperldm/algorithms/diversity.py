@@ -129,10 +129,12 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
             report = read_report(out / "report.json")
             results = {key: deliver_raster(str(out / RASTERS[key]), dest, feedback)
                        for key, dest in destinations.items()}
-            html = QgsProcessingUtils.generateTempFilename("diversity_report.html")
+            # the report links its figures by relative name: move it together with them
+            html = QgsProcessingUtils.generateTempFilename("report.html")
             Path(html).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(out / "report.html"), html)
-            shutil.move(str(out / "report.json"), str(Path(html).with_suffix(".json")))
+            for item in out.iterdir():
+                if item.suffix.lower() in (".html", ".json", ".md", ".png"):
+                    shutil.move(str(item), str(Path(html).parent / item.name))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         feedback.pushInfo(f"SD = {report['sd']:.4f}, SDM = {report['sdm']:.4f}")
