@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"iterations {counts}", file=sys.stderr, flush=True)
         settings = TrainSettings(**{**base.__dict__, "vq_iterations": counts[0], "diffusion_iterations": counts[1],
                                     "classifier_iterations": counts[2]})
-        provenance = {"command": "scripts/train_default_model.py" + (" --quick" if args.quick else ""),
+        command = ["scripts/train_default_model.py", *(sys.argv[1:] if argv is None else argv)]
+        provenance = {"command": " ".join(command),
                       "scenes_from": "hyperldm_engine.simulate.simulate_scene, train split of the spectra",
                       "seeds_gsd_m": plan, "scene_size_px": size}
         metrics = train_bundle(scenes, out, settings, config=config, device=args.device, restart=args.restart,
