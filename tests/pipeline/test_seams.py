@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from test_synthesize_pipeline import build_test_bundle, write_rgb
 
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import SamplingOptions
 from hyperldm_engine.tiling.seams import seam_statistic
 from hyperldm_engine.tiling.windows import tile_grid
+
+from .test_synthesize_pipeline import build_test_bundle, write_rgb
 
 
 def test_statistic_is_one_for_a_rough_field_and_large_for_offset_tiles() -> None:
