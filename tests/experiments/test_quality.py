@@ -67,6 +67,7 @@ def test_replace_section_keeps_other_sections() -> None:
     assert replace_section("", "x").count(END_MARKER) == 1
 
 
+@pytest.mark.slow  # ~10 s on an idle 2-core machine (simulation, two synthesis runs, three tiny trainings)
 def test_quick_report_writes_every_row_with_finite_numbers(tiny_bundle: str, tmp_path) -> None:
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nother section\n")
