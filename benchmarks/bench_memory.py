@@ -74,10 +74,15 @@ def mosaic(folder: Path, spec: str) -> Path:
 
 
 class IdentityTile:
-    """Stands in for SynthesisTileFn: (48, h, w) float32 from the tile's RGB, no model."""
+    """Stands in for SynthesisTileFn: (48, h, w) float32 from the tile's RGB, no model.
+
+    The RGB mean is rounded to 1/8 so that the 48-band output compresses well: a 16384^2 x 48
+    float32 scene is 51 GB raw, and the disk is shared.
+    """
 
     def __call__(self, request):
-        return np.broadcast_to(request.rgb.mean(axis=0, dtype=np.float32), (48, *request.rgb.shape[1:]))
+        value = np.round(request.rgb.mean(axis=0, dtype=np.float32) * 8) / 8
+        return np.broadcast_to(value, (48, *request.rgb.shape[1:]))
 
 
 def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: int) -> dict:
