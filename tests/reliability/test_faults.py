@@ -36,8 +36,15 @@ def big_scene(tmp_path: Path) -> Path:
     return write_raster(tmp_path / "big.tif", rgb_data(256, 256))
 
 
+def _terminal_like_signals() -> None:
+    """A background job (nohup, `&`, some CI runners) starts with SIGINT ignored and children inherit
+    that; a user at a terminal has it at its default, which is what these tests emulate."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, **kw)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=_terminal_like_signals, **kw)
 
 
 def wait_for_progress(proc: subprocess.Popen, timeout: float = 60) -> dict:

@@ -85,8 +85,9 @@ class _SignalAt:
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_cleanly_with_a_checkpoint(tmp_path, signum, code):
     trainer, fp = make_trainer()
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with StopRequest() as stop, pytest.raises(Interrupted) as err:
         trainer.run(tmp_path, fp, progress=_SignalAt(3, signum), stop=stop)
     assert err.value.exit_code == code
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-000000003.safetensors"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # handlers restored
