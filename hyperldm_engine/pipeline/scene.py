@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 
 from hyperldm_engine import __version__
 from hyperldm_engine.errors import InputError, OutputError
@@ -23,6 +24,7 @@ from hyperldm_engine.tiling.runner import RunStats, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 NODATA = -9999.0
+GDAL_CACHE_MB = 256
 DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 64
 
@@ -144,6 +146,16 @@ def _gsd_warning(reader: Any, gsd_m: float | None, mode: str) -> None:
 
 
 def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
+    """Run a :class:`SceneJob`; returns the written paths and the runner's statistics.
+
+    GDAL's block cache is bounded (``GDAL_CACHEMAX`` MB, default 256) so that memory stays flat in
+    scene size: by default GDAL may cache 5 % of RAM, which grows with the output it has written.
+    """
+    with rasterio.Env(GDAL_CACHEMAX=os.environ.get("GDAL_CACHEMAX") or GDAL_CACHE_MB):
+        return _synthesize_scene(job, progress_mode)
+
+
+def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
     """Run a :class:`SceneJob`; returns the written paths and the runner's statistics.
 
     All outputs are written atomically together: on any error or interrupt none of them exists.
