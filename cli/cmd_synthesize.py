@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
-from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS, SamplingOptions
+from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS, SamplingOptions
 from hyperldm_engine.progress import emit_json, report_info
 
 
@@ -27,7 +27,7 @@ def resolve_model(model: str | None) -> str:
 @click.option("--steps", default=DEFAULT_STEPS, show_default=True, type=int, help="Sampling steps (DDIM).")
 @click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
               help="ddim: few-step; ddpm: the paper's ancestral sampler over all 100 steps.")
-@click.option("--eta", default=0.0, show_default=True, type=float, help="DDIM stochasticity (0..1).")
+@click.option("--eta", default=DEFAULT_ETA, show_default=True, type=float, help="DDIM stochasticity (0..1).")
 @click.option("--sample-layout", type=click.Choice(["files", "bands"]), default="files", show_default=True,
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,

@@ -309,7 +309,7 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
     Markdown file whose quality section is replaced (None: not written). Returns the JSON document.
     """
     from hyperldm_engine.models.bundle import default_bundle_path, load_bundle
-    from hyperldm_engine.pipeline.synthesize import DEFAULT_SAMPLER, DEFAULT_STEPS, _load_state
+    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_SAMPLER, DEFAULT_STEPS, _load_state
 
     settings = settings or QualitySettings()
     settings.validate()
@@ -350,7 +350,8 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
         tot = sum(s["mpsnr"] for s in single[k]) / len(single[k])
         per_sample.append({"sample": k, "mean_scene_mpsnr": tot,
                            "mean_scene_sam": sum(s["sam"] for s in single[k]) / len(single[k])})
-    notes["diffusion"] = {"samples": settings.samples, "sampler": DEFAULT_SAMPLER, "steps": DEFAULT_STEPS, "eta": 0.0,
+    notes["diffusion"] = {"samples": settings.samples, "sampler": DEFAULT_SAMPLER, "steps": DEFAULT_STEPS,
+                          "eta": DEFAULT_ETA,
                           "seed": settings.seed, "seconds_per_scene": synth_seconds,
                           "per_sample": per_sample,
                           "diversity": {k: float(np.mean([d[k] for d in diversity])) for k in diversity[0]}}

@@ -42,9 +42,14 @@ def _terminal_like_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(argv: list[str], **kw) -> subprocess.Popen:
+def start(argv: list[str], preexec_fn=None, **kw) -> subprocess.Popen:
+    def setup() -> None:
+        _terminal_like_signals()
+        if preexec_fn is not None:
+            preexec_fn()
+
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                            preexec_fn=_terminal_like_signals, **kw)
+                            preexec_fn=setup, **kw)
 
 
 def wait_for_progress(proc: subprocess.Popen, timeout: float = 60) -> dict:
