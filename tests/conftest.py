@@ -1,4 +1,4 @@
-"""A tiny random-weight bundle on the simulator's 48-band sensor (fast on 2 CPU cores)."""
+"""Shared fixtures: a tiny random-weight bundle on the simulator's 48-band sensor (fast on 2 CPU cores)."""
 
 from __future__ import annotations
 
