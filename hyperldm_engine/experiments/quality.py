@@ -486,7 +486,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"train split ({tr['source']}), training rows only (the bundle's held-out strip excluded); "
         f"input = scene-normalised RGB (`normalise_rgb`, one white level per scene), no camera augmentation "
         f"for (c) and (d) (the bundle was trained with it).",
-        f"- (b): `synthesize_scene` on each scene's `rgb.tif` ({d['sampler']}, {d['steps']} steps, eta 0, seed "
+        f"- (b): `synthesize_scene` on each scene's `rgb.tif` ({d['sampler']}, {d['steps']} steps, "
+        f"eta {d['eta']:g}, seed "
         f"{d['seed']}); single samples range {min(ps):.2f}-{max(ps):.2f} dB (mean over scenes); sample spread: "
         f"mean per-value std {d['diversity']['sample_std']:.4f}, mean angle to the sample mean "
         f"{d['diversity']['sample_angle_to_mean_rad']:.4f} rad.",
