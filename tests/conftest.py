@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-from hyperldm_engine.diffusion.schedule import NoiseSchedule
-from hyperldm_engine.models.bundle import Bundle, build_modules, save_bundle
-from hyperldm_engine.models.config import ClassifierConfig, DenoiserConfig, ModelConfig, VQGANConfig
-from hyperldm_engine.simulate.landcover import CLASS_NAMES
-from hyperldm_engine.spectral.library import decoder_library
-from hyperldm_engine.spectral.rgb import camera_response
-from hyperldm_engine.spectral.sensor import default_sensor
+# The QGIS suite (tests/qgis) runs under Debian's python without the engine's packages and also
+# loads this file, so the engine is imported inside the functions only.
 
 
 def build_tiny_bundle(path: Path) -> Path:
+    import torch
+
+    from hyperldm_engine.diffusion.schedule import NoiseSchedule
+    from hyperldm_engine.models.bundle import Bundle, build_modules, save_bundle
+    from hyperldm_engine.models.config import ClassifierConfig, DenoiserConfig, ModelConfig, VQGANConfig
+    from hyperldm_engine.simulate.landcover import CLASS_NAMES
+    from hyperldm_engine.spectral.library import decoder_library
+    from hyperldm_engine.spectral.rgb import camera_response
+    from hyperldm_engine.spectral.sensor import default_sensor
+
     sensor = default_sensor()
     R, meta = decoder_library(sensor)
     cfg = ModelConfig(
