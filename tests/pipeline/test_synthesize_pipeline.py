@@ -17,32 +17,18 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 from rasterio.windows import Window
+from tiny_models import tiny_config
 
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
 from hyperldm_engine.metrics.similarity import mpsnr
 from hyperldm_engine.models.bundle import Bundle, build_modules, load_bundle, save_bundle
-from hyperldm_engine.models.config import ClassifierConfig, DenoiserConfig, ModelConfig
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, decode_shared_condition
 from hyperldm_engine.spectral.library import decoder_library
 from hyperldm_engine.spectral.rgb import camera_response
 from hyperldm_engine.spectral.sensor import default_sensor
 from hyperldm_engine.tiling.runner import TileRequest
-
-
-def tiny_config(n_library: int) -> ModelConfig:
-    """``ModelConfig.small`` (48 bands, f = 4) with every width shrunk; latent alignment 2 (8 px)."""
-    base = ModelConfig.small(n_bands=48, n_library=n_library, n_classes=3)
-    return dataclasses.replace(
-        base,
-        vqgan=dataclasses.replace(base.vqgan, latent_channels=4, codebook_size=16, encoder_channels=(8, 8, 8),
-                                  decoder_channels=(8, 8, 8), condition_channels=(4, 4, 4)),
-        denoiser=DenoiserConfig(channels=(8, 16), num_res_blocks=1, attention_downsample=(), head_channels=8,
-                                time_embed_dim=16, cond_channels=4, cond_hidden=(4, 8)),
-        classifier=ClassifierConfig(channels=(4, 4, 8, 8), kernel_size=3),
-        preset="tiny",
-    )
 
 
 def build_test_bundle(path: Path) -> Path:

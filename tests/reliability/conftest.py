@@ -12,10 +12,10 @@ import pytest
 import rasterio
 import torch
 from rasterio.transform import from_origin
+from tiny_models import tiny_config
 
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.models.bundle import Bundle, build_modules, save_bundle
-from hyperldm_engine.models.config import ClassifierConfig, DenoiserConfig, ModelConfig
 from hyperldm_engine.spectral.library import decoder_library
 from hyperldm_engine.spectral.rgb import camera_response
 from hyperldm_engine.spectral.sensor import default_sensor
@@ -24,25 +24,11 @@ from hyperldm_engine.spectral.sensor import default_sensor
 FAST_SYNTH = {"--tile-size": "32", "--overlap": "8", "--steps": "2", "--progress": "none"}
 
 
-def tiny_bundle_config(n_library: int) -> ModelConfig:
-    """``ModelConfig.small`` (48 bands, f = 4) with every width shrunk to a few channels."""
-    base = ModelConfig.small(n_bands=48, n_library=n_library, n_classes=3)
-    return dataclasses.replace(
-        base,
-        vqgan=dataclasses.replace(base.vqgan, latent_channels=4, codebook_size=16, encoder_channels=(8, 8, 8),
-                                  decoder_channels=(8, 8, 8), condition_channels=(4, 4, 4)),
-        denoiser=DenoiserConfig(channels=(8, 16), num_res_blocks=1, attention_downsample=(), head_channels=8,
-                                time_embed_dim=16, cond_channels=4, cond_hidden=(4, 8)),
-        classifier=ClassifierConfig(channels=(4, 4, 8, 8), kernel_size=3),
-        preset="tiny",
-    )
-
-
 def make_tiny_bundle(path: Path) -> Path:
     """A valid bundle with random weights (real sensor, library and camera response), ~0.3 MB."""
     sensor = default_sensor()
     R, meta = decoder_library(sensor)
-    cfg = tiny_bundle_config(R.shape[1])
+    cfg = tiny_config(R.shape[1])
     with torch.random.fork_rng():
         torch.manual_seed(0)
         vqgan, denoiser, classifier = build_modules(cfg, torch.from_numpy(R).float())
