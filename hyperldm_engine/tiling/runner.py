@@ -266,7 +266,8 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
               out_bands: int | Mapping[str, int], nodata: float, progress: Progress | None = None,
               mask_fn: MaskFn | None = None, max_rows_in_flight: int = 1,
               executor: cf.Executor | None = None,
-              tiles: Collection[tuple[int, int]] | None = None) -> RunStats:
+              tiles: Collection[tuple[int, int]] | None = None,
+              backend: Backend | None = None, max_tiles_in_flight: int | None = None) -> RunStats:
     """Run ``tile_fn`` over ``grid`` on ``reader``'s pixels, blending into ``writer`` row block by row block.
 
     ``reader``: ``.width .height [.transform] .read(window) -> (rgb (3,h,w) float32, mask (h,w) bool)``.
@@ -276,9 +277,19 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     ``mask_fn(window)``, e.g. an AOI) is False; tiles without a valid pixel, and tiles not in
     ``tiles`` when given, are not computed. With an ``executor``, up to ``max_rows_in_flight`` tile
     rows are computed ahead; without one tiles run one at a time in this thread. KeyboardInterrupt
-    and ``Interrupted`` propagate (pending work is cancelled).
+    and ``Interrupted`` propagate (pending work is cancelled). A custom ``backend`` (e.g. one that
+    batches tiles into one model call) replaces the executor; ``max_tiles_in_flight`` then bounds
+    how many tiles it may hold (default: ``max_rows_in_flight`` tile rows).
     """
-    backend: Backend = InProcessBackend() if executor is None else ExecutorBackend(executor)
-    limit = 1 if executor is None else max(1, max_rows_in_flight) * grid.n_cols
+    if backend is not None and executor is not None:
+        raise ValueError("give an executor or a backend, not both")
+    if backend is None:
+        backend = InProcessBackend() if executor is None else ExecutorBackend(executor)
+    if max_tiles_in_flight is not None:
+        limit = max(1, int(max_tiles_in_flight))
+    elif executor is None and isinstance(backend, InProcessBackend):
+        limit = 1
+    else:
+        limit = max(1, max_rows_in_flight) * grid.n_cols
     return stream_tiles(reader, writer, tile_fn, grid, out_bands, nodata, backend, progress=progress,
                         mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles)
