@@ -53,16 +53,29 @@ class TileWeights:
         return np.outer(self._rows[i], self._cols[j]).astype(np.float32)
 
 
+def weighted_parts(outputs: Mapping[str | None, np.ndarray], weight: np.ndarray,
+                   mask: np.ndarray) -> tuple[dict[str | None, np.ndarray], np.ndarray]:
+    """``(where(mask, out, 0) * w, w)`` with ``w = where(mask, weight, 0)``: what a tile adds.
+
+    The one definition used for tiles merged in place and for parts carried to the next strip, so
+    both add the same float32 values.
+    """
+    wm = np.where(mask, weight, np.float32(0))
+    return {name: np.where(mask, arr, np.float32(0)) * wm for name, arr in outputs.items()}, wm
+
+
 class RowBandAccumulator:
-    """Weighted sums for the band of full-width pixel rows ``[top, bottom)`` still being merged.
+    """Weighted sums for the band of pixel rows ``[top, bottom)`` of columns ``[col0, col0 + width)``.
 
     ``add`` tiles (any order inside the band), then ``flush(upto)`` hands the finished rows
     ``[top, upto)`` to ``sink(name, array (C, h, width) float32, window)`` and forgets them, so memory
-    is one band of rows, never the scene. Pixels that are invalid or have no weight get ``nodata``.
+    is one band of rows of one strip, never the scene. Pixels that are invalid or have no weight get
+    ``nodata``. Windows are in scene pixels and must lie inside the accumulator's columns.
     """
 
-    def __init__(self, width: int, bands: Mapping[str | None, int], nodata: float) -> None:
+    def __init__(self, width: int, bands: Mapping[str | None, int], nodata: float, col0: int = 0) -> None:
         self.width = int(width)
+        self.col0 = int(col0)
         self.bands = dict(bands)
         self.nodata = float(nodata)
         self.top = 0
@@ -85,26 +98,38 @@ class RowBandAccumulator:
         self._valid = np.concatenate([self._valid, np.zeros((extra, self.width), bool)])
         self.bottom = bottom
 
+    def _slices(self, window: Window) -> tuple[slice, slice]:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        h, w = int(window.height), int(window.width)
+        if r0 < self.top:
+            raise ValueError(f"tile at row {r0} arrives after rows up to {self.top} were written")
+        if c0 < self.col0 or c0 + w > self.col0 + self.width:
+            raise ValueError(f"tile columns {c0}-{c0 + w} outside the accumulator's "
+                             f"{self.col0}-{self.col0 + self.width}")
+        self._extend(r0 + h)
+        return slice(r0 - self.top, r0 - self.top + h), slice(c0 - self.col0, c0 - self.col0 + w)
+
     def add(self, window: Window, weight: np.ndarray, outputs: Mapping[str | None, np.ndarray] | None,
             mask: np.ndarray) -> None:
         """Accumulate one tile: ``weight`` and ``mask`` are (h, w), ``outputs[name]`` is (C, h, w).
 
         ``outputs=None`` records only the tile's mask (a tile skipped because it has no valid pixel).
         """
-        r0, c0 = int(window.row_off), int(window.col_off)
-        h, w = int(window.height), int(window.width)
-        if r0 < self.top:
-            raise ValueError(f"tile at row {r0} arrives after rows up to {self.top} were written")
-        self._extend(r0 + h)
-        rs = slice(r0 - self.top, r0 - self.top + h)
-        cs = slice(c0, c0 + w)
-        self._valid[rs, cs] |= mask
         if outputs is None:
+            rs, cs = self._slices(window)
+            self._valid[rs, cs] |= mask
             return
-        wm = np.where(mask, weight, np.float32(0))
-        self._den[rs, cs] += wm
-        for name, arr in outputs.items():
-            self._num[name][:, rs, cs] += np.where(mask, arr, np.float32(0)) * wm
+        sums, wm = weighted_parts(outputs, weight, mask)
+        self.add_weighted(window, sums, wm, mask)
+
+    def add_weighted(self, window: Window, sums: Mapping[str | None, np.ndarray], den: np.ndarray,
+                     valid: np.ndarray) -> None:
+        """Accumulate precomputed ``weighted_parts`` (e.g. a piece carried over from another strip)."""
+        rs, cs = self._slices(window)
+        self._valid[rs, cs] |= valid
+        self._den[rs, cs] += den
+        for name, arr in sums.items():
+            self._num[name][:, rs, cs] += arr
 
     def flush(self, upto: int, sink: Callable[[str | None, np.ndarray, Window], None]) -> None:
         """Normalise rows ``[top, upto)`` and pass them to ``sink``; no later tile may touch them."""
@@ -116,7 +141,7 @@ class RowBandAccumulator:
         den = self._den[:n]
         good = self._valid[:n] & (den > 0)
         safe = np.where(good, den, np.float32(1))
-        window = Window(0, self.top, self.width, n)
+        window = Window(self.col0, self.top, self.width, n)
         for name, num in self._num.items():
             block = np.where(good, num[:, :n] / safe, np.float32(self.nodata)).astype(np.float32)
             sink(name, block, window)

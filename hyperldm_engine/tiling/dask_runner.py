@@ -1,7 +1,7 @@
 """The same tile function as tasks on a dask.distributed cluster, with one writer on the client.
 
 The client reads each window, submits ``tile_fn(request)`` as a task, and merges results in the
-same row-major order as :func:`~hyperldm_engine.tiling.runner.run_tiles` (so the output is
+same fixed order as :func:`~hyperldm_engine.tiling.runner.run_tiles` (so the output is
 bit-identical), writing finished row blocks itself. At most ``max_rows_in_flight`` tile rows are
 submitted ahead of the oldest unmerged tile, so client memory is flat in scene size. ``tile_fn``
 travels by pickle: make it a top-level function or a small dataclass that loads heavy state (the
@@ -18,7 +18,15 @@ from typing import Any
 
 from hyperldm_engine.errors import ResourceError
 from hyperldm_engine.progress import Progress
-from hyperldm_engine.tiling.runner import MaskFn, RunStats, TileFn, TileOutput, TileRequest, stream_tiles
+from hyperldm_engine.tiling.runner import (
+    DEFAULT_STRIP_WIDTH,
+    MaskFn,
+    RunStats,
+    TileFn,
+    TileOutput,
+    TileRequest,
+    stream_tiles,
+)
 from hyperldm_engine.tiling.windows import TileGrid
 
 
@@ -75,7 +83,8 @@ def run_tiles_dask(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
                    scheduler: str | None = None, n_workers: int | None = None,
                    processes: bool = True, progress: Progress | None = None,
                    mask_fn: MaskFn | None = None, max_rows_in_flight: int = 2, retries: int = 2,
-                   tiles: Collection[tuple[int, int]] | None = None) -> RunStats:
+                   tiles: Collection[tuple[int, int]] | None = None,
+                   strip_width: int | None = DEFAULT_STRIP_WIDTH, carry_dir: str | None = None) -> RunStats:
     """:func:`run_tiles` with tiles computed as dask tasks; identical output.
 
     Give exactly one of ``client`` (a ``distributed.Client``), ``scheduler`` (an address such as
@@ -104,4 +113,5 @@ def run_tiles_dask(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
         backend = DaskBackend(client, retries=retries)
         limit = max(1, int(max_rows_in_flight)) * grid.n_cols
         return stream_tiles(reader, writer, tile_fn, grid, out_bands, nodata, backend, progress=progress,
-                            mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles)
+                            mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles, strip_width=strip_width,
+                            carry_dir=carry_dir)

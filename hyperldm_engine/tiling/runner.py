@@ -1,9 +1,13 @@
-"""Streaming row-of-tiles runner: read a window, run the tile function, merge, write finished rows.
+"""Streaming tile runner: read a window, run the tile function, merge, write finished blocks.
 
-Tiles are merged in row-major order whatever order they finish in, so the output is bit-identical
-for the in-process, thread-pool and dask back ends. Only the accumulators of the band of pixel rows
-still in flight are kept (about one tile row high, full width): memory does not grow with scene
-height. Tiles without a valid pixel (nodata, outside the area of interest) are never computed.
+The scene is cut into vertical strips (about 2048 px, whole output blocks); each strip is merged
+top to bottom, keeping only the accumulators of its band of rows still in flight (about a tile
+plus an output block high, one strip wide), so memory grows neither with the scene's height nor
+with its width. Tile parts overhanging into the next strip wait on disk (:mod:`.carry`). Tiles are
+merged in a fixed order whatever order they finish in, and carried parts are added back in that
+order, so the output is bit-identical for the in-process, thread-pool and dask back ends and for
+any strip width. Tiles without a valid pixel (nodata, outside the area of interest) are never
+computed.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import concurrent.futures as cf
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,8 +24,13 @@ from affine import Affine
 from rasterio.windows import Window
 
 from hyperldm_engine.progress import Progress
-from hyperldm_engine.tiling.blend import RowBandAccumulator, TileWeights
-from hyperldm_engine.tiling.windows import TileGrid, window_affine
+from hyperldm_engine.tiling.blend import RowBandAccumulator, TileWeights, weighted_parts
+from hyperldm_engine.tiling.carry import CarryPiece, CarryStore, split_at
+from hyperldm_engine.tiling.windows import Strip, TileGrid, plan_strips, window_affine
+
+#: Accumulators span strips of about this many pixels (rounded up to whole output blocks), so that
+#: memory does not grow with the scene's width: 2048 px x 768 rows x (48 bands + weights) ~ 300 MB.
+DEFAULT_STRIP_WIDTH = 2048
 
 
 @dataclass(frozen=True)
@@ -110,28 +120,32 @@ class ExecutorBackend:
 
 @dataclass
 class RunStats:
-    """What a run did: tiles computed and skipped, seconds, and the largest accumulator (bytes)."""
+    """What a run did: tiles computed and skipped, seconds, the largest accumulator and the bytes
+    carried between strips on disk."""
 
     computed: int = 0
     skipped: int = 0
     seconds: float = 0.0
     peak_accumulator_bytes: int = 0
     pixels_computed: int = 0
+    strips: int = 1
+    carried_bytes: int = 0
 
     @property
     def mpix_per_s(self) -> float:
         return self.pixels_computed / 1e6 / max(self.seconds, 1e-9)
 
 
-def _flush_align(writers: Mapping[str | None, Any]) -> int:
-    """Rows per output block, so that flushes fill whole compressed blocks (1 when unknown).
+def _block_shape(writers: Mapping[str | None, Any]) -> tuple[int, int]:
+    """(rows, columns) per output block, so that flushes fill whole compressed blocks (1 when unknown).
 
-    Looks for ``writer.block_height``, then a tiled ``blockysize`` in ``writer.profile`` or
-    ``writer.creation_profile()`` (HsiWriter). Partial compressed blocks would be rewritten.
+    Looks for ``writer.block_height``/``block_width``, then a tiled ``blockysize``/``blockxsize`` in
+    ``writer.profile`` or ``writer.creation_profile()`` (HsiWriter). A partially written compressed
+    block would be compressed twice and stored twice.
     """
-    best = 1
+    rows = cols = 1
     for w in writers.values():
-        h = getattr(w, "block_height", None)
+        h, wd = getattr(w, "block_height", None), getattr(w, "block_width", None)
         if h is None:
             profile = getattr(w, "profile", None)
             if profile is None and callable(getattr(w, "creation_profile", None)):
@@ -139,9 +153,12 @@ def _flush_align(writers: Mapping[str | None, Any]) -> int:
             profile = profile or {}
             tiled = str(profile.get("tiled", "")).lower() in ("true", "yes", "1")
             h = profile.get("blockysize") if tiled else None
+            wd = profile.get("blockxsize") if tiled else None
         if h:
-            best = int(np.lcm(best, int(h)))
-    return best
+            rows = int(np.lcm(rows, int(h)))
+        if wd:
+            cols = int(np.lcm(cols, int(wd)))
+    return rows, cols
 
 
 def _as_outputs(result: TileOutput, bands: Mapping[str | None, int], window: Window,
@@ -169,16 +186,27 @@ def _as_outputs(result: TileOutput, bands: Mapping[str | None, int], window: Win
     return out
 
 
+def _tile_order(strips: list[Strip], n_rows: int) -> list[tuple[int, int, int]]:
+    """``(strip, i, j)`` in merge order: strip by strip, each top to bottom, each row left to right."""
+    return [(s, i, j) for s, strip in enumerate(strips) for i in range(n_rows) for j in strip.tile_cols]
+
+
 def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
                  out_bands: int | Mapping[str, int], nodata: float, backend: Backend,
                  progress: Progress | None = None, mask_fn: MaskFn | None = None,
                  max_tiles_in_flight: int = 1, tiles: Collection[tuple[int, int]] | None = None,
-                 flush_align: int | None = None) -> RunStats:
+                 flush_align: int | None = None, strip_width: int | None = DEFAULT_STRIP_WIDTH,
+                 carry_dir: str | Path | None = None) -> RunStats:
     """The shared engine of :func:`run_tiles` and ``run_tiles_dask``.
 
-    Reads tiles in row-major order, submits at most ``max_tiles_in_flight`` ahead of the oldest
-    unmerged one, merges results in row-major order and writes each finished row block.
-    ``progress`` advances once per tile of ``tiles`` (all tiles when None), computed or skipped.
+    Splits the scene into vertical strips about ``strip_width`` pixels wide (None: one strip; see
+    :func:`~hyperldm_engine.tiling.windows.plan_strips`) and, strip by strip, reads tiles top to
+    bottom, submits at most ``max_tiles_in_flight`` ahead of the oldest unmerged one, merges results
+    in that fixed order and writes each finished band of rows. Parts of tiles that overhang into
+    the next strip wait in a :class:`~hyperldm_engine.tiling.carry.CarryStore` under ``carry_dir``
+    (default: the system's temporary folder). Memory is one strip's band of rows, whatever the
+    scene's width or height, and the output is bit-identical for any strip width, back end or
+    worker count. ``progress`` advances once per tile of ``tiles`` (all tiles when None).
     """
     if (reader.width, reader.height) != (grid.width, grid.height):
         raise ValueError(f"grid is {grid.width}x{grid.height} "
@@ -189,17 +217,18 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     if set(writers) != set(bands):
         raise ValueError(f"writers {sorted(map(str, writers))} and "
                          f"out_bands {sorted(map(str, bands))} differ")
-    align_rows = flush_align or _flush_align(writers)
+    block_rows, block_cols = _block_shape(writers)
+    align_rows = flush_align or block_rows
+    strips = plan_strips(grid, strip_width, block_cols)
     weights = TileWeights(grid)
-    acc = RowBandAccumulator(grid.width, bands, nodata)
     base_transform = getattr(reader, "transform", None)
     wanted = None if tiles is None else {tuple(t) for t in tiles}
-    order = [(i, j) for i, j, _ in grid]
+    order = _tile_order(strips, grid.n_rows)
     n = len(order)
-    n_wanted = n if wanted is None else sum(t in wanted for t in order)
+    n_wanted = n if wanted is None else sum((i, j) in wanted for _, i, j in order)
     done = 0
     limit = max(1, int(max_tiles_in_flight))
-    stats = RunStats()
+    stats = RunStats(strips=len(strips))
     t0 = time.perf_counter()
 
     def sink(name: str | None, block: np.ndarray, window: Window) -> None:
@@ -209,10 +238,12 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     masks: dict[int, np.ndarray | None] = {}   # None: skipped
     ready: dict[int, TileOutput] = {}
     next_submit = next_merge = 0
+    acc: RowBandAccumulator | None = None
+    carry = CarryStore(carry_dir) if len(strips) > 1 else None
     try:
         while next_merge < n:
             while next_submit < n and next_submit - next_merge < limit:
-                i, j = order[next_submit]
+                _, i, j = order[next_submit]
                 window = grid.window(i, j)
                 masks[next_submit] = None
                 if wanted is None or (i, j) in wanted:
@@ -235,19 +266,25 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
                 for handle in backend.wait_any(list(pending)):
                     ready[pending.pop(handle)] = backend.result(handle)
                 continue
-            i, j = order[k]
+            s, i, j = order[k]
+            strip = strips[s]
+            if i == 0 and j == strip.tile_cols[0]:
+                acc = RowBandAccumulator(strip.width, bands, nodata, col0=strip.col0)
+            if j == strip.tile_cols[0] and carry is not None:
+                for piece in carry.take(s, i):
+                    acc.add_weighted(piece.window, piece.num, piece.den, piece.valid)
             window = grid.window(i, j)
             mask = masks.pop(k)
             if mask is None:
                 stats.skipped += 1
             else:
                 outputs = _as_outputs(ready.pop(k), bands, window, (i, j))
-                acc.add(window, weights(i, j), outputs, mask)
+                _merge(acc, carry, s, i, window, weights(i, j), outputs, mask)
                 stats.computed += 1
                 stats.pixels_computed += int(window.width * window.height)
             stats.peak_accumulator_bytes = max(stats.peak_accumulator_bytes, acc.nbytes)
             next_merge += 1
-            if j == grid.n_cols - 1:
+            if j == strip.tile_cols[-1]:
                 upto = grid.row_starts[i + 1] // align_rows * align_rows if i + 1 < grid.n_rows else grid.height
                 acc.flush(upto, sink)
             if progress is not None and (wanted is None or (i, j) in wanted):
@@ -258,8 +295,27 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     finally:
         if pending:
             backend.cancel(list(pending))
+        if carry is not None:
+            stats.carried_bytes = carry.bytes_written
+            carry.close()
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _merge(acc: RowBandAccumulator, carry: CarryStore | None, strip: int, row: int, window: Window,
+           weight: np.ndarray, outputs: Mapping[str | None, np.ndarray], mask: np.ndarray) -> None:
+    """Add a tile to its strip's accumulator; the part past the strip's right edge goes to ``carry``."""
+    left, right, cut = split_at(window, acc.col0 + acc.width)
+    if right is None:
+        acc.add(window, weight, outputs, mask)
+        return
+    if carry is None:
+        raise ValueError(f"tile {window} overhangs the last strip")
+    sums, wm = weighted_parts(outputs, weight, mask)
+    if left is not None:
+        acc.add_weighted(left, {k: v[:, :, :cut] for k, v in sums.items()}, wm[:, :cut], mask[:, :cut])
+    carry.put(strip, row, CarryPiece(right, {k: np.ascontiguousarray(v[:, :, cut:]) for k, v in sums.items()},
+                                     np.ascontiguousarray(wm[:, cut:]), np.ascontiguousarray(mask[:, cut:])))
 
 
 def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
@@ -267,7 +323,8 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
               mask_fn: MaskFn | None = None, max_rows_in_flight: int = 1,
               executor: cf.Executor | None = None,
               tiles: Collection[tuple[int, int]] | None = None,
-              backend: Backend | None = None, max_tiles_in_flight: int | None = None) -> RunStats:
+              backend: Backend | None = None, max_tiles_in_flight: int | None = None,
+              strip_width: int | None = DEFAULT_STRIP_WIDTH, carry_dir: str | Path | None = None) -> RunStats:
     """Run ``tile_fn`` over ``grid`` on ``reader``'s pixels, blending into ``writer`` row block by row block.
 
     ``reader``: ``.width .height [.transform] .read(window) -> (rgb (3,h,w) float32, mask (h,w) bool)``.
@@ -279,7 +336,8 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     rows are computed ahead; without one tiles run one at a time in this thread. KeyboardInterrupt
     and ``Interrupted`` propagate (pending work is cancelled). A custom ``backend`` (e.g. one that
     batches tiles into one model call) replaces the executor; ``max_tiles_in_flight`` then bounds
-    how many tiles it may hold (default: ``max_rows_in_flight`` tile rows).
+    how many tiles it may hold (default: ``max_rows_in_flight`` tile rows). ``strip_width`` and
+    ``carry_dir``: see :func:`stream_tiles`.
     """
     if backend is not None and executor is not None:
         raise ValueError("give an executor or a backend, not both")
@@ -292,4 +350,5 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     else:
         limit = max(1, max_rows_in_flight) * grid.n_cols
     return stream_tiles(reader, writer, tile_fn, grid, out_bands, nodata, backend, progress=progress,
-                        mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles)
+                        mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles, strip_width=strip_width,
+                        carry_dir=carry_dir)

@@ -151,3 +151,47 @@ def pad_to_multiple(array: np.ndarray, align: int,
 def crop_to(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Undo :func:`pad_to_multiple`: keep the first ``shape = (rows, cols)`` of the last two axes."""
     return array[..., : shape[0], : shape[1]]
+
+
+@dataclass(frozen=True)
+class Strip:
+    """A vertical strip of the scene, ``[col0, col1)``, and the tile columns that start inside it.
+
+    Tiles are merged strip by strip (each strip top to bottom), so the accumulators span one
+    strip, not the scene's width. A strip's tiles may overhang its right edge into the next strip
+    (never further); those parts are carried over (see :mod:`hyperldm_engine.tiling.carry`).
+    """
+
+    col0: int
+    col1: int
+    tile_cols: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        return self.col1 - self.col0
+
+
+def plan_strips(grid: TileGrid, strip_width: int | None, block_width: int = 1) -> list[Strip]:
+    """Split ``grid`` into vertical strips about ``strip_width`` pixels wide (None: one strip).
+
+    Strip edges are multiples of ``step = strip_width`` rounded up to a multiple of ``block_width``
+    (so each strip writes whole output blocks) and to at least the widest tile (so a tile overhangs
+    at most into the next strip); tile column ``j`` belongs to strip ``col_starts[j] // step``.
+    Every strip gets a tile column because the stride is at most a tile; the last strip runs to
+    the raster's edge.
+    """
+    if strip_width is None or grid.width <= strip_width:
+        return [Strip(0, grid.width, tuple(range(grid.n_cols)))]
+    if strip_width < 1 or block_width < 1:
+        raise HyperLDMError(f"tiling: strip width ({strip_width}) and block width ({block_width}) must be positive")
+    step = max(int(strip_width), max(grid.col_sizes))
+    step = -(-step // block_width) * block_width
+    groups: dict[int, list[int]] = {}
+    for j, start in enumerate(grid.col_starts):
+        groups.setdefault(start // step, []).append(j)
+    keys = sorted(groups)
+    strips = []
+    for n, key in enumerate(keys):
+        col1 = keys[n + 1] * step if n + 1 < len(keys) else grid.width
+        strips.append(Strip(key * step, col1, tuple(groups[key])))
+    return strips

@@ -68,19 +68,27 @@ class SyntheticReader:
 
 
 class DigestWriter:
-    """Stores nothing: checks row blocks arrive in order and hashes their bytes."""
+    """Stores nothing: checks that each strip's row blocks arrive in order and hashes their bytes."""
 
     def __init__(self, count: int, height: int, width: int) -> None:
         self.count, self.height, self.width = count, height, width
-        self.next_row = 0
+        self.next_rows: dict[tuple[int, int], int] = {}   # (col_off, width) -> next row
         self.digest = hashlib.sha256()
         self.max_block_rows = 0
 
     def write(self, array: np.ndarray, window: Window, band_offset: int = 0) -> None:
-        assert int(window.row_off) == self.next_row and int(window.width) == self.width
-        self.next_row += int(window.height)
+        key = (int(window.col_off), int(window.width))
+        assert int(window.row_off) == self.next_rows.get(key, 0)
+        self.next_rows[key] = int(window.row_off) + int(window.height)
         self.max_block_rows = max(self.max_block_rows, int(window.height))
         self.digest.update(np.ascontiguousarray(array).tobytes())
+
+    @property
+    def next_row(self) -> int:
+        """The first row not yet written in every strip (the strips must tile the width)."""
+        spans = sorted(self.next_rows)
+        assert spans and spans[0][0] == 0 and sum(w for _, w in spans) == self.width
+        return min(self.next_rows.values())
 
 
 MIX = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]],
