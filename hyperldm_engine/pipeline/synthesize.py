@@ -2,14 +2,16 @@
 
 Per tile: the RGB is normalised with the scene's statistics (never per tile), padded at the far
 sides to the model's alignment, the denoiser's condition is computed once, K latents are denoised
-together (batch = samples) from the scene-level noise field (so overlapping tiles draw the same
-noise), rescaled by ``1 / latent_scale``, quantised to the codebook and decoded with the RGB
-condition into ``t * (R @ A)``. The sampling loop lives here, not in the models (diffusers' split).
+together (batch = samples; with ``--batch-size`` B tiles x K samples) from the scene-level noise
+field (so overlapping tiles draw the same noise), rescaled by ``1 / latent_scale``, quantised to the
+codebook and decoded with the RGB condition into ``t * (R @ A)``. The sampling loop lives here, not
+in the models (diffusers' split).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,38 +115,69 @@ class SynthesisTileFn:
         return self._state
 
     def __call__(self, request: TileRequest) -> dict[str, np.ndarray]:
+        """One tile: the one-tile case of :meth:`batch` (a single code path for both)."""
+        return self.batch([request])[0]
+
+    def batch(self, requests: Sequence[TileRequest]) -> list[dict[str, np.ndarray]]:
+        """Several tiles in one model call (``--batch-size``): one output per request, in order.
+
+        B tiles x K samples are denoised as one U-Net batch of B*K, so a GPU runs fewer, larger
+        kernels. Each tile's output equals its one-tile call up to the float rounding of batched
+        convolutions: its condition is its own, its noise comes from the same scene-level fields at
+        its own latent origin. Tiles of different shapes (edge tiles) run as separate batches.
+        """
+        requests = list(requests)
+        outputs: list[dict[str, np.ndarray]] = [{} for _ in requests]
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, request in enumerate(requests):
+            by_shape.setdefault(tuple(request.rgb.shape[-2:]), []).append(i)
+        for members in by_shape.values():
+            for i, out in zip(members, self._batch_same_shape([requests[i] for i in members]), strict=True):
+                outputs[i] = out
+        return outputs
+
+    def _batch_same_shape(self, requests: list[TileRequest]) -> list[dict[str, np.ndarray]]:
+        """:meth:`batch` for tiles of one shape. Batch element ``b * K + s`` is tile ``b``, sample ``s``."""
         bundle, sampler, device, groups = self._load()
         cfg = bundle.config
         factor = cfg.vqgan.downsample_factor
         align = factor * cfg.denoiser.alignment
-        rgb = normalise_rgb(request.rgb, self.statistics)
-        rgb = np.where(request.mask[None], rgb, 0.0).astype(np.float32)
-        padded, shape = pad_to_multiple(rgb, align, mode="reflect")
-        k = int(self.options.samples)
-        rows, cols = padded.shape[-2] // factor, padded.shape[-1] // factor
-        x_rgb = _to_model(torch.from_numpy(np.ascontiguousarray(padded))[None], device)
+        padded, shape = [], (0, 0)
+        for request in requests:
+            rgb = normalise_rgb(request.rgb, self.statistics)
+            rgb = np.where(request.mask[None], rgb, 0.0).astype(np.float32)
+            tile, shape = pad_to_multiple(rgb, align, mode="reflect")
+            padded.append(tile)
+        b, k = len(requests), int(self.options.samples)
+        rows, cols = padded[0].shape[-2] // factor, padded[0].shape[-1] // factor
+        x_rgb = _to_model(torch.from_numpy(np.stack(padded)), device)  # (B, 3, H, W)
         fields = [NoiseField(int(self.options.seed), s, cfg.vqgan.latent_channels) for s in range(k)]
+        origins = [request.latent_origin for request in requests for _ in range(k)]
         # DDPM / eta > 0: the next step's noise is drawn on a thread while the U-Net runs
         noisy = any(sampler.needs_noise(t) for t in sampler.timesteps)
-        noise_fn = noise_fn_for_windows(fields, [request.latent_origin] * k, rows, cols, device=device,
-                                        prefetch=noisy)
+        noise_fn = noise_fn_for_windows(fields * b, origins, rows, cols, device=device, prefetch=noisy)
         with torch.inference_mode(), self._autocast(device):
-            cond = bundle.denoiser.encode_condition(x_rgb)  # once per tile, broadcast over K and steps
+            # once per tile, shared by its K samples and all steps; everything stays on the device
+            cond = repeat_per_tile(bundle.denoiser.encode_condition(x_rgb), k)
+            steps = {t: torch.full((b * k,), t, device=device, dtype=torch.long) for t in sampler.timesteps}
 
             def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
-                return bundle.denoiser(x_t, torch.full((k,), t, device=device, dtype=torch.long), cond)
+                return bundle.denoiser(x_t, steps[t], cond)
 
             latents = sampler.sample(eps_fn, _to_model(noise_fn(INITIAL_STEP), device), noise_fn)
         with torch.inference_mode():  # quantise and decode in float32: the codebook lookup is exact
             z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
             hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
             cubes = crop_to(hsi.float().cpu().numpy(), shape)
-            result = {f"s{s}": np.ascontiguousarray(cubes[s]) for s in range(k)}
-            if self.abundances:
-                a = ab.float().mean(dim=0)  # (n_g, H, W), mean over samples
-                grouped = torch.einsum("gn,nhw->ghw", groups, a)
-                result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
-        return result
+            results = []
+            for i in range(b):
+                result = {f"s{s}": np.ascontiguousarray(cubes[i * k + s]) for s in range(k)}
+                if self.abundances:
+                    a = ab[i * k:(i + 1) * k].float().mean(dim=0)  # (n_g, H, W), mean over samples
+                    grouped = torch.einsum("gn,nhw->ghw", groups, a)
+                    result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
+                results.append(result)
+        return results
 
     def _autocast(self, device: torch.device) -> Any:
         """bf16 / fp16 autocast of the denoiser (CUDA, and CPU where torch supports it); else off."""
@@ -161,20 +194,35 @@ def _to_model(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device).contiguous(memory_format=torch.channels_last)
 
 
+def repeat_per_tile(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, ...) -> (B*K, ...), each tile's row repeated K times in a row (tile b, sample s at b*K + s).
+
+    One tile is broadcast (expand, no copy), as before batching; several are copied.
+    """
+    if k == 1:
+        return x
+    if x.shape[0] == 1:
+        return x.expand(k, *x.shape[1:])
+    return x.repeat_interleave(k, dim=0)
+
+
 def decode_shared_condition(vqgan: Any, z_q: torch.Tensor, rgb: torch.Tensor,
                             abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``vqgan.decode(z_q, rgb.expand(K))`` with the RGB condition pyramid computed once, not K times.
+    """``vqgan.decode(z_q, rgb repeated K times per tile)`` with each RGB condition pyramid computed once.
 
-    ``z_q`` is (K, n_x, h, w), ``rgb`` (1, 3, f*h, f*w); returns (hsi (K, n_bands, f*h, f*w),
-    abundances (K, n_g, f*h, f*w) or None). Identical values: the condition encoder sees the same
-    RGB for all K samples, so its features are broadcast (expand, no copy).
+    ``z_q`` is (B*K, n_x, h, w) with tile b's K samples at rows b*K .. b*K+K-1, ``rgb`` (B, 3, f*h, f*w);
+    returns (hsi (B*K, n_bands, f*h, f*w), abundances (B*K, n_g, f*h, f*w) or None). Identical values:
+    the condition encoder sees the same RGB for all K samples of a tile, so its features are
+    repeated (broadcast without a copy when B = 1) instead of recomputed.
     """
-    k = z_q.shape[0]
+    n, b = z_q.shape[0], rgb.shape[0]
+    if n % b:
+        raise ValueError(f"{n} latents for {b} RGB conditions: expected K latents per condition")
     cond = vqgan.encode_condition(rgb)
     if cond is not None:
         if tuple(cond[-1].shape[-2:]) != tuple(z_q.shape[-2:]):
             raise ValueError(f"RGB {tuple(rgb.shape[-2:])} does not match latent {tuple(z_q.shape[-2:])}")
-        cond = [c.expand(k, -1, -1, -1) for c in cond]
+        cond = [repeat_per_tile(c, n // b) for c in cond]
     feats = vqgan.decoder(z_q, cond)
     return vqgan._mix_head(feats, abundances)
 
