@@ -88,6 +88,7 @@ class IdentityTile:
 def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: int) -> dict:
     from hyperldm_engine.io.raster import open_rgb
     from hyperldm_engine.io.writer import HsiWriter
+    from hyperldm_engine.pipeline.scene import GDAL_CACHE_MB
     from hyperldm_engine.tiling.runner import run_tiles
     from hyperldm_engine.tiling.windows import tile_grid
 
@@ -95,12 +96,12 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
     width, height = parse_size(size)
     out = folder / f"out_{kind}_{size}.tif"
     t0 = time.perf_counter()
-    if kind == "identity":
-        with open_rgb(rgb) as reader, HsiWriter(out, like_profile=reader.profile, width=width, height=height,
-                                                count=48, nodata=-9999.0, creation_options=["ZSTD_LEVEL=1"],
-                                                overwrite=True, check_space=False) as writer:
+    if kind == "identity":  # with synthesize_scene's bounded GDAL block cache (GDAL_CACHE_MB)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_rgb(rgb) as reader, \
+                HsiWriter(out, like_profile=reader.profile, width=width, height=height, count=48, nodata=-9999.0,
+                          creation_options=["ZSTD_LEVEL=1"], overwrite=True, check_space=False) as writer:
             stats = run_tiles(reader, writer, IdentityTile(), tile_grid(width, height, tile, overlap, align=4),
-                              48, -9999.0)
+                              48, -9999.0, carry_dir=folder)
         extra = {"peak_accumulator_MB": stats.peak_accumulator_bytes / 1e6}
     else:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -111,6 +112,7 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
     seconds = time.perf_counter() - t0
     out.unlink(missing_ok=True)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    extra.update(strips=stats.strips, carried_MB=stats.carried_bytes / 1e6)
     return {"kind": kind, "size": size, "peak_rss_MB": peak_kb / 1024, "seconds": seconds, **extra}
 
 
@@ -141,7 +143,8 @@ def main() -> None:
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
             results[(kind, size)] = res
             print(f"{kind} {size}: peak RSS {res['peak_rss_MB']:.0f} MB, accumulator peak "
-                  f"{res['peak_accumulator_MB']:.0f} MB, {res['seconds']:.1f} s", flush=True)
+                  f"{res['peak_accumulator_MB']:.0f} MB, {res['strips']} strips, {res['carried_MB']:.0f} MB carried "
+                  f"on disk, {res['seconds']:.1f} s", flush=True)
     for kind in ("identity", "model"):
         sizes = [s for k, s in results if k == kind]
         for size in sizes[1:]:

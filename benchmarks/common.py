@@ -52,13 +52,14 @@ def simulated_scene(folder: Path, size: int, seed: int = 3, gsd: float = 2.0) ->
 
 
 def synthesize(rgb: Path, out: Path, model: str, *, tile: int = 256, overlap: int = 64, steps: int | None = None,
-               seed: int = 0, samples: int = 1, workers: int | None = None,
+               seed: int = 0, samples: int = 1, workers: int | None = None, scheduler: str | None = None,
                autocast: str | None = None, creation_options: tuple[str, ...] = ()) -> tuple[float, object]:
     """Run the real scene pipeline; returns (wall seconds, RunStats)."""
     sampling = SamplingOptions(samples=samples, seed=seed,
                                **({} if steps is None else {"steps": steps}))
     job = SceneJob(input=str(rgb), output=str(out), model=model, sampling=sampling, tile=tile, overlap=overlap,
-                   workers=workers, overwrite=True, autocast=autocast, creation_options=creation_options)
+                   workers=workers, scheduler=scheduler, overwrite=True, autocast=autocast,
+                   creation_options=creation_options)
     t0 = time.perf_counter()
     _, stats = synthesize_scene(job, progress_mode="none")
     return time.perf_counter() - t0, stats

@@ -1,6 +1,6 @@
 """Streaming tile runner: read a window, run the tile function, merge, write finished blocks.
 
-The scene is cut into vertical strips (about 2048 px, whole output blocks); each strip is merged
+The scene is cut into vertical strips (about 1024 px, whole output blocks); each strip is merged
 top to bottom, keeping only the accumulators of its band of rows still in flight (about a tile
 plus an output block high, one strip wide), so memory grows neither with the scene's height nor
 with its width. Tile parts overhanging into the next strip wait on disk (:mod:`.carry`). Tiles are
@@ -29,8 +29,10 @@ from hyperldm_engine.tiling.carry import CarryPiece, CarryStore, split_at
 from hyperldm_engine.tiling.windows import Strip, TileGrid, plan_strips, window_affine
 
 #: Accumulators span strips of about this many pixels (rounded up to whole output blocks), so that
-#: memory does not grow with the scene's width: 2048 px x 768 rows x (48 bands + weights) ~ 300 MB.
-DEFAULT_STRIP_WIDTH = 2048
+#: memory does not grow with the scene's width: 1024 px x ~700 rows x (48 bands + weight) ~ 140 MB
+#: per sample. Narrower strips only carry more overhang through the disk (a tile's width per strip
+#: edge, written and read once), never more computation.
+DEFAULT_STRIP_WIDTH = 1024
 
 
 @dataclass(frozen=True)

@@ -36,3 +36,16 @@ def test_peak_memory_is_flat_in_scene_height():
           f"{stats.computed} tiles, {width * 8192 / 1e6 / seconds:.1f} MPix/s")
     assert big < 1.15 * small, "peak memory grows with scene height"
     assert big < scene_bytes / 10
+
+
+@pytest.mark.slow
+def test_peak_memory_is_flat_in_scene_width():
+    """Strips keep the accumulators one strip wide: an 8192-wide scene needs what a 1024-wide one does."""
+    height = 512
+    small, _, _ = _peak_bytes(1024, height)
+    big, stats, seconds = _peak_bytes(8192, height)
+    print(f"peak traced: {small / 2**20:.1f} MiB (1024 wide), {big / 2**20:.1f} MiB (8192 wide); "
+          f"{stats.strips} strips, {stats.carried_bytes / 2**20:.0f} MiB carried on disk; "
+          f"{8192 * height / 1e6 / seconds:.1f} MPix/s")
+    assert stats.strips == 8
+    assert big < 1.15 * small, "peak memory grows with scene width"
