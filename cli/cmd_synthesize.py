@@ -35,6 +35,8 @@ def resolve_model(model: str | None) -> str:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--autocast", type=click.Choice(["bf16", "fp16"]), default=None,
               help="Mixed precision on CUDA (see benchmarks/RESULTS.md for its effect on quality).")
+@click.option("--batch-size", default=1, show_default=True, type=int,
+              help="Tiles per model call; larger values help on a GPU, memory grows linearly.")
 @click.option("--tile-size", default=DEFAULT_TILE, show_default=True, type=int, help="Tile size in pixels.")
 @click.option("--overlap", default=DEFAULT_OVERLAP, show_default=True, type=int, help="Tile overlap in pixels.")
 @click.option("--extent", default=None, help='Restrict to "xmin,ymin,xmax,ymax[,EPSG:n]" or QGIS\'s '
@@ -55,7 +57,7 @@ def resolve_model(model: str | None) -> str:
               show_default=True)
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,
                eta: float, sample_layout: str, abundances: str | None, device: str, autocast: str | None,
-               tile_size: int, overlap: int, extent: str | None, aoi: str | None, workers: int | None,
+               batch_size: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None, workers: int | None,
                scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
                scale: float | None, bands: str | None, overwrite: bool, progress_mode: str) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
@@ -69,6 +71,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
         workers=workers, scheduler=scheduler, scale=scale,
         bands=[int(b) for b in bands.split(",")] if bands else None, autocast=autocast,
+        batch_size=batch_size,
     )
     paths, stats = synthesize_scene(job, progress_mode=progress_mode)
     summary = (f"wrote {', '.join(map(str, paths))}: {stats.computed} tiles computed, {stats.skipped} skipped, "

@@ -20,6 +20,7 @@ from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, resolve_device
 from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, windows_for_aoi
+from hyperldm_engine.tiling.batching import BatchingBackend
 from hyperldm_engine.tiling.runner import RunStats, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
@@ -53,6 +54,7 @@ class SceneJob:
     scale: float | None = None
     bands: Sequence[int] | None = None
     autocast: str | None = None
+    batch_size: int = 1  # tiles per model call (in-process runner only; see README "What you get")
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
@@ -87,6 +89,11 @@ def _check_job(job: SceneJob) -> None:
         raise InputError("give --workers or --scheduler, not both")
     if job.workers is not None and job.workers < 1:
         raise InputError(f"--workers must be at least 1, got {job.workers}")
+    if int(job.batch_size) != job.batch_size or job.batch_size < 1:
+        raise InputError(f"--batch-size must be a positive integer, got {job.batch_size}")
+    if job.batch_size > 1 and (job.workers is not None or job.scheduler is not None):
+        raise InputError("--batch-size > 1 batches tiles in this process; it cannot be combined with "
+                         "--workers/--scheduler (use one or the other)")
     resolve_device(job.device)  # unknown device or no GPU: refuse before reading anything
 
 
@@ -225,7 +232,11 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
                                                scheduler=job.scheduler, n_workers=job.workers,
                                                progress=progress, mask_fn=mask_fn, tiles=tiles)
                 else:
+                    batching: dict[str, Any] = {}
+                    if job.batch_size > 1:  # several tiles per model call, merged in the same order
+                        batching = dict(backend=BatchingBackend(tile_fn.batch, job.batch_size),
+                                        max_tiles_in_flight=job.batch_size)
                     stats_run = run_tiles(reader, writers, tile_fn, grid, bands, writer_args["nodata"],
-                                          progress=progress, mask_fn=mask_fn, tiles=tiles)
+                                          progress=progress, mask_fn=mask_fn, tiles=tiles, **batching)
     written = paths + ([Path(job.abundances)] if job.abundances else [])
     return written, stats_run
