@@ -7,6 +7,7 @@ import click
 from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS, SamplingOptions
 from hyperldm_engine.progress import emit_json, report_info
+from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 
 def resolve_model(model: str | None) -> str:
@@ -37,6 +38,8 @@ def resolve_model(model: str | None) -> str:
               help="Mixed precision on CUDA (see benchmarks/RESULTS.md for its effect on quality).")
 @click.option("--batch-size", default=1, show_default=True, type=int,
               help="Tiles per model call; larger values help on a GPU, memory grows linearly.")
+@click.option("--strip-width", default=DEFAULT_STRIP_WIDTH, show_default=True, type=int,
+              help="Pixels merged at a time (vertical strips); memory grows with it, results do not change.")
 @click.option("--tile-size", default=DEFAULT_TILE, show_default=True, type=int, help="Tile size in pixels.")
 @click.option("--overlap", default=DEFAULT_OVERLAP, show_default=True, type=int, help="Tile overlap in pixels.")
 @click.option("--extent", default=None, help='Restrict to "xmin,ymin,xmax,ymax[,EPSG:n]" or QGIS\'s '
@@ -57,8 +60,8 @@ def resolve_model(model: str | None) -> str:
               show_default=True)
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,
                eta: float, sample_layout: str, abundances: str | None, device: str, autocast: str | None,
-               batch_size: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None, workers: int | None,
-               scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
+               batch_size: int, strip_width: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None,
+               workers: int | None, scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
                scale: float | None, bands: str | None, overwrite: bool, progress_mode: str) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
@@ -71,7 +74,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
         workers=workers, scheduler=scheduler, scale=scale,
         bands=[int(b) for b in bands.split(",")] if bands else None, autocast=autocast,
-        batch_size=batch_size,
+        batch_size=batch_size, strip_width=strip_width,
     )
     paths, stats = synthesize_scene(job, progress_mode=progress_mode)
     summary = (f"wrote {', '.join(map(str, paths))}: {stats.computed} tiles computed, {stats.skipped} skipped, "

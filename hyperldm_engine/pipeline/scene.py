@@ -21,7 +21,7 @@ from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
 from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, windows_for_aoi
 from hyperldm_engine.tiling.batching import BatchingBackend
-from hyperldm_engine.tiling.runner import RunStats, run_tiles
+from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, RunStats, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 NODATA = -9999.0
@@ -55,6 +55,7 @@ class SceneJob:
     bands: Sequence[int] | None = None
     autocast: str | None = None
     batch_size: int = 1  # tiles per model call (in-process runner only; see README "What you get")
+    strip_width: int = DEFAULT_STRIP_WIDTH  # px merged at a time; memory grows with it (docs/scaling-out.md)
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
@@ -89,6 +90,8 @@ def _check_job(job: SceneJob) -> None:
         raise InputError("give --workers or --scheduler, not both")
     if job.workers is not None and job.workers < 1:
         raise InputError(f"--workers must be at least 1, got {job.workers}")
+    if int(job.strip_width) != job.strip_width or job.strip_width < 1:
+        raise InputError(f"--strip-width must be a positive number of pixels, got {job.strip_width}")
     if int(job.batch_size) != job.batch_size or job.batch_size < 1:
         raise InputError(f"--batch-size must be a positive integer, got {job.batch_size}")
     if job.batch_size > 1 and (job.workers is not None or job.scheduler is not None):
@@ -224,19 +227,23 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
                     band_names=[f"abundance {g}" for g in groups], creation_options=list(job.creation_options),
                     overwrite=job.overwrite, tags={**tags, "HYPERLDM_ABUNDANCE_GROUPS": ",".join(groups)}))
                 bands["abundances"] = len(groups)
+            # tile parts carried between strips wait next to the output (not in a tmpfs /tmp)
+            carry_dir = Path(job.output).parent
             with Progress(total, "synthesize", mode=progress_mode, unit="tile") as progress:
                 if job.workers is not None or job.scheduler is not None:
                     from hyperldm_engine.tiling.dask_runner import run_tiles_dask
 
                     stats_run = run_tiles_dask(reader, writers, tile_fn, grid, bands, writer_args["nodata"],
                                                scheduler=job.scheduler, n_workers=job.workers,
-                                               progress=progress, mask_fn=mask_fn, tiles=tiles)
+                                               progress=progress, mask_fn=mask_fn, tiles=tiles,
+                                               carry_dir=str(carry_dir), strip_width=job.strip_width)
                 else:
                     batching: dict[str, Any] = {}
                     if job.batch_size > 1:  # several tiles per model call, merged in the same order
                         batching = dict(backend=BatchingBackend(tile_fn.batch, job.batch_size),
                                         max_tiles_in_flight=job.batch_size)
                     stats_run = run_tiles(reader, writers, tile_fn, grid, bands, writer_args["nodata"],
-                                          progress=progress, mask_fn=mask_fn, tiles=tiles, **batching)
+                                          progress=progress, mask_fn=mask_fn, tiles=tiles, carry_dir=carry_dir,
+                                          strip_width=job.strip_width, **batching)
     written = paths + ([Path(job.abundances)] if job.abundances else [])
     return written, stats_run
