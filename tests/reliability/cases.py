@@ -260,7 +260,8 @@ def _(ws, bundle):
 for _id in ("bands-two", "bands-absent", "scale-zero", "tile-not-multiple", "overlap-ge-tile", "samples-zero",
             "samples-negative",
             "samples-not-a-number", "sampler-unknown", "steps-zero", "steps-negative", "eta-out-of-range",
-            "workers-zero", "device-unknown", "device-cuda-missing", "extent-outside"):
+            "workers-zero", "device-unknown", "device-cuda-missing", "extent-outside", "batch-size-zero",
+            "batch-size-with-workers", "strip-width-zero"):
     SETUPS[_id] = nothing
 
 # ---- model bundles ------------------------------------------------------------------------------
