@@ -85,7 +85,7 @@ class IdentityTile:
         return np.broadcast_to(value, (48, *request.rgb.shape[1:]))
 
 
-def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: int) -> dict:
+def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: int, strip_width: int) -> dict:
     from hyperldm_engine.io.raster import open_rgb
     from hyperldm_engine.io.writer import HsiWriter
     from hyperldm_engine.pipeline.scene import GDAL_CACHE_MB
@@ -101,7 +101,7 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
                 HsiWriter(out, like_profile=reader.profile, width=width, height=height, count=48, nodata=-9999.0,
                           creation_options=["ZSTD_LEVEL=1"], overwrite=True, check_space=False) as writer:
             stats = run_tiles(reader, writer, IdentityTile(), tile_grid(width, height, tile, overlap, align=4),
-                              48, -9999.0, carry_dir=folder)
+                              48, -9999.0, carry_dir=folder, strip_width=strip_width)
         extra = {"peak_accumulator_MB": stats.peak_accumulator_bytes / 1e6}
     else:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -124,6 +124,8 @@ def main() -> None:
     ap.add_argument("--real", nargs="*", default=["1024", "2048"])
     ap.add_argument("--tile", type=int, default=256)
     ap.add_argument("--overlap", type=int, default=64)
+    ap.add_argument("--strip-width", type=int, default=None,
+                    help="identity runs: the runner's strip width (default: the engine's default)")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--child", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -131,7 +133,10 @@ def main() -> None:
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="hyperldm-mem-"))
     folder.mkdir(parents=True, exist_ok=True)
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], model, folder, args.tile, args.overlap)))
+        from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
+
+        strip = args.strip_width or DEFAULT_STRIP_WIDTH
+        print(json.dumps(child(args.child[0], args.child[1], model, folder, args.tile, args.overlap, strip)))
         return
     print(machine_state())
     print(f"model: {model}; tile {args.tile}, overlap {args.overlap}")
@@ -140,6 +145,8 @@ def main() -> None:
         for size in sizes:
             cmd = [sys.executable, __file__, "--model", model, "--workdir", str(folder), "--tile", str(args.tile),
                    "--overlap", str(args.overlap), "--child", kind, str(size)]
+            if args.strip_width:
+                cmd += ["--strip-width", str(args.strip_width)]
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
             results[(kind, size)] = res
             print(f"{kind} {size}: peak RSS {res['peak_rss_MB']:.0f} MB, accumulator peak "
