@@ -64,17 +64,27 @@ class DaskBackend:
             self.client.cancel(handles)
 
 
+#: dask's nannies export MALLOC_TRIM_THRESHOLD_=65536 to their workers. Setting it at all turns off
+#: glibc's dynamic mmap threshold, so every activation tensor above 128 KiB is mmap'ed and
+#: page-faulted afresh: the default model's tiles ran 1.5x slower in a worker than in-process
+#: (0.94 vs 0.61 s, one thread each; benchmarks/RESULTS.md, "Dask"). None unsets it for our workers.
+WORKER_ENVIRONMENT_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
 def local_client(n_workers: int, processes: bool = True, memory_limit: str | float | None = "auto") -> Any:
     """A quiet ``LocalCluster`` client: ``n_workers`` processes, one thread each, no dashboard.
 
     Task errors reach the caller as exceptions, so worker logs are silenced below CRITICAL; the
-    scheduler's small HTTP server takes a free port (":0") rather than warning about 8787.
+    scheduler's small HTTP server takes a free port (":0") rather than warning about 8787. Workers
+    keep glibc's default allocator tuning (see ``WORKER_ENVIRONMENT_CONFIG``).
     """
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                           dashboard_address=":0", scheduler_kwargs={"dashboard": False},
-                           silence_logs=logging.CRITICAL, memory_limit=memory_limit)
+    with dask.config.set(WORKER_ENVIRONMENT_CONFIG):
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                               dashboard_address=":0", scheduler_kwargs={"dashboard": False},
+                               silence_logs=logging.CRITICAL, memory_limit=memory_limit)
     return Client(cluster, set_as_default=False)
 
 

@@ -83,3 +83,19 @@ def test_worker_processes_with_a_killed_worker(tmp_path):
     print(f"process cluster run with a worker death: {time.perf_counter() - t0:.1f} s")
     assert (tmp_path / "died").exists()
     np.testing.assert_array_equal(writer.data, _reference(rgb, mask, grid))
+
+
+def _malloc_trim_threshold():
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_workers_keep_the_default_allocator_tuning():
+    """dask's MALLOC_TRIM_THRESHOLD_ disables glibc's dynamic mmap threshold (1.5x slower tiles)."""
+    client = local_client(1)
+    try:
+        assert client.submit(_malloc_trim_threshold, pure=False).result() is None
+    finally:
+        client.close()
+        client.cluster.close()
