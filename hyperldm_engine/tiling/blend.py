@@ -58,8 +58,11 @@ def weighted_parts(outputs: Mapping[str | None, np.ndarray], weight: np.ndarray,
     """``(where(mask, out, 0) * w, w)`` with ``w = where(mask, weight, 0)``: what a tile adds.
 
     The one definition used for tiles merged in place and for parts carried to the next strip, so
-    both add the same float32 values.
+    both add the same float32 values. Fully valid tiles (the usual case) skip the masking, which
+    gives the same values without two temporaries per output.
     """
+    if mask.all():
+        return {name: arr * weight for name, arr in outputs.items()}, weight
     wm = np.where(mask, weight, np.float32(0))
     return {name: np.where(mask, arr, np.float32(0)) * wm for name, arr in outputs.items()}, wm
 
@@ -71,18 +74,30 @@ class RowBandAccumulator:
     ``[top, upto)`` to ``sink(name, array (C, h, width) float32, window)`` and forgets them, so memory
     is one band of rows of one strip, never the scene. Pixels that are invalid or have no weight get
     ``nodata``. Windows are in scene pixels and must lie inside the accumulator's columns.
+
+    The band lives in buffers allocated once (``capacity_rows``; grown only if a taller band is needed): rows past
+    ``bottom`` are kept zero, and a flush moves the remaining rows to the front. Reallocating per
+    tile row would page-fault hundreds of MB per row band on the client of a dask run.
     """
 
-    def __init__(self, width: int, bands: Mapping[str | None, int], nodata: float, col0: int = 0) -> None:
+    def __init__(self, width: int, bands: Mapping[str | None, int], nodata: float, col0: int = 0,
+                 capacity_rows: int = 0) -> None:
         self.width = int(width)
         self.col0 = int(col0)
         self.bands = dict(bands)
         self.nodata = float(nodata)
         self.top = 0
         self.bottom = 0
-        self._num = {k: np.zeros((c, 0, self.width), np.float32) for k, c in self.bands.items()}
-        self._den = np.zeros((0, self.width), np.float32)
-        self._valid = np.zeros((0, self.width), bool)
+        self._allocate(int(capacity_rows))
+
+    def _allocate(self, rows: int) -> None:
+        self._num = {k: np.zeros((c, rows, self.width), np.float32) for k, c in self.bands.items()}
+        self._den = np.zeros((rows, self.width), np.float32)
+        self._valid = np.zeros((rows, self.width), bool)
+
+    @property
+    def capacity(self) -> int:
+        return self._den.shape[0]
 
     @property
     def nbytes(self) -> int:
@@ -91,11 +106,15 @@ class RowBandAccumulator:
     def _extend(self, bottom: int) -> None:
         if bottom <= self.bottom:
             return
-        extra = bottom - self.bottom
-        self._num = {k: np.concatenate([a, np.zeros((a.shape[0], extra, self.width), np.float32)], axis=1)
-                     for k, a in self._num.items()}
-        self._den = np.concatenate([self._den, np.zeros((extra, self.width), np.float32)])
-        self._valid = np.concatenate([self._valid, np.zeros((extra, self.width), bool)])
+        need = bottom - self.top
+        if need > self.capacity:
+            used = self.bottom - self.top
+            old_num, old_den, old_valid = self._num, self._den, self._valid
+            self._allocate(need)
+            for k, a in old_num.items():
+                self._num[k][:, :used] = a[:, :used]
+            self._den[:used] = old_den[:used]
+            self._valid[:used] = old_valid[:used]
         self.bottom = bottom
 
     def _slices(self, window: Window) -> tuple[slice, slice]:
@@ -138,14 +157,22 @@ class RowBandAccumulator:
             return
         self._extend(upto)
         n = upto - self.top
-        den = self._den[:n]
-        good = self._valid[:n] & (den > 0)
-        safe = np.where(good, den, np.float32(1))
+        bad = ~(self._valid[:n] & (self._den[:n] > 0))
+        safe = np.where(bad, np.float32(1), self._den[:n])
         window = Window(self.col0, self.top, self.width, n)
+        any_bad = bool(bad.any())
         for name, num in self._num.items():
-            block = np.where(good, num[:, :n] / safe, np.float32(self.nodata)).astype(np.float32)
+            block = np.divide(num[:, :n], safe)
+            if any_bad:
+                block[:, bad] = np.float32(self.nodata)
             sink(name, block, window)
-        self._num = {k: a[:, n:].copy() for k, a in self._num.items()}
-        self._den = self._den[n:].copy()
-        self._valid = self._valid[n:].copy()
+        used = self.bottom - self.top
+        rest = used - n
+        for a in self._num.values():
+            a[:, :rest] = a[:, n:used]
+            a[:, rest:used] = 0
+        self._den[:rest] = self._den[n:used]
+        self._den[rest:used] = 0
+        self._valid[:rest] = self._valid[n:used]
+        self._valid[rest:used] = False
         self.top = upto

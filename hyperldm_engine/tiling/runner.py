@@ -222,6 +222,8 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     block_rows, block_cols = _block_shape(writers)
     align_rows = flush_align or block_rows
     strips = plan_strips(grid, strip_width, block_cols)
+    # the tallest band in flight: a tile row plus the rows held back to fill whole output blocks
+    band_rows = min(grid.height, max(grid.row_sizes) + align_rows)
     weights = TileWeights(grid)
     base_transform = getattr(reader, "transform", None)
     wanted = None if tiles is None else {tuple(t) for t in tiles}
@@ -271,7 +273,7 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
             s, i, j = order[k]
             strip = strips[s]
             if i == 0 and j == strip.tile_cols[0]:
-                acc = RowBandAccumulator(strip.width, bands, nodata, col0=strip.col0)
+                acc = RowBandAccumulator(strip.width, bands, nodata, col0=strip.col0, capacity_rows=band_rows)
             if j == strip.tile_cols[0] and carry is not None:
                 for piece in carry.take(s, i):
                     acc.add_weighted(piece.window, piece.num, piece.den, piece.valid)
