@@ -86,9 +86,9 @@ class IdentityTile:
 
 
 def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: int, strip_width: int) -> dict:
+    from hyperldm_engine.io.gdal_env import gdal_cache_bytes
     from hyperldm_engine.io.raster import open_rgb
     from hyperldm_engine.io.writer import HsiWriter
-    from hyperldm_engine.pipeline.scene import GDAL_CACHE_MB
     from hyperldm_engine.tiling.runner import run_tiles
     from hyperldm_engine.tiling.windows import tile_grid
 
@@ -96,8 +96,8 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
     width, height = parse_size(size)
     out = folder / f"out_{kind}_{size}.tif"
     t0 = time.perf_counter()
-    if kind == "identity":  # with synthesize_scene's bounded GDAL block cache (GDAL_CACHE_MB)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_rgb(rgb) as reader, \
+    if kind == "identity":  # with synthesize_scene's bounded GDAL block cache (256 MB)
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(None)), open_rgb(rgb) as reader, \
                 HsiWriter(out, like_profile=reader.profile, width=width, height=height, count=48, nodata=-9999.0,
                           creation_options=["ZSTD_LEVEL=1"], overwrite=True, check_space=False) as writer:
             stats = run_tiles(reader, writer, IdentityTile(), tile_grid(width, height, tile, overlap, align=4),

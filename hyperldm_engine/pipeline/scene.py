@@ -15,6 +15,7 @@ import rasterio
 from hyperldm_engine import __version__
 from hyperldm_engine.errors import InputError, OutputError
 from hyperldm_engine.io.atomic import clean_stale_temporaries, ensure_distinct
+from hyperldm_engine.io.gdal_env import gdal_cache_bytes
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
 from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, resolve_device
@@ -25,7 +26,6 @@ from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, RunStats, run_til
 from hyperldm_engine.tiling.windows import tile_grid
 
 NODATA = -9999.0
-GDAL_CACHE_MB = 256
 DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 64
 
@@ -158,10 +158,11 @@ def _gsd_warning(reader: Any, gsd_m: float | None, mode: str) -> None:
 def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
     """Run a :class:`SceneJob`; returns the written paths and the runner's statistics.
 
-    GDAL's block cache is bounded (``GDAL_CACHEMAX`` MB, default 256) so that memory stays flat in
-    scene size: by default GDAL may cache 5 % of RAM, which grows with the output it has written.
+    GDAL's block cache is bounded (``GDAL_CACHEMAX`` in GDAL's units, default 256 MB) so that memory
+    stays flat in scene size: by default GDAL may cache 5 % of RAM, which grows with the output it
+    has written.
     """
-    with rasterio.Env(GDAL_CACHEMAX=os.environ.get("GDAL_CACHEMAX") or GDAL_CACHE_MB):
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(os.environ.get("GDAL_CACHEMAX"))):
         return _synthesize_scene(job, progress_mode)
 
 
