@@ -87,7 +87,7 @@ def test_synthesize_samples_stack_as_bands_extent_in_another_crs_and_abundances(
     fb = RecordingFeedback()
     res = _run("hyperldm:synthesize", {
         "INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle), "SAMPLES": 2, "SEED": 1, "STEPS": 2,
-        "EXTENT": extent, "TILE_SIZE": 32, "OVERLAP": 8, "DEVICE": 1,
+        "EXTENT": extent, "TILE_SIZE": 32, "OVERLAP": 8, "BATCH_SIZE": 2, "DEVICE": 1,
         "CREATION_OPTIONS": "COMPRESS=DEFLATE|PREDICTOR=3", "ABUNDANCES": str(abundances), "OUTPUT": str(out)}, fb)
     assert res == {"OUTPUT": str(out), "ABUNDANCES": str(abundances)}
     # the extent reached the engine in the input's CRS

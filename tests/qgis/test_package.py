@@ -107,9 +107,9 @@ def test_unload_removes_the_provider_and_init_processing_adds_it_back(qgis_app):
 
 EXPECTED = {
     "hyperldm:synthesize": (
-        ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP", "DEVICE",
-         "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
-        {"STEPS", "TILE_SIZE", "OVERLAP", "DEVICE", "CREATION_OPTIONS"},
+        ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP", "BATCH_SIZE",
+         "DEVICE", "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
+        {"STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE", "CREATION_OPTIONS"},
         {"OUTPUT": "outputRaster", "ABUNDANCES": "outputRaster"}),
     "hyperldm:diversity": (
         ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "DEVICE", "SPREAD", "SD_MAP", "SDM_MAP"],

@@ -55,6 +55,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
     EXTENT = "EXTENT"
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
+    BATCH_SIZE = "BATCH_SIZE"
     DEVICE = "DEVICE"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     ABUNDANCES = "ABUNDANCES"
@@ -95,6 +96,9 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
             self.TILE_SIZE, "Tile size in pixels (empty = engine default)", None, 16, 16384, optional=True)))
         self.addParameter(advanced(int_parameter(
             self.OVERLAP, "Tile overlap in pixels (empty = engine default)", None, 0, 4096, optional=True)))
+        self.addParameter(advanced(int_parameter(
+            self.BATCH_SIZE, "Tiles per model call (larger helps on a GPU; empty = 1)", None, 1, 256,
+            optional=True)))
         self.addParameter(device_parameter(self.DEVICE))
         options = advanced(QgsProcessingParameterString(
             self.CREATION_OPTIONS, "GDAL creation options (KEY=VALUE separated by |)", "", optional=True))
@@ -125,7 +129,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         if model:
             args += ["--model", model]
         for name, flag in ((self.STEPS, "--steps"), (self.TILE_SIZE, "--tile-size"),
-                           (self.OVERLAP, "--overlap")):
+                           (self.OVERLAP, "--overlap"), (self.BATCH_SIZE, "--batch-size")):
             value = optional_int(self, parameters, name, context)
             if value is not None:
                 args += [flag, str(value)]
