@@ -33,6 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import default_model, machine_state
 
+# the engine's DEFAULT_TILE / DEFAULT_OVERLAP (pipeline/scene.py), not imported: it would load torch into
+# the identity runs and hide what scales with the scene behind a larger constant
+TILE, OVERLAP = 512, 64
+
 SOURCE = 1024
 
 
@@ -122,8 +126,8 @@ def main() -> None:
     ap.add_argument("--identity", nargs="*", default=["1024", "4096", "1024x16384", "16384"],
                     help="sizes: N (N x N) or WxH")
     ap.add_argument("--real", nargs="*", default=["1024", "2048"])
-    ap.add_argument("--tile", type=int, default=256)
-    ap.add_argument("--overlap", type=int, default=64)
+    ap.add_argument("--tile", type=int, default=TILE)
+    ap.add_argument("--overlap", type=int, default=OVERLAP)
     ap.add_argument("--strip-width", type=int, default=None,
                     help="identity runs: the runner's strip width (default: the engine's default)")
     ap.add_argument("--workdir", default=None)

@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from hyperldm_engine.progress import Progress
 from hyperldm_engine.tiling.blend import RowBandAccumulator, TileWeights, weighted_parts
 from hyperldm_engine.tiling.carry import CarryPiece, CarryStore, split_at
+from hyperldm_engine.tiling.memory import release_free_memory
 from hyperldm_engine.tiling.windows import Strip, TileGrid, plan_strips, window_affine
 
 #: Accumulators span strips of about this many pixels (rounded up to whole output blocks), so that
@@ -291,6 +292,7 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
             if j == strip.tile_cols[-1]:
                 upto = grid.row_starts[i + 1] // align_rows * align_rows if i + 1 < grid.n_rows else grid.height
                 acc.flush(upto, sink)
+                release_free_memory()
             if progress is not None and (wanted is None or (i, j) in wanted):
                 done += 1
                 elapsed = time.perf_counter() - t0
