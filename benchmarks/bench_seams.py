@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import default_model, machine_state, read_cube, seams_of, simulated_scene, synthesize
 
+from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE
 from hyperldm_engine.pipeline.synthesize import bundle_summary
 from hyperldm_engine.tiling.seams import seam_statistic
 from hyperldm_engine.tiling.windows import tile_grid
@@ -29,8 +30,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model bundle (default: the bundled model, else the probe)")
     ap.add_argument("--size", type=int, default=768, help="side of the simulated scene (pixels)")
-    ap.add_argument("--tile", type=int, default=256)
-    ap.add_argument("--overlap", type=int, default=64)
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE)
+    ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
     ap.add_argument("--steps", type=int, default=None, help="sampling steps (default: the CLI default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", default=None, help="folder for the scene and outputs (default: a temp dir)")
