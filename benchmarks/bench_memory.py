@@ -100,7 +100,7 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
     width, height = parse_size(size)
     out = folder / f"out_{kind}_{size}.tif"
     t0 = time.perf_counter()
-    if kind == "identity":  # with synthesize_scene's bounded GDAL block cache (256 MB)
+    if kind == "identity":  # with synthesize_scene's bounded GDAL block cache
         with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(None)), open_rgb(rgb) as reader, \
                 HsiWriter(out, like_profile=reader.profile, width=width, height=height, count=48, nodata=-9999.0,
                           creation_options=["ZSTD_LEVEL=1"], overwrite=True, check_space=False) as writer:

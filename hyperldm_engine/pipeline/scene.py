@@ -161,7 +161,7 @@ def _gsd_warning(reader: Any, gsd_m: float | None, mode: str) -> None:
 def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
     """Run a :class:`SceneJob`; returns the written paths and the runner's statistics.
 
-    GDAL's block cache is bounded (``GDAL_CACHEMAX`` in GDAL's units, default 256 MB) so that memory
+    GDAL's block cache is bounded (``GDAL_CACHEMAX`` in GDAL's units, default 64 MB) so that memory
     stays flat in scene size: by default GDAL may cache 5 % of RAM, which grows with the output it
     has written.
     """

@@ -9,7 +9,7 @@ from hyperldm_engine.pipeline import scene
 
 
 @pytest.mark.parametrize("value,expected", [
-    (None, 256 * 2**20), ("", 256 * 2**20), ("512", 512 * 2**20), (64, 64 * 2**20),
+    (None, 64 * 2**20), ("", 64 * 2**20), ("512", 512 * 2**20), (64, 64 * 2**20),
     ("99999", 99999 * 2**20), ("100000", 100000), ("2000000000", 2_000_000_000), ("10%", 2 * 10**8)])
 def test_cache_values_as_gdal_reads_them(value, expected):
     assert gdal_cache_bytes(value, total_memory=2 * 10**9) == expected
@@ -22,7 +22,7 @@ def test_bad_cache_values_are_refused(value):
 
 
 def test_synthesize_scene_runs_with_a_cache_in_bytes(monkeypatch):
-    """The regression: rasterio.Env(GDAL_CACHEMAX=256) is a 256-byte cache."""
+    """The regression: rasterio.Env(GDAL_CACHEMAX=256) was a 256-byte cache."""
     seen = {}
 
     def spy(job, progress_mode):
@@ -32,7 +32,7 @@ def test_synthesize_scene_runs_with_a_cache_in_bytes(monkeypatch):
     monkeypatch.setattr(scene, "_synthesize_scene", spy)
     monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
     scene.synthesize_scene(None, "none")
-    assert seen["cache"] == 256 * 2**20
+    assert seen["cache"] == 64 * 2**20
     monkeypatch.setenv("GDAL_CACHEMAX", "128")
     scene.synthesize_scene(None, "none")
     assert seen["cache"] == 128 * 2**20
