@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,21 +52,22 @@ class CarryStore:
         self._count += 1
         path = self.path / f"{strip}-{row}-{self._count}.npz"
         names = list(piece.num)
+        # np.savez writes non-contiguous slices in small chunks: no copy of the piece is made
         arrays = {f"num{k}": piece.num[name] for k, name in enumerate(names)}
         with open(path, "wb") as fh:
             np.savez(fh, den=piece.den, valid=piece.valid, **arrays)
         self.bytes_written += path.stat().st_size
         self._index.setdefault((strip + 1, row), []).append((path, piece.window, names))
 
-    def take(self, strip: int, row: int) -> list[CarryPiece]:
-        """The pieces for ``strip`` at tile ``row``, in the order they were put; their files go."""
-        pieces = []
+    def take(self, strip: int, row: int) -> Iterator[CarryPiece]:
+        """The pieces for ``strip`` at tile ``row``, in the order they were put, loaded one at a
+        time (a piece of a 512 px tile is ~25 MB per 48-band output); each file goes once read."""
         for path, window, names in self._index.pop((strip, row), []):
             with np.load(path) as data:
                 num = {name: data[f"num{k}"] for k, name in enumerate(names)}
-                pieces.append(CarryPiece(window, num, data["den"], data["valid"]))
+                piece = CarryPiece(window, num, data["den"], data["valid"])
             path.unlink()
-        return pieces
+            yield piece
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

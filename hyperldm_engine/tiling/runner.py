@@ -320,8 +320,8 @@ def _merge(acc: RowBandAccumulator, carry: CarryStore | None, strip: int, row: i
     sums, wm = weighted_parts(outputs, weight, mask)
     if left is not None:
         acc.add_weighted(left, {k: v[:, :, :cut] for k, v in sums.items()}, wm[:, :cut], mask[:, :cut])
-    carry.put(strip, row, CarryPiece(right, {k: np.ascontiguousarray(v[:, :, cut:]) for k, v in sums.items()},
-                                     np.ascontiguousarray(wm[:, cut:]), np.ascontiguousarray(mask[:, cut:])))
+    carry.put(strip, row, CarryPiece(right, {k: v[:, :, cut:] for k, v in sums.items()}, wm[:, cut:],
+                                     mask[:, cut:]))
 
 
 def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,

@@ -144,11 +144,11 @@ def test_carry_store_round_trip_in_order(tmp_path):
             piece = CarryPiece(Window(10 + k, 0, 2, 3), {None: np.full((2, 3, 2), k, np.float32)},
                                np.full((3, 2), k, np.float32), np.ones((3, 2), bool))
             store.put(0, 5, piece)
-        assert store.take(0, 5) == [] and store.take(2, 5) == []
-        got = store.take(1, 5)
+        assert list(store.take(0, 5)) == [] and list(store.take(2, 5)) == []
+        got = list(store.take(1, 5))
         assert [int(p.window.col_off) for p in got] == [10, 11, 12]
         assert [float(p.num[None][0, 0, 0]) for p in got] == [0.0, 1.0, 2.0]
-        assert store.take(1, 5) == [] and list(store.path.iterdir()) == []
+        assert list(store.take(1, 5)) == [] and list(store.path.iterdir()) == []
     assert list(tmp_path.iterdir()) == []
 
 
