@@ -143,8 +143,8 @@ def _block_shape(writers: Mapping[str | None, Any]) -> tuple[int, int]:
     """(rows, columns) per output block, so that flushes fill whole compressed blocks (1 when unknown).
 
     Looks for ``writer.block_height``/``block_width``, then a tiled ``blockysize``/``blockxsize`` in
-    ``writer.profile`` or ``writer.creation_profile()`` (HsiWriter). A partially written compressed
-    block would be compressed twice and stored twice.
+    ``writer.profile`` or ``writer.creation_profile()`` (HsiWriter); an untiled profile's blocks are
+    whole rows. A partially written compressed block would be compressed twice and stored twice.
     """
     rows = cols = 1
     for w in writers.values():
@@ -156,7 +156,9 @@ def _block_shape(writers: Mapping[str | None, Any]) -> tuple[int, int]:
             profile = profile or {}
             tiled = str(profile.get("tiled", "")).lower() in ("true", "yes", "1")
             h = profile.get("blockysize") if tiled else None
-            wd = profile.get("blockxsize") if tiled else None
+            # an untiled (striped) file stores whole rows: one strip of the scene's full width, or
+            # each vertical strip would rewrite every row strip of the file
+            wd = profile.get("blockxsize") if tiled else profile.get("width")
         if h:
             rows = int(np.lcm(rows, int(h)))
         if wd:

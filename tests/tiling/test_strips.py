@@ -158,3 +158,20 @@ def test_split_at():
     assert split_at(w, 40) == (w, None, 20)
     left, right, cut = split_at(w, 18)
     assert (left, right, cut) == (Window(10, 4, 8, 8), Window(18, 4, 12, 8), 8)
+
+
+class StripedWriter(ArrayWriter):
+    """Declares an untiled (striped) GeoTIFF profile: each stored strip holds whole rows."""
+
+    def __init__(self, count, height, width):
+        super().__init__(count, height, width)
+        self.profile = {"tiled": False, "width": width, "height": height}
+
+
+def test_an_untiled_output_is_written_in_whole_rows():
+    rgb, mask = _scene()
+    grid = tile_grid(230, 90, 32, 8, align=4)
+    writer = StripedWriter(4, 90, 230)
+    stats = run_tiles(ArrayReader(rgb, mask), writer, TileNoise(), grid, 4, -1.0, strip_width=48)
+    assert stats.strips == 1
+    assert all(int(w.col_off) == 0 and int(w.width) == 230 for w in writer.windows)
