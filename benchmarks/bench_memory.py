@@ -94,7 +94,7 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
     from hyperldm_engine.io.raster import open_rgb
     from hyperldm_engine.io.writer import HsiWriter
     from hyperldm_engine.tiling.runner import run_tiles
-    from hyperldm_engine.tiling.windows import tile_grid
+    from hyperldm_engine.tiling.windows import scene_grid
 
     rgb = mosaic(folder, size)
     width, height = parse_size(size)
@@ -104,7 +104,7 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
         with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(None)), open_rgb(rgb) as reader, \
                 HsiWriter(out, like_profile=reader.profile, width=width, height=height, count=48, nodata=-9999.0,
                           creation_options=["ZSTD_LEVEL=1"], overwrite=True, check_space=False) as writer:
-            stats = run_tiles(reader, writer, IdentityTile(), tile_grid(width, height, tile, overlap, align=4),
+            stats = run_tiles(reader, writer, IdentityTile(), scene_grid(width, height, tile, overlap, align=4),
                               48, -9999.0, carry_dir=folder, strip_width=strip_width)
         extra = {"peak_accumulator_MB": stats.peak_accumulator_bytes / 1e6}
     else:

@@ -23,7 +23,7 @@ from common import default_model, machine_state, read_cube, seams_of, simulated_
 from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE
 from hyperldm_engine.pipeline.synthesize import bundle_summary
 from hyperldm_engine.tiling.seams import seam_statistic
-from hyperldm_engine.tiling.windows import tile_grid
+from hyperldm_engine.tiling.windows import scene_grid
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     print(f"model: {model}")
     rgb = simulated_scene(work / f"scene{args.size}", args.size)
     truth = read_cube(rgb.parent / "hsi.tif")
-    grid = tile_grid(args.size, args.size, args.tile, args.overlap, align=bundle_summary(model)["factor"])
+    grid = scene_grid(args.size, args.size, args.tile, args.overlap, align=bundle_summary(model)["factor"])
     ref = seam_statistic(truth, grid)
     print(f"grid: {grid.n_rows}x{grid.n_cols} tiles of {args.tile} px, overlap {args.overlap}")
     print(f"ground truth on this grid: across={ref.across:.5f} interior={ref.interior:.5f} ratio={ref.ratio:.4f}")

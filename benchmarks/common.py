@@ -21,7 +21,7 @@ import torch
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, bundle_summary
 from hyperldm_engine.tiling.seams import SeamStats, seam_statistic
-from hyperldm_engine.tiling.windows import tile_grid
+from hyperldm_engine.tiling.windows import scene_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def read_cube(path: Path) -> np.ndarray:
 def seams_of(path: Path, model: str, tile: int, overlap: int) -> SeamStats:
     """Seam statistic of a synthesized file on the grid that produced it."""
     cube = read_cube(path)
-    grid = tile_grid(cube.shape[2], cube.shape[1], tile, overlap, align=bundle_summary(model)["factor"])
+    grid = scene_grid(cube.shape[2], cube.shape[1], tile, overlap, align=bundle_summary(model)["factor"])
     return seam_statistic(cube, grid, mask=np.isfinite(cube).all(0) & (cube > -9000).all(0))
 
 

@@ -36,7 +36,7 @@ from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, NODATA
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
 from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.runner import TileRequest, run_tiles
-from hyperldm_engine.tiling.windows import tile_grid
+from hyperldm_engine.tiling.windows import scene_grid
 
 #: file names inside the output folder (the QGIS plugin relies on them).
 MEAN, SPREAD, SD_MAP, SDM_MAP = "mean.tif", "spread.tif", "sd_map.tif", "sdm_map.tif"
@@ -292,7 +292,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
         stats = scene_statistics(reader)
         for note in stats.warnings:
             report_warning(note, progress_mode)
-        grid = tile_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
+        grid = scene_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
         synth = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device)
         tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
         scratch = tmp / SCRATCH

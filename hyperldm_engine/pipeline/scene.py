@@ -23,12 +23,13 @@ from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, windows_for_aoi
 from hyperldm_engine.tiling.batching import BatchingBackend
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, RunStats, run_tiles
-from hyperldm_engine.tiling.windows import tile_grid
+from hyperldm_engine.tiling.windows import scene_grid
 
 NODATA = -9999.0
 #: 512 px tiles with 64 px overlap: 1.31x pixels computed per scene pixel instead of 1.78x at 256 px,
-#: equally seamless (seam ratio 0.99 vs 1.04); 7.1 vs 4.7 MPix/min on a 2048^2 scene (2 CPU cores,
-#: benchmarks/RESULTS.md). Smaller tiles only help GPUs short of memory.
+#: equally seamless (seam ratio 0.97 vs 1.04); 7.1 vs 4.7 MPix/min on a 2048^2 scene (2 CPU cores,
+#: benchmarks/RESULTS.md). The pipelines shrink it per scene with ``windows.scene_grid`` when fewer
+#: pixels give the same number of windows (1024 px: three windows of 384 px, not of 512).
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
 
@@ -186,7 +187,7 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
     reader = open_rgb(job.input, bands=job.bands, scale=job.scale)
     with reader:
         k = job.sampling.samples
-        grid = tile_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
+        grid = scene_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
         _check_space(job, sample_paths(job.output, k, job.sample_layout), model["n_bands"],
                      len(model["groups"]), reader.width * reader.height)
         mask_fn, tiles = _area_of_interest(job, reader, grid)

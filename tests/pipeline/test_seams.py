@@ -17,7 +17,7 @@ import rasterio
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import SamplingOptions
 from hyperldm_engine.tiling.seams import seam_statistic
-from hyperldm_engine.tiling.windows import tile_grid
+from hyperldm_engine.tiling.windows import scene_grid, tile_grid
 
 from .test_synthesize_pipeline import build_test_bundle, write_rgb
 
@@ -43,7 +43,7 @@ def test_synthesized_scene_has_no_seam(tmp_path: Path, samples: int) -> None:
                    sampling=SamplingOptions(samples=samples, seed=5, steps=3))
     paths, stats = synthesize_scene(job, progress_mode="none")
     assert stats.computed == 9
-    grid = tile_grid(112, 96, 48, 16, align=4)
+    grid = scene_grid(112, 96, 48, 16, align=4)  # the grid synthesize_scene used
     for path in paths:
         with rasterio.open(path) as ds:
             cube = ds.read()

@@ -23,7 +23,7 @@ import rasterio
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import SamplingOptions
 from hyperldm_engine.tiling.seams import seam_statistic
-from hyperldm_engine.tiling.windows import TileGrid, tile_grid
+from hyperldm_engine.tiling.windows import TileGrid, scene_grid, tile_grid
 
 from .test_synthesize_pipeline import build_test_bundle, write_rgb
 
@@ -81,7 +81,7 @@ def test_different_tilings_agree_within_tolerance(setup, eta: float, far_toleran
     tiled = synth(setup, 64, 16, eta=eta)
     spread = np.abs(whole - other_seed).mean()
     diff = np.abs(tiled - whole).mean(axis=0)
-    grid = tile_grid(SIZE, SIZE, 64, 16, align=4)
+    grid = scene_grid(SIZE, SIZE, 64, 16, align=4)  # the grid synthesize_scene used
     far = border_distance(grid) > 24
     assert far.sum() > 400
     assert diff.mean() < 0.6 * spread
@@ -92,7 +92,7 @@ def test_different_tilings_agree_within_tolerance(setup, eta: float, far_toleran
 def test_tiles_without_overlap_show_a_seam(setup) -> None:
     """The seam statistic can fail: independent tiles butted together (overlap 0) give a clear seam."""
     tiled = synth(setup, 64, 0)
-    assert seam_statistic(tiled, tile_grid(SIZE, SIZE, 64, 0, align=4)).ratio > 1.5
+    assert seam_statistic(tiled, scene_grid(SIZE, SIZE, 64, 0, align=4)).ratio > 1.5
 
 
 @pytest.mark.slow

@@ -110,3 +110,27 @@ def test_pad_and_crop_round_trip():
     assert same.shape == (2, 4, 4)
     one, _ = pad_to_multiple(np.ones((1, 1, 3), np.float32), 4)
     assert one.shape == (1, 4, 4) and np.all(one == 1)
+
+
+@pytest.mark.parametrize("size,tile,overlap,expected", [
+    (1024, 512, 64, 384), (2048, 512, 64, 464), (600, 512, 64, 332), (4096, 512, 64, 512),
+    (512, 512, 64, 512), (300, 512, 64, 512), (64, 32, 8, 28), (82, 32, 8, 32)])
+def test_balanced_tile_keeps_the_window_count_with_the_smallest_tile(size, tile, overlap, expected):
+    from hyperldm_engine.tiling.windows import balanced_tile
+
+    t = balanced_tile(size, tile, overlap, 4)
+    assert t == expected and t % 4 == 0 and t <= tile
+    n = len(axis_starts(size, tile, overlap, 4)[0])
+    assert len(axis_starts(size, t, overlap, 4)[0]) == n
+    if n > 1 and t > overlap + 4:
+        assert len(axis_starts(size, t - 4, overlap, 4)[0]) > n, "no smaller aligned tile would do"
+
+
+def test_scene_grid_validates_the_requested_sizes_and_balances_both_axes():
+    from hyperldm_engine.tiling.windows import scene_grid
+
+    g = scene_grid(1024, 600, 512, 64)
+    assert g.tile == 384 and len(g.col_starts) == 3 and len(g.row_starts) == 2
+    assert g.col_starts[-1] + g.col_sizes[-1] == 1024 and g.row_starts[-1] + g.row_sizes[-1] == 600
+    with pytest.raises(HyperLDMError, match="multiples of the latent factor"):
+        scene_grid(1024, 1024, 510, 64)
