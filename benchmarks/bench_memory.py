@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
     out = folder / f"out_{kind}_{size}.tif"
     t0 = time.perf_counter()
     if kind == "identity":  # with synthesize_scene's bounded GDAL block cache
-        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(None)), open_rgb(rgb) as reader, \
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(os.environ.get("GDAL_CACHEMAX"))), open_rgb(rgb) as reader, \
                 HsiWriter(out, like_profile=reader.profile, width=width, height=height, count=48, nodata=-9999.0,
                           creation_options=["ZSTD_LEVEL=1"], overwrite=True, check_space=False) as writer:
             stats = run_tiles(reader, writer, IdentityTile(), scene_grid(width, height, tile, overlap, align=4),
