@@ -45,7 +45,7 @@ def main() -> None:
     truth = read_cube(rgb.parent / "hsi.tif")
     grid = scene_grid(args.size, args.size, args.tile, args.overlap, align=bundle_summary(model)["factor"])
     ref = seam_statistic(truth, grid)
-    print(f"grid: {grid.n_rows}x{grid.n_cols} tiles of {args.tile} px, overlap {args.overlap}")
+    print(f"grid: {grid.n_rows}x{grid.n_cols} tiles of {grid.tile} px (asked {args.tile}), overlap {args.overlap}")
     print(f"ground truth on this grid: across={ref.across:.5f} interior={ref.interior:.5f} ratio={ref.ratio:.4f}")
     out = work / "out_pixel.tif"
     seconds, _stats = synthesize(rgb, out, model, tile=args.tile, overlap=args.overlap, steps=args.steps,
