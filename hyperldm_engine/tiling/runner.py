@@ -30,9 +30,10 @@ from hyperldm_engine.tiling.memory import release_free_memory
 from hyperldm_engine.tiling.windows import Strip, TileGrid, plan_strips, window_affine
 
 #: Accumulators span strips of about this many pixels (rounded up to whole output blocks), so that
-#: memory does not grow with the scene's width: 1024 px x ~700 rows x (48 bands + weight) ~ 140 MB
-#: per sample. Narrower strips only carry more overhang through the disk (a tile's width per strip
-#: edge, written and read once), never more computation.
+#: memory does not grow with the scene's width: 1024 px x (512 px tile + 512 rows of output block)
+#: x (48 bands + weight) x 4 bytes ~ 210 MB per sample. Narrower strips only carry more overhang
+#: through the disk (up to a tile's width per strip edge, written and read once), never more
+#: computation.
 DEFAULT_STRIP_WIDTH = 1024
 
 
