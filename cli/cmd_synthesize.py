@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hyperldm_engine.io.writer import INT_SCALE
 from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS, SamplingOptions
 from hyperldm_engine.progress import emit_json, report_info
@@ -51,7 +52,8 @@ def resolve_model(model: str | None) -> str:
 @click.option("--co", "creation_options", multiple=True, help="GDAL creation option KEY=VALUE (repeatable).")
 @click.option("--cog", is_flag=True, help="Write a Cloud-Optimised GeoTIFF.")
 @click.option("--dtype", type=click.Choice(["float32", "uint16"]), default="float32", show_default=True,
-              help="uint16 stores reflectance x 10000 (scale_factor recorded).")
+              help=f"uint16 stores reflectance / {INT_SCALE:g}; GDAL's band scale {INT_SCALE:g} lets "
+                   "GDAL, rasterio and QGIS show reflectance.")
 @click.option("--scale", type=float, default=None,
               help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float).")
 @click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based).")

@@ -411,6 +411,11 @@ class HsiReader(_RasterReader):
 
 
 def _recorded_scale(ds: rasterio.DatasetReader) -> float | None:
+    """The divisor to reflectance recorded in the file: 1 / GDAL's band scale (reflectance = stored
+    x scale), else ENVI's ``reflectance scale factor`` or an older engine's ``scale_factor`` tag."""
+    band_scale = float(ds.scales[0]) if ds.scales else 1.0
+    if math.isfinite(band_scale) and band_scale > 0 and band_scale != 1.0:
+        return 1.0 / band_scale
     for tags in (ds.tags(), ds.tags(ns="ENVI") if "ENVI" in (ds.tag_namespaces() or []) else {}):
         for key in ("scale_factor", "reflectance_scale_factor", "reflectance scale factor"):
             if key in tags:
@@ -427,8 +432,8 @@ def open_hsi(path: str | os.PathLike[str], wavelengths_file: str | os.PathLike[s
              scale: float | None = None, nodata: float | None = None) -> HsiReader:
     """Open a hyperspectral raster (GeoTIFF, ENVI, ...) with its band wavelengths in nm.
 
-    Integer data are divided by ``scale``, else by the recorded ``scale_factor`` /
-    ENVI ``reflectance scale factor``, else by 10000 (uint16/int16) or 255 (uint8).
+    Integer data are divided by ``scale``, else by 1 / GDAL's band scale, the ENVI
+    ``reflectance scale factor`` or an older engine's ``scale_factor`` tag, else by 10000 (uint16/int16) or 255 (uint8).
     InputError if no wavelengths are found or the file's band count disagrees with them.
     """
     p = Path(path)

@@ -5,8 +5,9 @@ the floating-point predictor (3) for float data and the horizontal predictor (2)
 BIGTIFF=IF_SAFER. Spectral metadata is written the way ENVI and QGIS look for it: band
 descriptions ``b12 580.4 nm``, ``wavelength = {400.0, 412.5, ...}``, ``wavelength_units =
 Nanometers`` and ``fwhm`` in both the ENVI and the default metadata domains, and ``wavelength`` /
-``fwhm`` on every band. Integer cubes store ``round(reflectance * scale_factor)`` and record
-``scale_factor`` (and ENVI's ``reflectance_scale_factor``) so readers can undo it.
+``fwhm`` on every band. Integer cubes hold reflectance = stored value x scale (``INT_SCALE``,
+1e-4, for uint16): the scale is GDAL's band scale (offset 0), so GDAL, rasterio (``scales``) and
+QGIS show reflectance; ENVI's ``reflectance_scale_factor`` (its divisor, 1 / scale) is recorded too.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ _GDAL_ERRORS = (OSError, RasterioError, CPLE_BaseError)
 
 BLOCK = 512
 WAVELENGTH_UNITS = "Nanometers"
-# Default scale factor of integer reflectance cubes (the common ENVI / Sentinel-2 convention).
-DEFAULT_INT_SCALE = 10000.0
+#: Reflectance of one stored unit of an integer (uint16 / int16) cube: reflectance = stored value x
+#: INT_SCALE, i.e. reflectance x 10000 is stored (the ENVI / Sentinel-2 L2A convention). Written as
+#: GDAL's band scale; the one owner of this number (the CLI, the plugin and the docs read it here).
+INT_SCALE = 1e-4
 # Refuse upfront when free space is below this fraction of the uncompressed size: compressed
 # reflectance rarely gets smaller than a quarter of it.
 MIN_FREE_FRACTION = 0.25
@@ -237,7 +240,8 @@ class HsiWriter:
     transform (and width/height when not given); ``None`` writes an ungeoreferenced raster.
     ``count`` defaults to ``len(wavelengths_nm)``. ``write(array, window, band_offset)`` takes
     float values (reflectance 0-1 for cubes); for integer ``dtype`` it stores
-    ``round(value * scale_factor)`` (default 10000 for uint16/int16) with non-finite values as
+    ``round(value / scale)``, so that value = stored x ``scale`` (default ``INT_SCALE`` for
+    uint16/int16, 1 otherwise; written as GDAL's band scale), with non-finite values as
     ``nodata``. With ``cog=True`` the finished file is converted to a Cloud-Optimised GeoTIFF
     (with overviews) before the atomic rename.
     """
@@ -256,7 +260,7 @@ class HsiWriter:
         creation_options: Sequence[str] | Mapping[str, Any] | None = None,
         cog: bool = False,
         overwrite: bool = False,
-        scale_factor: float | None = None,
+        scale: float | None = None,
         band_names: Sequence[str] | None = None,
         tags: Mapping[str, Any] | None = None,
         check_space: bool = True,
@@ -288,9 +292,11 @@ class HsiWriter:
         if self.dtype not in _KNOWN_DTYPES:
             raise ValueError(f"unsupported output dtype {self.dtype}")
         self.is_int = np.issubdtype(np.dtype(self.dtype), np.integer)
-        if scale_factor is None:
-            scale_factor = DEFAULT_INT_SCALE if self.dtype in ("uint16", "int16") else 1.0
-        self.scale_factor = float(scale_factor)
+        if scale is None:
+            scale = INT_SCALE if self.dtype in ("uint16", "int16") else 1.0
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive number, got {scale}")
+        self.scale = float(scale)
         if self.is_int and nodata is not None and not np.isfinite(nodata):
             raise ValueError(f"nodata {nodata} cannot be stored as {self.dtype}")
         self.nodata = nodata
@@ -455,9 +461,11 @@ class HsiWriter:
                 fw = format_envi_list(self.fwhm_nm)
                 default["fwhm"] = fw
                 envi["fwhm"] = fw
-        if self.is_int and self.scale_factor != 1.0:
-            default["scale_factor"] = repr(self.scale_factor)
-            envi["reflectance_scale_factor"] = repr(self.scale_factor)
+        if self.is_int and self.scale != 1.0:
+            # reflectance = stored x scale + 0: GDAL's band scale, read by GDAL, rasterio and QGIS
+            ds.scales = [self.scale] * self.count
+            ds.offsets = [0.0] * self.count
+            envi["reflectance_scale_factor"] = repr(round(1.0 / self.scale, 9))
         if self.nodata is not None and self.wavelengths_nm is not None:
             envi["data_ignore_value"] = repr(float(self.nodata))
         if default:
@@ -495,9 +503,9 @@ class HsiWriter:
                 hi -= 1
             elif self.nodata == lo:
                 lo += 1
-        if np.issubdtype(a.dtype, np.integer) and self.scale_factor == 1.0:
+        if np.issubdtype(a.dtype, np.integer) and self.scale == 1.0:
             return np.clip(a, lo, hi).astype(self.dtype)
-        f = a.astype(np.float64) * self.scale_factor
+        f = a.astype(np.float64) / self.scale
         bad = ~np.isfinite(f)
         out = np.clip(np.rint(np.where(bad, 0.0, f)), lo, hi).astype(self.dtype)
         if bad.any():
@@ -544,7 +552,7 @@ def write_raster(
     wavelengths_nm: Sequence[float] | np.ndarray | None = None,
     fwhm_nm: Sequence[float] | np.ndarray | None = None,
     band_names: Sequence[str] | None = None,
-    scale_factor: float = 1.0,
+    scale: float = 1.0,
     creation_options: Sequence[str] | Mapping[str, Any] | None = None,
     cog: bool = False,
     overwrite: bool = False,
@@ -553,7 +561,7 @@ def write_raster(
     """Write a small in-memory array ``(bands, rows, cols)`` or ``(rows, cols)`` in one go.
 
     For labels, maps and test fixtures; same layout, metadata and atomicity as ``HsiWriter``.
-    Values are stored unscaled unless ``scale_factor`` is given. Returns the final path.
+    Values are stored unscaled unless ``scale`` is given (value = stored x scale). Returns the final path.
     """
     a = np.asarray(array)
     if a.ndim == 2:
@@ -567,6 +575,6 @@ def write_raster(
     with HsiWriter(path, like_profile, width=a.shape[2], height=a.shape[1], count=a.shape[0],
                    wavelengths_nm=wavelengths_nm, fwhm_nm=fwhm_nm, nodata=nodata, dtype=dt,
                    creation_options=creation_options, cog=cog, overwrite=overwrite,
-                   scale_factor=scale_factor, band_names=band_names, tags=tags) as w:
+                   scale=scale, band_names=band_names, tags=tags) as w:
         w.write(a)
     return Path(path)

@@ -201,10 +201,9 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
         tags = {"HYPERLDM_ENGINE": __version__, "HYPERLDM_MODEL": Path(job.model).name,
                 "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_SAMPLER": job.sampling.sampler,
                 "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k}
-        scale_factor = 1.0 / 10000.0 if job.dtype == "uint16" else None
         writer_args = dict(like_profile=reader.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,
-                           overwrite=job.overwrite, scale_factor=scale_factor)
+                           overwrite=job.overwrite)  # uint16: the writer's INT_SCALE
         paths = sample_paths(job.output, k, job.sample_layout)
         total = (len(tiles) if tiles is not None else grid.n_rows * grid.n_cols)
         with ExitStack() as stack:

@@ -93,7 +93,8 @@ def test_uint16_scale_factor_and_hsi_reader(tmp_path: Path) -> None:
     with _open(out) as ds:
         raw = ds.read()
         assert ds.crs is None
-        assert ds.tags()["scale_factor"] == "10000.0"
+        assert ds.scales == (1e-4,) * 5 and ds.offsets == (0.0,) * 5  # reflectance = stored x 1e-4
+        assert "scale_factor" not in ds.tags()
         assert ds.tags(ns="ENVI")["reflectance_scale_factor"] == "10000.0"
         assert ds.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "2"
     assert raw[0, 0, 0] == 65534
@@ -101,7 +102,7 @@ def test_uint16_scale_factor_and_hsi_reader(tmp_path: Path) -> None:
     expect = np.where(np.isfinite(cube[1]), np.rint(np.nan_to_num(cube[1]) * 10000), 65535)
     np.testing.assert_array_equal(raw[1], expect.astype(np.uint16))
     r = open_hsi(out)
-    assert r.scale == 10000.0
+    assert r.scale == pytest.approx(10000.0)
     np.testing.assert_allclose(r.wavelengths_nm, WL)
     vals, valid = r.read()
     assert not valid[2, 3] and valid.sum() == 41
