@@ -1,4 +1,5 @@
-"""``hyperldm-engine experiment``: the paper's noise sweep (Table IV) and downstream test (Table VI)."""
+"""``hyperldm-engine experiment``: the paper's noise sweep (Table IV) and downstream test (Table VI), the
+quality report against baselines and the model diagnosis."""
 
 from __future__ import annotations
 
@@ -78,6 +79,109 @@ def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_s
     result = run_downstream(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
     names = ["results.json", "results.md"] + [f"confusion_{r['input']}.png" for r in result["rows"]]
     _done(out_dir, result, progress_mode, names, emit_json)
+
+
+@experiment.command("quality")
+@click.option("--model", default=None, help="Model bundle (folder or .zip); default: the bundled model.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/quality", show_default=True,
+              help="Output folder (quality.json, quality.md).")
+@click.option("--scenes", type=click.IntRange(min=1), default=None, help="Held-out scenes [4; GSDs 1, 5, 20, 2 m ...].")
+@click.option("--size", type=click.IntRange(min=32), default=None, help="Held-out scene side in pixels [128].")
+@click.option("--samples", type=click.IntRange(min=2), default=None, help="K samples per scene for the mean row [5].")
+@click.option("--budget-minutes", type=float, default=None, help="Residual CNN training budget [6].")
+@click.option("--ablation-minutes", type=float, default=None, help="Budget of the two ablation VQGANs together [6].")
+@click.option("--cnn-iterations", type=click.IntRange(min=1), default=None,
+              help="Fixed CNN iterations (overrides --budget-minutes).")
+@click.option("--ablation-iterations", type=click.IntRange(min=1), default=None,
+              help="Fixed stage-1 iterations of the ablation VQGANs.")
+@click.option("--cnn-width", type=click.IntRange(min=1), default=None, help="CNN channels [48].")
+@click.option("--cnn-blocks", type=click.IntRange(min=0), default=None, help="CNN residual blocks [6].")
+@click.option("--timing-size", type=click.IntRange(min=32), default=None, help="Side of the timed synthesis [512].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch CPU threads [2].")
+@click.option("--seed", type=int, default=None, help="Seed [0].")
+@click.option("--device", default=None, help="cpu (default), cuda or auto.")
+@click.option("--results-md", type=click.Path(dir_okay=False), default=None,
+              help="Markdown file whose quality section is replaced [benchmarks/RESULTS.md when it exists here; "
+                   "none with --quick].")
+@click.option("--quick", is_flag=True, help="Seconds-long smoke run with tiny budgets (numbers are meaningless).")
+@_progress
+def quality(model: str | None, out_dir: str, results_md: str | None, quick: bool, progress_mode: str,
+            **options: object) -> None:
+    """Honest quality report: the bundle against ridge, a CNN and the paper's ablation on held-out scenes."""
+    from pathlib import Path
+
+    from hyperldm_engine.experiments.quality import QualitySettings, run_quality_report
+    from hyperldm_engine.progress import emit_json
+
+    given = {k: v for k, v in options.items() if v is not None}
+    settings = QualitySettings.quick_settings(**given) if quick else QualitySettings(**given)
+    default_md = Path("benchmarks") / "RESULTS.md"
+    md = results_md or (None if quick or not default_md.exists() else default_md)
+    report = run_quality_report(model, out_dir, settings, results_md=md, command=_command_line(),
+                                progress=progress_mode)
+    if progress_mode == "json":
+        emit_json("done", outputs={"json": str(Path(out_dir) / "quality.json"),
+                                   "markdown": str(Path(out_dir) / "quality.md"),
+                                   "results_md": None if md is None else str(md)},
+                  seconds=report["wall_seconds"])
+        return
+    for key, row in report["rows"].items():
+        click.echo(f"{key:28s} MPSNR {row['mpsnr']:6.2f} dB  SAM {row['sam']:.4f}  MRAE {row['mrae']:.4f}  "
+                   f"RMSE {row['rmse']:.4f}  MSSIM {row['mssim']:.4f}")
+    click.echo(f"wrote {Path(out_dir) / 'quality.json'}" + (f" and {md}" if md else ""))
+
+
+@experiment.command("diagnose")
+@click.option("--model", default=None, help="Model bundle (folder or .zip); default: the bundled model.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/diagnosis", show_default=True,
+              help="Output folder (diagnosis.json, diagnosis.md, figures).")
+@click.option("--scenes", type=click.IntRange(min=1), default=None, help="Held-out scenes [4; GSDs 1, 5, 20, 2 m].")
+@click.option("--size", type=click.IntRange(min=8), default=None,
+              help="Scene side in pixels, a multiple of the model's alignment [128].")
+@click.option("--samples", type=click.IntRange(min=2), default=None, help="Samples per sampler setting [4].")
+@click.option("--seed", type=int, default=None, help="Seed of the noise fields and shuffles [0].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch CPU threads [1].")
+@click.option("--device", default=None, help="cpu (default), cuda or auto.")
+@click.option("--quick", is_flag=True, help="Seconds-long smoke run (numbers are meaningless).")
+@_progress
+def diagnose(model: str | None, out_dir: str, quick: bool, progress_mode: str, **options: object) -> None:
+    """Where the quality is lost: decoder from encoder / zero / sampled latents, latent statistics along
+    the trajectory, the denoiser's error per timestep and the RGB condition's effect, beside ridge."""
+    from pathlib import Path
+
+    from hyperldm_engine.experiments.diagnosis import DiagnosisSettings, run_diagnosis
+    from hyperldm_engine.progress import emit_json
+
+    given = {k: v for k, v in options.items() if v is not None}
+    settings = DiagnosisSettings.quick_settings(**given) if quick else DiagnosisSettings(**given)
+    report = run_diagnosis(model, out_dir, settings, command=_command_line(), progress=progress_mode)
+    if progress_mode == "json":
+        emit_json("done", outputs={"json": str(Path(out_dir) / "diagnosis.json"),
+                                   "markdown": str(Path(out_dir) / "diagnosis.md")},
+                  seconds=report["wall_seconds"])
+    else:
+        click.echo((Path(out_dir) / "diagnosis.md").read_text())
+
+
+def _command_line() -> str:
+    """The running subcommand as a user would retype it: the options given on the command line only."""
+    import shlex
+
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    words = ["hyperldm-engine", "experiment", ctx.info_name or ""]
+    for param in ctx.command.params:
+        if ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        value, flag = ctx.params[param.name], max(param.opts, key=len)
+        if getattr(param, "is_flag", False):
+            words.append(flag)
+        elif param.param_type_name == "argument":
+            words.append(shlex.quote(str(value)))
+        else:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words)
 
 
 def _done(out_dir: str, result: dict, mode: str, names: list[str], emit_json) -> None:

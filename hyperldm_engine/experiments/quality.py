@@ -5,6 +5,7 @@ never seen in training, at several GSDs; metrics pooled over scenes, data range 
 
 (a) the bundle's VQGAN reconstruction (encode, quantise, decode with the RGB condition): the
     ceiling of what synthesis can reach with this decoder;
+    and the decoder from the RGB alone (zero latent), plus any rows registered in ``EXTRA_ROWS``;
 (b) diffusion synthesis through the real scene pipeline (``pipeline.scene.synthesize_scene`` on the
     scene's ``rgb.tif``, default sampler settings): one sample, and the mean of K samples;
 (c) per-pixel ridge regression from the scene-normalised RGB (closed form; linear and degree-2
@@ -28,7 +29,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ ROW_LABELS = {
 class QualitySettings:
     """What the report measures and how long it may train (minutes are wall-clock budgets)."""
 
-    scenes: int = 3
+    scenes: int = 4                     # >= 4: two GSDs (and two landscapes) at least
     size: int = 128
     samples: int = 5
     budget_minutes: float = 6.0          # residual CNN
@@ -167,13 +168,48 @@ def training_scenes(bundle: Any, settings: QualitySettings, mode: str) -> tuple[
     return scenes, info
 
 
+def heldout_landscapes() -> tuple[str | None, ...]:
+    """Two landscapes for the held-out set when ``simulate_scene`` takes ``landscape=``, else ``(None,)``.
+
+    The names come from the simulator (a ``LANDSCAPES`` constant of ``simulate.scene`` or
+    ``simulate.landcover``): its default first, then the first other one that is not a mix.
+    """
+    import inspect
+
+    from hyperldm_engine.simulate import landcover
+    from hyperldm_engine.simulate import scene as sim
+
+    param = inspect.signature(sim.simulate_scene).parameters.get("landscape")
+    if param is None:
+        return (None,)
+    names: list[str] = []
+    for module in (sim, landcover):
+        for attr in ("LANDSCAPES", "LANDSCAPE_NAMES"):
+            value = getattr(module, attr, None)
+            if value and not names:
+                names = [str(n) for n in value]
+    default = param.default if isinstance(param.default, str) else (names[0] if names else None)
+    others = [n for n in names if n != default and "mix" not in n.lower()]
+    return (default, others[0]) if default is not None and others else (default,)
+
+
+def heldout_plan(settings: QualitySettings) -> list[tuple[int, float, str | None]]:
+    """(seed, GSD m, landscape) of each held-out scene: GSDs cycled scene by scene (1, 5, 20, 2 m ...),
+    landscapes in pairs of scenes, so four scenes cover two landscapes at two GSDs each."""
+    lands = heldout_landscapes()
+    return [(HELDOUT_SEED0 + i, HELDOUT_GSDS[i % len(HELDOUT_GSDS)], lands[(i // 2) % len(lands)])
+            for i in range(settings.scenes)]
+
+
 def heldout_scenes(settings: QualitySettings) -> list[Any]:
-    """``settings.scenes`` held-out simulated scenes (held-out spectra and random streams), GSDs cycled."""
+    """``settings.scenes`` held-out simulated scenes (held-out spectra and random streams), see :func:`heldout_plan`."""
     from hyperldm_engine.simulate.scene import simulate_scene
 
-    return [simulate_scene(settings.size, settings.size, seed=HELDOUT_SEED0 + i,
-                           gsd_m=HELDOUT_GSDS[i % len(HELDOUT_GSDS)], held_out=True)
-            for i in range(settings.scenes)]
+    out = []
+    for seed, gsd, land in heldout_plan(settings):
+        extra = {} if land is None else {"landscape": land}
+        out.append(simulate_scene(settings.size, settings.size, seed=seed, gsd_m=gsd, held_out=True, **extra))
+    return out
 
 
 # ---- methods ------------------------------------------------------------------------------------------
@@ -192,6 +228,37 @@ def vqgan_reconstruct(vqgan: Any, hsi: np.ndarray, rgb: np.ndarray, device: str 
         z_q = vqgan.quantize(vqgan.encode(xt)).z_q
         out = vqgan.decode(z_q, ct if vqgan.condition_encoder is not None else None, return_abundances=False)
     return crop_to(out.hsi[0].float().cpu().numpy(), shape).astype(np.float32)
+
+
+def decoder_rgb_only(bundle: Any, model: str, scene: Any, rgb: np.ndarray) -> np.ndarray | None:
+    """The decoder given a zero latent and the RGB condition: what the RGB alone carries through it.
+
+    None for a VQGAN without the RGB condition (its zero-latent cube would not depend on the scene).
+    """
+    from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
+
+    vqgan = bundle.vqgan
+    if vqgan.condition_encoder is None:
+        return None
+    f = vqgan.factor
+    c, shape = pad_to_multiple(np.asarray(rgb, np.float32), f, mode="reflect")
+    with torch.inference_mode():
+        ct = torch.from_numpy(np.ascontiguousarray(c))[None]
+        z = torch.zeros(1, vqgan.config.vqgan.latent_channels, c.shape[-2] // f, c.shape[-1] // f)
+        out = vqgan.decode(z, ct, return_abundances=False)
+    return crop_to(out.hsi[0].float().cpu().numpy(), shape).astype(np.float32)
+
+
+#: A row function ``fn(bundle, model_path, scene, normalised_rgb)`` returns the row's cube
+#: ``(bands, h, w)`` for one held-out scene, or ``(cube, {name: number})`` to also report per-scene
+#: numbers (averaged into ``notes["extra_rows"][key]``), or None when the bundle cannot make it.
+RowFn = Callable[[Any, str, Any, np.ndarray], "np.ndarray | tuple[np.ndarray, dict[str, float]] | None"]
+#: Rows measured after (a) and (b) on every held-out scene, in this order: key -> (label, function).
+#: Add rows here (e.g. "mean mode", "RGB re-projection error"); a row that returns None for every
+#: scene is left out of the report.
+EXTRA_ROWS: dict[str, tuple[str, RowFn]] = {
+    "decoder_rgb_only": ("(a) decoder from the RGB alone (zero latent)", decoder_rgb_only),
+}
 
 
 def synthesize_files(bundle_path: str, scene: Any, folder: Path, samples: int, seed: int,
@@ -345,6 +412,17 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
             diversity.append(_diversity(cubes))
             _log(f"scene {i + 1}/{len(test)} (GSD {scene.gsd_m:g} m): reconstruction and {settings.samples} "
                  f"samples in {secs:.1f} s", progress)
+    extra_notes: dict[str, dict[str, list[float]]] = {}
+    for key, (_, fn) in EXTRA_ROWS.items():
+        for scene, rgb in zip(test, test_rgb, strict=True):
+            got = fn(bundle, model, scene, rgb)
+            if got is None:
+                continue
+            cube, numbers = got if isinstance(got, tuple) else (got, {})
+            rows.setdefault(key, _Scores()).add(cube, scene.hsi, scene.gsd_m)
+            for name, value in numbers.items():
+                extra_notes.setdefault(key, {}).setdefault(name, []).append(float(value))
+    notes["extra_rows"] = {k: {n: float(np.mean(v)) for n, v in d.items()} for k, d in extra_notes.items()}
     per_sample = []
     for k in range(settings.samples):
         tot = sum(s["mpsnr"] for s in single[k]) / len(single[k])
@@ -424,14 +502,26 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
         "bundle_training": {"settings": (bundle.training or {}).get("settings"),
                             "provenance": {k: v for k, v in ((bundle.training or {}).get("provenance") or {}).items()
                                            if k != "scenes"}},
-        "heldout": {"seeds": [s.seed for s in test], "gsd_m": [s.gsd_m for s in test], "size_px": settings.size,
+        "heldout": {"seeds": [s.seed for s in test], "gsd_m": [s.gsd_m for s in test],
+                    "landscape": [p[2] for p in heldout_plan(settings)], "size_px": settings.size,
                     "held_out": True, "data_range": 1.0},
-        "training_data": train_info, "rows": results, "labels": ROW_LABELS, "notes": notes, "timing": timing,
+        "training_data": train_info, "rows": results, "labels": _labels(results), "notes": notes, "timing": timing,
         "targets": targets(results), "load_at_start": load_start,
         "wall_seconds": round(time.perf_counter() - start, 1),
     }
     write_outputs(report, out, results_md)
     return report
+
+
+def _labels(results: dict[str, Any]) -> dict[str, str]:
+    """Row labels in report order: the extra rows right after the VQGAN reconstruction."""
+    extra = {k: label for k, (label, _) in EXTRA_ROWS.items() if k in results}
+    out: dict[str, str] = {}
+    for key, label in ROW_LABELS.items():
+        out[key] = label
+        if key == "vqgan_reconstruction":
+            out.update(extra)
+    return out
 
 
 def targets(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -466,7 +556,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"Model `{report['model']}` ({report['bundle_parameters']['vqgan']:,} VQGAN + "
               f"{report['bundle_parameters']['denoiser']:,} denoiser parameters). {s['scenes']} held-out simulated "
               f"scenes of {s['size']} x {s['size']} px (held-out spectra and seeds {report['heldout']['seeds']}, "
-              f"GSD {gsds} m); metrics pooled over the scenes, reflectance data range 1.0; "
+              f"GSD {gsds} m{_landscapes_text(report)}); metrics pooled over the scenes, reflectance data range 1.0; "
               f"MPSNR/MSSIM are per-band means.", ""]
     if s.get("quick"):
         lines += ["**Quick smoke run (`--quick`): tiny budgets, numbers not meaningful.**", ""]
@@ -515,6 +605,11 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{'met' if v['within_1db_of_cnn'] else 'NOT met'} (within 1 dB).")
     lines.append(f"- Total wall time {report['wall_seconds'] / 60:.1f} min; full numbers in `quality.json`.")
     return "\n".join(lines) + "\n"
+
+
+def _landscapes_text(report: dict[str, Any]) -> str:
+    lands = [x for x in report["heldout"].get("landscape") or [] if x is not None]
+    return f", landscapes {', '.join(lands)}" if lands else ""
 
 
 def replace_section(text: str, body: str) -> str:
@@ -570,4 +665,4 @@ def command_line(argv: Sequence[str]) -> str:
     """The command as a user would type it from the repository root."""
     import shlex
 
-    return ".venv/bin/python scripts/quality_report.py" + "".join(f" {shlex.quote(a)}" for a in argv)
+    return "hyperldm-engine experiment quality" + "".join(f" {shlex.quote(a)}" for a in argv)
