@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from hyperldm_engine.diffusion.parameterization import Prediction, min_snr_weight, model_output_to_x0_eps, target
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.diffusion.ssim import ssim
 
@@ -33,7 +34,8 @@ def diffusion_loss(eps_model: EpsModel, x0: torch.Tensor, cond: torch.Tensor, sc
                    generator: torch.Generator, ssim_weight: float = DEFAULT_SSIM_WEIGHT,
                    ssim_alpha_bar_floor: float = DEFAULT_SSIM_ALPHA_BAR_FLOOR,
                    ssim_data_range: float | None = None,
-                   ssim_kernel_size: int = 11) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   ssim_kernel_size: int = 11, prediction: Prediction | str = Prediction.EPSILON,
+                   min_snr_gamma: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One Monte-Carlo estimate of the loss for clean latents ``x0`` ``(B, n_x, h, w)``.
 
     t ~ U{0..T-1} and eps ~ N(0, I) are drawn from ``generator`` (on its own device, then moved to
@@ -41,18 +43,28 @@ def diffusion_loss(eps_model: EpsModel, x0: torch.Tensor, cond: torch.Tensor, sc
     ``encode_condition(rgb)``. ``ssim_data_range`` defaults to the batch's x0 range (max - min,
     detached). Returns ``(loss, logs)``; logs hold detached tensors under 'train/...' keys
     (``train/ssim`` is the mean SSIM over the included samples, NaN if none was included).
+
+    ``prediction`` is what the model outputs (see ``parameterization``); the MSE is on that target,
+    weighted per sample by :func:`min_snr_weight` when ``min_snr_gamma`` is given (the paper: eps,
+    unweighted). ``train/mse`` is always the unweighted MSE of the model's own target.
     """
     B = x0.shape[0]
     gen_device = generator.device
     t = torch.randint(0, schedule.num_steps, (B,), generator=generator, device=gen_device).to(x0.device)
     eps = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
     x_t = schedule.add_noise(x0, eps, t)
-    eps_hat = eps_model(x_t, t, cond)
-    mse = F.mse_loss(eps_hat, eps)
+    output = eps_model(x_t, t, cond)
+    alpha_bar = schedule.coefficient("alpha_bar", t, x0).reshape(B)
+    goal = target(prediction, x0, eps, alpha_bar)
+    per_sample_mse = F.mse_loss(output, goal, reduction="none").flatten(1).mean(1)
+    mse = per_sample_mse.mean()
     logs: dict[str, torch.Tensor] = {"train/mse": mse.detach()}
-    loss = mse
+    if min_snr_gamma is not None:
+        loss = (min_snr_weight(prediction, alpha_bar, min_snr_gamma) * per_sample_mse).mean()
+    else:
+        loss = mse
     if ssim_weight:
-        x0_hat = schedule.predict_x0(x_t, eps_hat, t)
+        x0_hat = model_output_to_x0_eps(output, x_t, alpha_bar, prediction)[0]
         included = (schedule.coefficient("alpha_bar", t, x0).reshape(B) >= ssim_alpha_bar_floor)
         weight = included.to(x0.dtype)
         # Excluded samples may hold huge x0_hat; replace them so no inf/NaN reaches SSIM or its grads.

@@ -67,6 +67,10 @@ class VQGANConfig:
     illumination_activation: Literal["softplus", "relu"] = "softplus"
     usage_decay: float = 0.99  # EMA decay of code usage counts (dead-code detection)
     dead_code_threshold: float = 0.01  # EMA assignments per step below which a code is dead
+    # Fraction of training samples whose latent is replaced by zeros (0 = the paper). A decoder trained
+    # with it must reconstruct from the RGB alone, so ``decode(0, rgb)`` is a deterministic estimate
+    # (the mean mode) and the RGB condition cannot be ignored. Absent from bundles before it existed.
+    latent_dropout: float = field(default=0.0, metadata={"optional": True})
 
     def validate(self) -> None:
         f = self.downsample_factor
@@ -91,6 +95,7 @@ class VQGANConfig:
             "model config: vqgan.illumination_activation must be softplus or relu",
         )
         _check(0.0 <= self.usage_decay < 1.0, "model config: vqgan.usage_decay must be in [0, 1)")
+        _check(0.0 <= self.latent_dropout < 1.0, "model config: vqgan.latent_dropout must be in [0, 1)")
 
     @property
     def n_levels(self) -> int:
@@ -116,6 +121,9 @@ class DenoiserConfig:
     cond_hidden: tuple[int, ...] = (16, 32)  # RGB encoder widths: full res, then each /2 step
     norm: NormKind = "pixel"
     dropout: float = 0.0
+    # What the U-Net outputs (diffusion.parameterization.Prediction): "epsilon" is the paper's; "x0"
+    # and "v" give a usable clean-latent estimate at every noise level. Absent from older bundles.
+    prediction: Literal["epsilon", "x0", "v"] = field(default="epsilon", metadata={"optional": True})
 
     def validate(self) -> None:
         _positive_ints("denoiser.channels", self.channels)
@@ -282,7 +290,10 @@ def _to_plain(obj: Any) -> Any:
 def _from_plain(cls: type, data: Any, where: str) -> Any:
     _check(isinstance(data, dict), f"model config: {where} must be a JSON object")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = dataclasses.fields(cls)
+    names = [f.name for f in fields]
+    optional = {f.name: f.default for f in fields if f.metadata.get("optional")}
+    data = {**optional, **data}  # keys added after format 1 may be absent: they take the old behaviour
     missing = sorted(set(names) - set(data))
     extra = sorted(set(data) - set(names))
     _check(not missing, f"model config: {where} lacks key(s) {', '.join(missing)}")

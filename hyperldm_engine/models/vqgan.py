@@ -224,13 +224,29 @@ class ConditionalVQGAN(nn.Module):
         hsi, abundances = self._mix_head(feats, return_abundances)
         return DecoderOutput(hsi=hsi, abundances=abundances, illumination=self.illumination())
 
+    def decode_rgb_only(self, rgb: torch.Tensor, return_abundances: bool = True) -> DecoderOutput:
+        """The deterministic estimate from the RGB alone: the decoder given a zero latent.
+
+        Meaningful for models trained with ``latent_dropout > 0`` (the mean mode); others were never
+        shown a zero latent and give a poor cube (the diagnosis measures both).
+        """
+        f = self.factor
+        z = rgb.new_zeros(rgb.shape[0], self.config.vqgan.latent_channels, rgb.shape[-2] // f, rgb.shape[-1] // f)
+        return self.decode(z, rgb, return_abundances)
+
     def decode_indices(self, indices: torch.Tensor, rgb: torch.Tensor | None) -> DecoderOutput:
         return self.decode(self.quantizer.lookup(indices), rgb)
 
-    def forward(self, hsi: torch.Tensor, rgb: torch.Tensor | None) -> VQGANOutput:
+    def forward(self, hsi: torch.Tensor, rgb: torch.Tensor | None,
+                latent_keep: torch.Tensor | None = None) -> VQGANOutput:
+        """Reconstruct ``hsi``; ``latent_keep`` (B,) bool zeroes the latent of the False samples
+        (latent dropout: those are decoded from the RGB condition alone)."""
         z = self.encode(hsi)
         q = self.quantize(z)
-        dec = self.decode(q.z_q, rgb, return_abundances=True)
+        z_q = q.z_q
+        if latent_keep is not None:
+            z_q = z_q * latent_keep.to(z_q.dtype).reshape(-1, 1, 1, 1)
+        dec = self.decode(z_q, rgb, return_abundances=True)
         assert dec.abundances is not None
         return VQGANOutput(
             hsi=dec.hsi,

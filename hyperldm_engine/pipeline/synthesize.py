@@ -20,10 +20,12 @@ import numpy as np
 import torch
 
 from hyperldm_engine.diffusion.noise import INITIAL_STEP, NoiseField, noise_fn_for_windows
+from hyperldm_engine.diffusion.parameterization import Prediction, model_output_to_eps
 from hyperldm_engine.diffusion.samplers import make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import InputError, ResourceError
 from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
+from hyperldm_engine.spectral.consistency import project_to_rgb
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
 
@@ -32,6 +34,9 @@ DEFAULT_SAMPLER = "ddim"
 #: DDIM stochasticity: 1 behaves like the paper's ancestral sampler on a 20-step grid (measured best
 #: of eta 0 / 0.5 / 1 on held-out scenes, see benchmarks/RESULTS.md "Sampler settings").
 DEFAULT_ETA = 1.0
+#: "sample": K draws from the latent diffusion (the paper); "mean": the decoder's deterministic estimate
+#: from the RGB alone (needs a bundle trained with latent dropout), for accuracy over diversity.
+SYNTHESIS_MODES = ("sample", "mean")
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,13 @@ class SamplingOptions:
     steps: int = DEFAULT_STEPS
     eta: float = DEFAULT_ETA
     noise_scale: float | None = None
+    mode: str = "sample"  # SYNTHESIS_MODES: "sample" draws K latents; "mean" decodes the RGB alone
 
     def validate(self) -> None:
+        if self.mode not in SYNTHESIS_MODES:
+            raise InputError(f"unknown --mode {self.mode!r}; choose one of {', '.join(SYNTHESIS_MODES)}")
+        if self.mode == "mean" and int(self.samples) != 1:
+            raise InputError("--mode mean writes one deterministic cube; leave out --samples (or use 1)")
         if int(self.samples) < 1:
             raise InputError(f"--samples must be at least 1, got {self.samples}")
         if int(self.steps) < 1:
@@ -101,6 +111,9 @@ class SynthesisTileFn:
     device: str = "cpu"
     abundances: bool = False
     autocast: str | None = None  # "bf16" / "fp16" on CUDA; None keeps float32
+    #: input sensor response (3, n_bands) on the model's bands: when given, every cube is projected so
+    #: that it reproduces the input RGB exactly (``spectral.consistency``); None leaves cubes as decoded
+    rgb_response: np.ndarray | None = None
     _state: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -157,17 +170,19 @@ class SynthesisTileFn:
         noisy = any(sampler.needs_noise(t) for t in sampler.timesteps)
         noise_fn = noise_fn_for_windows(fields * b, origins, rows, cols, device=device, prefetch=noisy)
         with torch.inference_mode(), self._autocast(device):
-            # once per tile, shared by its K samples and all steps; everything stays on the device
-            cond = repeat_per_tile(bundle.denoiser.encode_condition(x_rgb), k)
-            steps = {t: torch.full((b * k,), t, device=device, dtype=torch.long) for t in sampler.timesteps}
-
-            def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
-                return bundle.denoiser(x_t, steps[t], cond)
-
-            latents = sampler.sample(eps_fn, _to_model(noise_fn(INITIAL_STEP), device), noise_fn)
+            if self.options.mode == "mean":
+                z_q = torch.zeros(b, cfg.vqgan.latent_channels, rows, cols, device=device)
+            else:
+                latents = self._sample_latents(bundle, sampler, x_rgb, noise_fn, k)
         with torch.inference_mode():  # quantise and decode in float32: the codebook lookup is exact
-            z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
+            if self.options.mode != "mean":
+                z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
             hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
+            if self.rgb_response is not None:
+                raw = np.stack([pad_to_multiple(np.where(r.mask[None], r.rgb, 0.0).astype(np.float32), align,
+                                                mode="reflect")[0] for r in requests])
+                raw = repeat_per_tile(torch.from_numpy(raw).to(device), k)
+                hsi = project_to_rgb(hsi.float(), raw, self.rgb_response)
             cubes = crop_to(hsi.float().cpu().numpy(), shape)
             results = []
             for i in range(b):
@@ -178,6 +193,22 @@ class SynthesisTileFn:
                     result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
                 results.append(result)
         return results
+
+    def _sample_latents(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, noise_fn: Any, k: int
+                        ) -> torch.Tensor:
+        """K latents per tile from the sampler (scaled latent units), whatever the model predicts."""
+        cond = repeat_per_tile(bundle.denoiser.encode_condition(x_rgb), k)  # once per tile, all steps
+        n = x_rgb.shape[0] * k
+        device = x_rgb.device
+        steps = {t: torch.full((n,), t, device=device, dtype=torch.long) for t in sampler.timesteps}
+        prediction = Prediction.of(bundle.config.denoiser.prediction)
+        alpha_bar = sampler.schedule.alpha_bar.tolist()
+
+        def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
+            out = bundle.denoiser(x_t, steps[t], cond)
+            return model_output_to_eps(out, x_t, alpha_bar[t], prediction)
+
+        return sampler.sample(eps_fn, _to_model(noise_fn(INITIAL_STEP), device), noise_fn)
 
     def _autocast(self, device: torch.device) -> Any:
         """bf16 / fp16 autocast of the denoiser (CUDA, and CPU where torch supports it); else off."""

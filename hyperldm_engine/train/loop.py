@@ -72,6 +72,8 @@ class TrainSettings:
     orient: bool = True
     augment: bool = True
     checkpoint_every: int = 200
+    abundance_entropy: float = 0.0    # weight of the abundance-entropy sparsity prior (0 = the paper)
+    min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting of stage 2 (None = the paper's plain MSE)
 
     @property
     def total(self) -> int:
@@ -205,7 +207,9 @@ class Trainer:
             self.diffusion_sampler = PatchSampler(scenes, s.diffusion_patch_size, self.rng, normaliser, s.min_valid,
                                                   s.orient, AugmentConfig() if s.augment else None)
         self.stage1 = Stage1(self.vqgan, self.spatial_d, self.spectral_d, s.adv_weight,
-                             round(s.adv_start * s.vq_iterations), s.disc_every, s.reseed_every)
+                             round(s.adv_start * s.vq_iterations), s.disc_every, s.reseed_every,
+                             latent_dropout=config.vqgan.latent_dropout,
+                             abundance_entropy_weight=s.abundance_entropy)
         self.pixels = labelled_pixels(scenes, "train") if self.classifier is not None else None
         if self.pixels is not None and self.pixels[1].size == 0:
             raise InputError("the labels raster has no valid labelled pixel in the training rows")
@@ -303,7 +307,9 @@ class Trainer:
         x0 = clean_latents(self.vqgan, batch.hsi) * self.state.scale
         cond = self.denoiser.encode_condition(batch.rgb)
         loss, logs = diffusion_loss(self.denoiser, x0, cond, self.schedule, self.gen,
-                                    ssim_kernel_size=_ssim_kernel(min(x0.shape[-2:])))
+                                    ssim_kernel_size=_ssim_kernel(min(x0.shape[-2:])),
+                                    prediction=self.config.denoiser.prediction,
+                                    min_snr_gamma=self.settings.min_snr_gamma)
         self._step("diffusion", loss, self.denoiser.parameters())
         return {k.split("/")[-1]: float(v) for k, v in logs.items()}
 
