@@ -21,8 +21,8 @@ from hyperldm_engine.simulate import geometry as geo
 from hyperldm_engine.simulate.fields import sample_at, smooth_noise
 
 CLASS_NAMES = ("water", "trees", "grass", "cropland", "dry_vegetation", "bare_soil", "road", "pavement",
-               "roof", "rock")
-WATER, TREES, GRASS, CROP, DRY, SOIL, ROAD, PAVEMENT, ROOF, ROCK = range(len(CLASS_NAMES))
+               "roof", "rock", "wetland", "sand", "cloud")
+WATER, TREES, GRASS, CROP, DRY, SOIL, ROAD, PAVEMENT, ROOF, ROCK, WETLAND, SAND, CLOUD = range(len(CLASS_NAMES))
 
 # Scene materials: library classes they are drawn from and how many endmembers each scene draws.
 MATERIALS: dict[str, tuple[tuple[str, ...], int]] = {
@@ -37,6 +37,45 @@ MATERIALS: dict[str, tuple[tuple[str, ...], int]] = {
     "roof": (("roof_shingle", "roof_tile", "roof_concrete_tile", "roof_wood", "metal", "paint"), 6),
     "rock": (("mineral",), 2),
 }
+
+# Library materials added when a landscape profile is used (modelled water, wet soil and clouds
+# come from ``surfaces``, not from the library).
+MATERIALS_EXTRA: dict[str, tuple[tuple[str, ...], int]] = {"sand": (("sand",), 2)}
+
+
+@dataclass(frozen=True)
+class LandscapeProfile:
+    """Proportions of one kind of landscape; ranges are (lo, hi) drawn uniformly per scene.
+
+    ``None`` in ``render_landscape`` keeps the original balanced layout bit for bit.
+    """
+
+    name: str
+    p_urban: tuple[float, float] = (0.08, 0.35)
+    p_forest: tuple[float, float] = (0.05, 0.3)
+    p_water: tuple[float, float] = (0.0, 0.15)
+    parcel_p: tuple[float, float, float, float, float] = (0.5, 0.15, 0.14, 0.19, 0.02)  # crop bare dry meadow rock
+    field_m: tuple[float, float] = (70.0, 220.0)
+    p_river: float = 0.4
+    p_sea: float = 0.0  # chance of a sea along one side of the scene
+    sea_fraction: tuple[float, float] = (0.2, 0.6)
+    p_wetland: float = 0.2  # chance that shores carry a marsh fringe (vegetation over water)
+
+
+LANDSCAPES: dict[str, LandscapeProfile] = {
+    "balanced": LandscapeProfile("balanced"),
+    "agricultural": LandscapeProfile("agricultural", p_urban=(0.0, 0.08), p_forest=(0.02, 0.15),
+                                     p_water=(0.0, 0.05), parcel_p=(0.62, 0.17, 0.08, 0.12, 0.01),
+                                     field_m=(100.0, 400.0), p_river=0.3, p_wetland=0.1),
+    "forest": LandscapeProfile("forest", p_urban=(0.0, 0.04), p_forest=(0.6, 0.95), p_water=(0.0, 0.1),
+                               parcel_p=(0.25, 0.1, 0.15, 0.45, 0.05), p_river=0.4, p_wetland=0.3),
+    "urban": LandscapeProfile("urban", p_urban=(0.55, 0.95), p_forest=(0.0, 0.1), p_water=(0.0, 0.05),
+                              parcel_p=(0.2, 0.3, 0.2, 0.28, 0.02), field_m=(60.0, 150.0), p_river=0.3,
+                              p_wetland=0.0),
+    "coastal": LandscapeProfile("coastal", p_urban=(0.05, 0.4), p_forest=(0.02, 0.2), p_water=(0.0, 0.1),
+                                parcel_p=(0.35, 0.15, 0.2, 0.28, 0.02), p_river=0.5, p_sea=0.9, p_wetland=0.6),
+}
+LANDSCAPE_NAMES = (*LANDSCAPES, "mixed")
 
 # parcel types
 P_CROP, P_BARE, P_DRY, P_MEADOW, P_FOREST, P_URBAN, P_ROCK = range(7)
@@ -68,11 +107,16 @@ class Sun:
 
 
 def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: float,
-                     slots: dict[str, np.ndarray], sun: Sun) -> RenderMaps:
+                     slots: dict[str, np.ndarray], sun: Sun, profile: LandscapeProfile | None = None) -> RenderMaps:
     """Build the landscape on a ``rows x cols`` grid of ``render_m`` metre samples.
 
     ``slots[material]`` are the scene endmember indices of each material (see ``MATERIALS``).
+    With a ``profile`` the proportions follow it and the new surfaces are used: crops at
+    phenological stages, wet soils, sand beaches, shallow water over a bottom, a sea along one
+    side, marsh fringes (``slots`` then also has ``sand``, ``wet_soil``, ``water_shallow``).
     """
+    new = profile is not None
+    prof = profile or LANDSCAPES["balanced"]
     W, H = cols * render_m, rows * render_m
     shape = (rows, cols)
 
@@ -80,7 +124,7 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
         return rng.choice(slots[material], size=n)
 
     # ---- parcels and their land use -------------------------------------------------------
-    field_m = rng.uniform(70.0, 220.0)
+    field_m = rng.uniform(*prof.field_m)
     field_angle = rng.uniform(0, np.pi)
     cells = geo.parcels(rng, W, H, field_m, rng.uniform(1.0, 2.5), field_angle)
     n = len(cells)
@@ -89,8 +133,8 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
     zshape = (int(np.ceil(H / zone_px)) + 1, int(np.ceil(W / zone_px)) + 1)
     urban_f = sample_at(smooth_noise(rng, zshape, zone_px, 1500.0), zone_px, cen[:, 0], cen[:, 1])
     forest_f = sample_at(smooth_noise(rng, zshape, zone_px, 2000.0), zone_px, cen[:, 0], cen[:, 1])
-    p_urban, p_forest = rng.uniform(0.08, 0.35), rng.uniform(0.05, 0.3)
-    ptype = rng.choice([P_CROP, P_BARE, P_DRY, P_MEADOW, P_ROCK], size=n, p=[0.5, 0.15, 0.14, 0.19, 0.02])
+    p_urban, p_forest = rng.uniform(*prof.p_urban), rng.uniform(*prof.p_forest)
+    ptype = rng.choice([P_CROP, P_BARE, P_DRY, P_MEADOW, P_ROCK], size=n, p=list(prof.parcel_p))
     ptype[forest_f > np.quantile(forest_f, 1 - p_forest)] = P_FOREST
     ptype[urban_f > np.quantile(urban_f, 1 - p_urban)] = P_URBAN
     P = geo.burn(cells, np.arange(1, n + 1), shape, render_m) - 1
@@ -111,11 +155,27 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
                         rng.uniform(0.3, 0.7, n), rng.uniform(0.6, 1.0, n)], rng.uniform(0.7, 0.95, n))
     amp = np.where(ptype == P_CROP, 0.25, np.where(ptype == P_FOREST, 0.3, 0.15))
     gain_of = rng.uniform(0.9, 1.1, n)
+    plabel = label_of[ptype]
+    if new:
+        # crops at phenological stages: emergence, growth, peak, senescence (canopy + npv), harvest
+        # (npv stubble over soil); bare fields partly wet (wet-soil model, ``surfaces.wet_soil``)
+        crop_p = ptype == P_CROP
+        stage = rng.choice(5, size=n, p=[0.15, 0.25, 0.3, 0.15, 0.15])
+        cover = np.choose(stage, [rng.uniform(0.05, 0.3, n), rng.uniform(0.3, 0.7, n), rng.uniform(0.8, 1.0, n),
+                                  rng.uniform(0.3, 0.7, n), rng.uniform(0.2, 0.6, n)])
+        base_w = np.where(crop_p, cover, base_w)
+        sen, har = crop_p & (stage == 3), crop_p & (stage == 4)
+        prim_of = np.where(sen | har, pick("npv", n), prim_of)
+        sec_of = np.where(sen, pick("crop", n), sec_of)
+        plabel = np.where(har, DRY, plabel).astype(np.uint8)
+        wet = (ptype == P_BARE) & (rng.random(n) < 0.3)
+        sec_of = np.where(wet, pick("wet_soil", n), sec_of)
+        prim_of = np.where(wet & (rng.random(n) < 0.5), pick("wet_soil", n), prim_of)
 
     n_broad = smooth_noise(rng, shape, render_m, 60.0)
     n_mid = smooth_noise(rng, shape, render_m, 12.0)
     n_fine = smooth_noise(rng, shape, render_m, 4.0)
-    label = label_of[pt]
+    label = plabel[P]
     prim = prim_of[P].astype(np.uint8)
     sec = sec_of[P].astype(np.uint8)
     weight = np.clip(base_w[P] + amp[P] * n_broad, 0.0, 1.0).astype(np.float32)
@@ -152,8 +212,11 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
 
     # ---- water: lakes with smooth shores (contour of a smooth field), sandy beaches, a river ----
     water = np.zeros(shape, bool)
-    p_water = rng.uniform(0.0, 0.15)
-    if p_water > 0.01:
+    p_water = rng.uniform(*prof.p_water)
+    if new:
+        water = _shores_and_water(rng, shape, render_m, W, H, prof, p_water, slots, pick, label, prim, sec, weight,
+                                  gain, pt, n_mid)
+    elif p_water > 0.01:
         wf = smooth_noise(rng, shape, render_m, rng.uniform(300.0, 1200.0))
         thr = float(np.quantile(wf[::7, ::7], 1 - p_water))
         water = wf > thr
@@ -166,7 +229,7 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
         beach = ~water & (wf > thr - 0.08) & (pt != P_URBAN)
         label[beach], prim[beach], sec[beach], weight[beach] = SOIL, pick("soil"), pick("soil"), 0.5
         gain[water | beach] = 1.0
-    if rng.random() < 0.4:
+    if rng.random() < prof.p_river:
         river = shapely.buffer(shapely.linestrings(geo.polyline(rng, W, H, 40.0, 0.12)),
                                rng.uniform(8.0, 30.0), quad_segs=4)
         rmask = geo.burn(np.array([river]), 1, shape, render_m, dtype="uint8") > 0
@@ -266,3 +329,50 @@ def render_landscape(rng: np.random.Generator, rows: int, cols: int, render_m: f
     shade &= (label != ROOF) & (label != TREES)
     gain[shade] *= sun.diffuse_fraction
     return RenderMaps(label, prim, sec, weight, gain, render_m)
+
+
+def _shores_and_water(rng: np.random.Generator, shape: tuple[int, int], render_m: float, W: float, H: float,
+                      prof: LandscapeProfile, p_water: float, slots: dict[str, np.ndarray], pick, label: np.ndarray,
+                      prim: np.ndarray, sec: np.ndarray, weight: np.ndarray, gain: np.ndarray, pt: np.ndarray,
+                      n_mid: np.ndarray) -> np.ndarray:
+    """Lakes and a sea with modelled deep / shore / shallow water, sand beaches and marsh fringes.
+
+    Distances are in metres from the shore: shallow water over a bottom within 5-40 m of it,
+    beaches 5-50 m wide, marsh (vegetation over water, ``WETLAND``) 15-150 m wide where chosen.
+    Writes into the maps in place and returns the water mask.
+    """
+    rows, cols = shape
+    inside = np.full(shape, -np.inf, np.float32)  # metres into the water (negative: on land)
+    if p_water > 0.01:
+        wf = smooth_noise(rng, shape, render_m, rng.uniform(300.0, 1200.0))
+        thr = float(np.quantile(wf[::7, ::7], 1 - p_water))
+        inside = np.maximum(inside, (wf - thr) * 400.0)  # ~metres: the field's slope is ~1 per 400 m
+    if rng.random() < prof.p_sea:
+        ang = rng.uniform(0.0, 2.0 * np.pi)
+        ys = ((np.arange(rows) + 0.5) * render_m - H / 2).astype(np.float32)[:, None]
+        xs = ((np.arange(cols) + 0.5) * render_m - W / 2).astype(np.float32)[None, :]
+        d = xs * np.float32(np.cos(ang)) + ys * np.float32(np.sin(ang))
+        d = d + smooth_noise(rng, shape, render_m, rng.uniform(200.0, 800.0)) * np.float32(rng.uniform(20.0, 120.0))
+        thr = float(np.quantile(d[::7, ::7], 1 - rng.uniform(*prof.sea_fraction)))
+        inside = np.maximum(inside, d - thr)
+    water = inside > 0
+    if not water.any():
+        return water
+    deep, shore = slots["water"][0], slots["water"][-1]
+    label[water], prim[water], sec[water] = WATER, deep, shore
+    weight[water] = 0.6 + 0.4 * np.clip(inside[water] / 200.0, 0.0, 1.0)
+    shallow = water & (inside < rng.uniform(5.0, 40.0))
+    prim[shallow], sec[shallow] = slots["water_shallow"][0], shore
+    weight[shallow] = np.clip(0.8 + 0.15 * n_mid[shallow], 0.5, 1.0)
+    land = ~water & (pt != P_URBAN)
+    if rng.random() < prof.p_wetland:
+        marsh = land & (inside > -rng.uniform(15.0, 150.0))
+        label[marsh], prim[marsh], sec[marsh] = WETLAND, pick("grass"), slots["water_shallow"][0]
+        weight[marsh] = np.clip(0.55 + 0.25 * n_mid[marsh], 0.2, 0.9)
+        gain[marsh] = 1.0
+        land &= ~marsh
+    beach = land & (inside > -rng.uniform(5.0, 50.0))
+    label[beach], prim[beach], sec[beach] = SAND, pick("sand"), pick("wet_soil")
+    weight[beach] = np.clip(0.75 + 0.2 * n_mid[beach], 0.4, 1.0)
+    gain[water | beach] = 1.0
+    return water

@@ -30,12 +30,13 @@ def save_scene_preview(scene: Scene, path: str | Path, overwrite: bool = False, 
     step = max(1, int(np.ceil(max(scene.width, scene.height) / max_side)))
     rgb = stretch(np.moveaxis(scene.rgb[:, ::step, ::step], 0, -1))
     colours = ["#1f5fa8", "#1b6e2a", "#7cc46a", "#d9c13a", "#c8a27a", "#8c5a3c", "#555555", "#aaaaaa",
-               "#c8443c", "#e0d8c8"]
+               "#c8443c", "#e0d8c8", "#4f9a94", "#f2e3a0", "#f4f4f4"]
     fig = Figure(figsize=(15, 5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.subplots(1, 3)
     ax[0].imshow(rgb)
-    ax[0].set_title(f"RGB (camera), {scene.width} x {scene.height} px, GSD {scene.gsd_m:g} m")
+    source = scene.params.get("input_sensor", "camera")
+    ax[0].set_title(f"RGB ({source}), {scene.width} x {scene.height} px, GSD {scene.gsd_m:g} m")
     ax[1].imshow(scene.labels[::step, ::step], cmap=ListedColormap(colours[: len(scene.class_names)]),
                  vmin=-0.5, vmax=len(scene.class_names) - 0.5, interpolation="nearest")
     ax[1].set_title("land cover")
