@@ -7,7 +7,11 @@ from pathlib import Path
 
 import click
 
-from hyperldm_engine.errors import InputError, OutputError
+from hyperldm_engine.errors import InputError
+from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
+
+#: the files evaluate writes into its output folder (nothing else in it is touched)
+OUTPUT_NAMES = ("metrics.json", "metrics.md", "per_band_error.png")
 
 
 @click.command("evaluate")
@@ -49,10 +53,9 @@ def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, r
         out_dir = pred.with_name(f"{pred.stem}_evaluation")
     if not data_range > 0:
         raise InputError(f"--data-range must be positive, got {data_range}")
-    if out_dir.exists() and not overwrite:  # refuse before the (long) computation
-        raise OutputError(f"{out_dir}: the output folder already exists; use --overwrite to replace it")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder")
+    # every path written, checked against the inputs before the (long) computation
+    check_outputs([folder_output(out_dir), *(file_output(out_dir / name) for name in OUTPUT_NAMES)],
+                  [pred, ref, labels], overwrite)
     for path, what in ((pred, "prediction"), (ref, "reference"), (labels, "labels")):
         if path is not None and not path.is_file():
             raise InputError(f"{path}: the {what} raster does not exist")
@@ -69,7 +72,7 @@ def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, r
         (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         (tmp / "metrics.md").write_text(metrics_markdown(result))
         (tmp / "per_band_error.png").write_bytes(png)
-    outputs = {name: str(out_dir / name) for name in ("metrics.json", "metrics.md", "per_band_error.png")}
+    outputs = {name: str(out_dir / name) for name in OUTPUT_NAMES}
     if progress_mode == "json":
         emit_json("done", outputs=outputs, metrics=result["overall"])
     else:

@@ -53,11 +53,17 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
 
     Example: hyperldm-engine train scene/hsi.tif my_model --labels scene/labels.tif --iterations 500
     """
+    from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
     from hyperldm_engine.progress import emit_json
     from hyperldm_engine.train.data import load_scene
     from hyperldm_engine.train.loop import TrainSettings
     from hyperldm_engine.train.run import train_bundle
 
+    bundle_out = (file_output(out_bundle, "the output bundle") if out_bundle.suffix.lower() == ".zip"
+                  else folder_output(out_bundle, "the output bundle"))
+    check_outputs([bundle_out, file_output(f"{out_bundle}.report.md", "the training report"),
+                   file_output(f"{out_bundle}.loss.png", "the loss plot")],
+                  [hsi, rgb, labels, wavelengths, init_bundle], overwrite)  # before any work
     base = TrainSettings()
     both = iterations if iterations is not None else None
     settings = TrainSettings(

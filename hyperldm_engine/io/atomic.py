@@ -115,10 +115,11 @@ def atomic_path(final_path: str | os.PathLike[str], overwrite: bool = False) -> 
 
 @contextlib.contextmanager
 def atomic_dir(final_dir: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
-    """Yield a fresh temporary folder; on success it replaces ``final_dir`` (bundles, report folders).
+    """Yield a fresh temporary folder; on success its files appear in ``final_dir`` (bundles, reports).
 
-    With ``overwrite`` an existing folder is moved aside first and removed after the rename, so
-    the final name never points at a half-written folder.
+    A new folder is renamed into place in one step. An existing folder (``overwrite``) is merged:
+    each file the command wrote replaces the file of the same name (``os.replace``, so every
+    final-named file is complete); the folder's other contents are never touched or removed.
     """
     final = Path(final_dir)
     _check_folder(final)
@@ -128,21 +129,27 @@ def atomic_dir(final_dir: str | os.PathLike[str], overwrite: bool = False) -> It
     try:
         yield tmp
         _check_final(final, overwrite, want_dir=True)
-        old = None
         if final.exists():
-            old = temporary_name(final)
-            os.replace(final, old)
-        try:
+            _merge_into(tmp, final)
+        else:
             os.replace(tmp, final)
-        except BaseException:
-            if old is not None:
-                os.replace(old, final)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def _merge_into(src: Path, dst: Path) -> None:
+    """Move every entry of ``src`` into the existing folder ``dst``, replacing same-named entries only."""
+    for entry in sorted(src.iterdir()):
+        target = dst / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            if target.is_dir() and not target.is_symlink():
+                _merge_into(entry, target)
+                continue
+            if target.exists() or target.is_symlink():
+                raise OutputError(f"{target}: exists and is not a folder; cannot replace it with a folder")
+        elif target.is_dir() and not target.is_symlink():
+            raise OutputError(f"{target}: exists and is a folder; cannot replace it with a file")
+        os.replace(entry, target)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 import threading
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -37,12 +39,27 @@ WHITE_PERCENTILE = 99.0
 PERCENTILE_LEVELS = (1.0, 2.0, 50.0, 98.0, 99.0)
 
 
+#: GDAL dataset names that are not plain files: /vsizip/..., /vsicurl/..., GPKG:file.gpkg:layer, ...
+_GDAL_NAME = re.compile(r"^(/vsi[a-z0-9_]+/|[A-Za-z][A-Za-z0-9_]+:(?!//))")
+#: a rotation or shear this small (relative to the pixel size) is round-off, not a rotation
+ROTATION_TOLERANCE = 1e-9
+
+
 def _open_dataset(path: str | os.PathLike[str]) -> rasterio.DatasetReader:
     p = Path(path)
+    if _GDAL_NAME.match(str(path)) and not p.exists():  # a GDAL virtual file system or driver prefix
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                return rasterio.open(str(path))
+        except (RasterioIOError, OSError) as exc:
+            raise InputError(f"{path}: GDAL cannot open this dataset name ({_first_line(exc)})") from exc
     if not p.exists():
         raise InputError(f"{p}: file not found")
     if p.is_dir():
         raise InputError(f"{p}: is a folder, not a raster file")
+    if not stat.S_ISREG(p.stat().st_mode):
+        raise InputError(f"{p}: is not a regular file (a FIFO, device or socket); give a raster file")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: the file is empty")
     try:
@@ -55,9 +72,14 @@ def _open_dataset(path: str | os.PathLike[str]) -> rasterio.DatasetReader:
         raise InputError(f"{p}: cannot read the file: {exc.strerror or exc}") from exc
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0].strip()
+
+
 def _check_geotransform(ds: rasterio.DatasetReader, p: Path) -> None:
     t = ds.transform
-    if t.b != 0 or t.d != 0:
+    pixel = max(abs(t.a), abs(t.e), 1e-300)
+    if abs(t.b) > ROTATION_TOLERANCE * pixel or abs(t.d) > ROTATION_TOLERANCE * pixel:
         raise InputError(
             f"{p}: the geotransform is rotated or sheared; warp it to a north-up grid first "
             "(e.g. gdalwarp)"
@@ -77,7 +99,14 @@ def _probe_read(ds: rasterio.DatasetReader, p: Path, indexes: list[int]) -> None
         ds.read(indexes, window=Window(0, 0, w, h))
         ds.read(indexes, window=Window(ds.width - w, ds.height - h, w, h))
     except (RasterioError, OSError) as exc:
+        if ds.driver == "VRT":
+            raise InputError(f"{p}: a source of this VRT is missing or unreadable ({_first_line(exc)})") from exc
         raise InputError(f"{p}: the raster is truncated or corrupt (reading failed)") from exc
+
+
+def has_geotransform(ds: rasterio.DatasetReader) -> bool:
+    """False for a raster without georeferencing (GDAL then reports the identity transform)."""
+    return not (ds.transform == Affine.identity() and ds.crs is None)
 
 
 def _valid_mask(ds: rasterio.DatasetReader, indexes: list[int], data: np.ndarray,
@@ -166,7 +195,13 @@ class _RasterReader:
         """The source profile (copy), with ``count`` = bands read; a starting point for outputs."""
         prof = dict(self.ds.profile)
         prof["count"] = len(self._indexes)
+        if not self.has_geotransform:  # never invent one (GDAL reports the identity, south-up)
+            prof["transform"] = None
         return prof
+
+    @property
+    def has_geotransform(self) -> bool:
+        return has_geotransform(self.ds)
 
     # reading ---------------------------------------------------------------------------------
     def _check_window(self, window: Window) -> None:
@@ -241,7 +276,13 @@ class _RasterReader:
 
 
 class RgbReader(_RasterReader):
-    """A validated RGB raster; ``read(window)`` -> (rgb float32 (3,h,w), valid (h,w))."""
+    """A validated RGB raster; ``read(window)`` -> (rgb float32 (3,h,w), valid (h,w)).
+
+    ``bands`` are the 1-based R, G, B indexes; ``band_source`` says what chose them (``--bands``,
+    ``colour interpretation``, ``band descriptions`` or ``band order``).
+    """
+
+    band_source: str = "band order"
 
 
 def _parse_bands(bands: Any, count: int, p: Path, needed: int | None) -> list[int]:
@@ -281,20 +322,26 @@ def open_rgb(path: str | os.PathLike[str], bands: Any = None, scale: float | Non
     float). ``nodata``: overrides the file's nodata value.
     """
     p = Path(path)
-    ds = _open_dataset(p)
+    ds = _open_dataset(path)
     try:
         count = ds.count
+        from_file = _rgb_from_file(ds)
         if bands is not None:
-            idx = _parse_bands(bands, count, p, needed=3)
+            idx, source = _parse_bands(bands, count, p, needed=3), "--bands"
+        elif from_file is not None:
+            idx, source = from_file
         elif count == 3:
-            idx = [1, 2, 3]
+            idx, source = [1, 2, 3], "band order"
+        elif count == 1 and ds.colorinterp[0] == ColorInterp.palette:
+            raise InputError(f"{p}: is a paletted (colour-table) image; expand it to RGB first, e.g. "
+                             "gdal_translate -expand rgb IN OUT")
         elif count == 4:
             if ds.colorinterp[3] != ColorInterp.alpha:
                 raise InputError(
                     f"{p}: has 4 bands and band 4 is not an alpha band; pick the RGB bands "
                     "(e.g. --bands 1,2,3)"
                 )
-            idx = [1, 2, 3]
+            idx, source = [1, 2, 3], "band order"
         else:
             raise InputError(
                 f"{p}: has {count} band{'s' if count != 1 else ''}; an RGB image needs 3 bands "
@@ -315,9 +362,26 @@ def open_rgb(path: str | os.PathLike[str], bands: Any = None, scale: float | Non
     except BaseException:
         ds.close()
         raise
-    reader = RgbReader(p, idx, float(scale), nodata)
+    reader = RgbReader(path if _GDAL_NAME.match(str(path)) else p, idx, float(scale), nodata)
+    reader.band_source = source
     reader._ds = ds
     return reader
+
+
+_RGB = {"red": ColorInterp.red, "green": ColorInterp.green, "blue": ColorInterp.blue}
+
+
+def _rgb_from_file(ds: rasterio.DatasetReader) -> tuple[list[int], str] | None:
+    """R, G, B band indexes named by the file: colour interpretation, else band descriptions
+    ("red", "Green", "blue band" ...); None when the file does not say (or says it twice)."""
+    found = [[i + 1 for i, c in enumerate(ds.colorinterp) if c == want] for want in _RGB.values()]
+    if all(len(f) == 1 for f in found):
+        return [f[0] for f in found], "colour interpretation"
+    words = [re.split(r"[\s_:,()-]+", (d or "").strip().lower()) for d in ds.descriptions]
+    found = [[i + 1 for i, w in enumerate(words) if name in w] for name in _RGB]
+    if all(len(f) == 1 for f in found):
+        return [f[0] for f in found], "band descriptions"
+    return None
 
 
 @dataclass

@@ -102,6 +102,47 @@ def parse_creation_options(options: Sequence[str] | Mapping[str, Any] | None) ->
     return out
 
 
+#: Creation options the engine sets itself, and what sets them: in ``--co`` they would corrupt the
+#: output (``DTYPE=int16`` stored zeros, ``NODATA=0`` left -9999 unflagged, ``CRS`` relabelled
+#: metres as degrees, ``COUNT`` / ``WIDTH`` broke the writes), so they are refused by name.
+ENGINE_OPTIONS = {
+    "DTYPE": "--dtype", "DATA_TYPE": "--dtype", "COUNT": "the model's band count",
+    "WIDTH": "the input raster's size", "HEIGHT": "the input raster's size", "CRS": "the input raster's CRS",
+    "SRS": "the input raster's CRS", "NODATA": "the engine's nodata value (-9999 for float32, 0 for uint16)",
+    "TRANSFORM": "the input raster's geotransform", "DRIVER": "the output's extension",
+}
+#: Compressions that hold 8-bit data only (lossy or not): a float or uint16 cube cannot be stored.
+EIGHT_BIT_COMPRESSIONS = ("JPEG", "WEBP")
+
+
+def check_creation_options(options: Mapping[str, str], dtype: str, count: int | None = None) -> None:
+    """Refuse (InputError) creation options that would replace the engine's own settings or cannot hold
+    the data, naming the key and the option that sets it; before any work, and again in the writer."""
+    for key, value in options.items():
+        if key in ENGINE_OPTIONS:
+            how = ENGINE_OPTIONS[key]
+            hint = f"use {how}" if how.startswith("--") else f"it follows {how}"
+            raise InputError(f"--co {key}={value}: {key} is set by the engine ({hint}); remove it from --co")
+    compress = options.get("COMPRESS", "").upper()
+    if compress in EIGHT_BIT_COMPRESSIONS and (dtype != "uint8" or (count or 0) > 4):
+        raise InputError(f"--co COMPRESS={options['COMPRESS']}: {compress} compression cannot hold {dtype} data "
+                         f"of {count or 'many'} bands; use ZSTD, DEFLATE, LZW or LERC")
+
+
+#: Output formats by extension (lower case). GeoTIFF only: the writer's layout, COG conversion and
+#: metadata are GeoTIFF's; any other name would be a GeoTIFF under a misleading extension.
+OUTPUT_FORMATS = {".tif": "GTiff", ".tiff": "GTiff"}
+
+
+def check_output_format(path: str | os.PathLike[str], what: str = "the output") -> str:
+    """The GDAL driver for an output file name; InputError listing the supported extensions otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise InputError(f"{path}: {what} must be a GeoTIFF named .tif or .tiff (got "
+                         f"{suffix or 'no extension'}); supported output extensions: {', '.join(OUTPUT_FORMATS)}")
+    return OUTPUT_FORMATS[suffix]
+
+
 def format_envi_list(values: Sequence[float]) -> str:
     """ENVI header list syntax: ``{400.0, 412.5, 425.0}`` (4 decimals at most)."""
     return "{" + ", ".join(repr(round(float(v), 4)) for v in values) + "}"
@@ -233,6 +274,42 @@ def _refuse_bad_options(final: Path) -> Iterator[None]:
         raise InputError(f"{final}: bad creation option: {handler.messages[0]}")
 
 
+class _GdalLog(logging.Handler):
+    """Collects every GDAL warning and error rasterio logs while a write is in progress."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        self.messages.append(msg.split(" in ", 1)[-1] if msg.startswith("CPLE_") else msg)
+
+
+@contextlib.contextmanager
+def _gdal_messages_fail(final: Path) -> Iterator[None]:
+    """A write during which GDAL warns or errs fails with that message as the one ``error:`` line.
+
+    The messages are kept off stderr (no raw GDAL lines before the error); a write GDAL reports
+    as failed therefore never ends with exit 0, even when GDAL itself only warned.
+    """
+    logger = logging.getLogger("rasterio")
+    handler = _GdalLog()
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    if not logger.isEnabledFor(logging.WARNING):
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+    if handler.messages:
+        raise OutputError(f"{final}: writing failed: GDAL reported {handler.messages[0]!r}; no output was written")
+
+
 class HsiWriter:
     """Windowed, atomic multiband GeoTIFF writer (context manager).
 
@@ -305,6 +382,7 @@ class HsiWriter:
         self.band_names = list(band_names) if band_names is not None else None
         self.extra_tags = dict(tags or {})
         self.user_options = parse_creation_options(creation_options)
+        check_creation_options(self.user_options, self.dtype, self.count)
         self.cog = bool(cog)
         self.overwrite = bool(overwrite)
         self.check_space = bool(check_space)
@@ -414,10 +492,11 @@ class HsiWriter:
             stack.__exit__(exc_type, exc, tb)
             return False
         try:
-            self._ds.close()
-            self._ds = None
-            if self.cog:
-                self._convert_to_cog()
+            with _gdal_messages_fail(self.path):
+                self._ds.close()
+                self._ds = None
+                if self.cog:
+                    self._convert_to_cog()
         except BaseException as err:
             self._abort_dataset()
             new = translate_write_error(self.path, [self._work, self._tmp], err)
@@ -535,8 +614,9 @@ class HsiWriter:
             raise ValueError(f"window {window} outside the {self.width}x{self.height} raster")
         data = self.encode(a)
         try:
-            self._ds.write(data, indexes=list(range(band_offset + 1, band_offset + c + 1)),
-                           window=window)
+            with _gdal_messages_fail(self.path):
+                self._ds.write(data, indexes=list(range(band_offset + 1, band_offset + c + 1)),
+                               window=window)
         except _GDAL_ERRORS as exc:
             new = translate_write_error(self.path, self._work, exc)
             raise new from exc

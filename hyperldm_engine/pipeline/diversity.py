@@ -27,8 +27,9 @@ import numpy as np
 from rasterio.windows import Window
 
 from hyperldm_engine import __version__
-from hyperldm_engine.errors import BundleError, InputError, OutputError
-from hyperldm_engine.io.atomic import atomic_dir, ensure_distinct
+from hyperldm_engine.errors import BundleError, InputError
+from hyperldm_engine.io.atomic import atomic_dir
+from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
 from hyperldm_engine.io.writer import HsiWriter
 from hyperldm_engine.metrics.diversity import EPS, SDAccumulator, neg_entropy, sample_diversity
@@ -275,9 +276,11 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
     if job.sampling.samples < 2:
         raise InputError(f"--samples must be at least 2 to measure diversity, got {job.sampling.samples}")
     out_dir = Path(job.output_dir)
-    ensure_distinct(job.input, out_dir)
-    if (out_dir.exists() or out_dir.is_symlink()) and not job.overwrite:
-        raise OutputError(f"{out_dir}: the output folder already exists; use --overwrite to replace it")
+    files = output_paths(out_dir, job.sampling.samples, job.write_samples)
+    planned = [folder_output(out_dir)] + [file_output(p) for v in files.values()
+                                          for p in (v if isinstance(v, list) else [v])]
+    planned += [file_output(out_dir / name) for name in (FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS)]
+    check_outputs(planned, [job.input, job.model], job.overwrite)  # before any work
     model = bundle_summary(job.model)
     classes = list(model["class_names"])
     if not classes:

@@ -13,14 +13,35 @@ import numpy as np
 import rasterio
 
 from hyperldm_engine import __version__
-from hyperldm_engine.errors import InputError, OutputError
-from hyperldm_engine.io.atomic import clean_stale_temporaries, ensure_distinct
+from hyperldm_engine.errors import InputError
+from hyperldm_engine.io.atomic import clean_stale_temporaries
 from hyperldm_engine.io.gdal_env import gdal_cache_bytes
+from hyperldm_engine.io.output_paths import check_file_name, check_outputs, file_output
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
-from hyperldm_engine.io.writer import HsiWriter, check_free_space
-from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, resolve_device
-from hyperldm_engine.progress import Progress, report_warning
-from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, windows_for_aoi
+from hyperldm_engine.io.writer import (
+    HsiWriter,
+    check_creation_options,
+    check_free_space,
+    check_output_format,
+    parse_creation_options,
+)
+from hyperldm_engine.pipeline.synthesize import (
+    SamplingOptions,
+    SynthesisTileFn,
+    bundle_summary,
+    check_mode,
+    choose_input_sensor,
+    resolve_device,
+)
+from hyperldm_engine.progress import Progress, report_info, report_warning
+from hyperldm_engine.tiling.aoi import (
+    AoiMask,
+    extent_geometry,
+    load_aoi,
+    parse_extent,
+    vector_crs,
+    windows_for_aoi,
+)
 from hyperldm_engine.tiling.batching import BatchingBackend
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, RunStats, run_tiles
 from hyperldm_engine.tiling.windows import scene_grid
@@ -60,6 +81,8 @@ class SceneJob:
     autocast: str | None = None
     batch_size: int = 1  # tiles per model call (in-process runner only; see README "What you get")
     strip_width: int = DEFAULT_STRIP_WIDTH  # px merged at a time; memory grows with it (docs/scaling-out.md)
+    input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
+    rgb_consistency: str = "auto"  # RGB_CONSISTENCY: auto projects when the input sensor is known
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
@@ -101,20 +124,8 @@ def _check_job(job: SceneJob) -> None:
     if job.batch_size > 1 and (job.workers is not None or job.scheduler is not None):
         raise InputError("--batch-size > 1 batches tiles in this process; it cannot be combined with "
                          "--workers/--scheduler (use one or the other)")
+    check_creation_options(parse_creation_options(job.creation_options), job.dtype)
     resolve_device(job.device)  # unknown device or no GPU: refuse before reading anything
-
-
-def _check_output_path(final: Path, overwrite: bool) -> None:
-    """The checks the atomic writer makes at the end, made before any work (same messages)."""
-    folder = final.parent if str(final.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{final}: the output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{final}: the output folder {folder} is not writable")
-    if final.is_dir():
-        raise OutputError(f"{final}: exists and is a folder; cannot replace it with a file")
-    if (final.exists() or final.is_symlink()) and not overwrite:
-        raise OutputError(f"{final}: the output already exists; use --overwrite to replace it")
 
 
 def _check_space(job: SceneJob, paths: list[Path], n_bands: int, n_groups: int, pixels: int) -> None:
@@ -128,21 +139,38 @@ def _check_space(job: SceneJob, paths: list[Path], n_bands: int, n_groups: int, 
 
 def _area_of_interest(job: SceneJob, reader: Any, grid: Any) -> tuple[Any, Any]:
     """(mask_fn, tiles) restricting work to --extent / --aoi, or (None, None)."""
+    if not (job.extent or job.aoi):
+        return None, None
+    what = " and ".join([*(["--extent"] if job.extent else []), *([f"--aoi {job.aoi}"] if job.aoi else [])])
+    if not reader.has_geotransform:
+        raise InputError(f"{job.input}: has no geotransform, so {what} cannot be placed on it")
     geometry = None
     if job.extent:
-        geometry = extent_geometry(parse_extent(job.extent), reader.crs)
+        extent = parse_extent(job.extent)
+        if extent.crs is not None and reader.crs is None:
+            raise InputError(f"{job.input}: has no CRS, so --extent in {extent.crs.name} cannot be placed on it; "
+                             "give the extent in the raster's own coordinates without a CRS")
+        geometry = extent_geometry(extent, reader.crs)
     if job.aoi:
+        if reader.crs is None and vector_crs(job.aoi) is not None:
+            raise InputError(f"{job.input}: has no CRS, so the --aoi {job.aoi} (which has one) cannot be placed "
+                             "on it; give an AOI without a CRS in the raster's own coordinates")
         aoi = load_aoi(job.aoi, reader.crs)
         geometry = aoi if geometry is None else geometry.intersection(aoi)
-    if geometry is None:
-        return None, None
     tiles = windows_for_aoi(grid, geometry, reader.transform)
     if not tiles:
-        raise InputError(f"{job.input}: the --extent/--aoi does not overlap the raster")
-    return AoiMask(geometry, reader.transform), tiles
+        raise InputError(f"{job.input}: the {what} does not overlap the raster")
+    mask = AoiMask(geometry, reader.transform)
+    windows = {(i, j): w for i, j, w in grid}
+    if not any(mask(windows[t]).any() for t in tiles):  # stops at the first tile with a pixel
+        raise InputError(f"{what}: selects no pixel of {job.input} (no pixel centre lies inside it)")
+    return mask, tiles
 
 
 def _gsd_warning(reader: Any, gsd_m: float | None, mode: str) -> None:
+    if not reader.has_geotransform:
+        report_warning(f"{reader.path}: no geotransform; the output has none either (pixel grid only)", mode)
+        return
     if not reader.has_crs:
         report_warning(f"{reader.path}: no CRS; the output keeps the pixel grid without a CRS", mode)
         return
@@ -176,14 +204,19 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
     All outputs are written atomically together: on any error or interrupt none of them exists.
     """
     _check_job(job)
-    outputs = [job.output, *([job.abundances] if job.abundances else [])]
-    for out in outputs:
-        ensure_distinct(job.input, out)
-    for folder in {Path(out).parent for out in outputs}:
+    check_file_name(job.output)
+    check_output_format(job.output)
+    planned = [file_output(p) for p in sample_paths(job.output, job.sampling.samples, job.sample_layout)]
+    if job.abundances:
+        check_file_name(job.abundances, "--abundances")
+        check_output_format(job.abundances, "--abundances")
+        planned.append(file_output(job.abundances, "--abundances"))
+    # every path written, checked against every input before any work (io/output_paths.py)
+    check_outputs(planned, [job.input, job.model, job.aoi], job.overwrite)
+    for folder in {p.path.parent for p in planned}:
         clean_stale_temporaries(folder)  # left by a killed run (kill -9, power loss)
-    for out in [*sample_paths(job.output, job.sampling.samples, job.sample_layout), *outputs[1:]]:
-        _check_output_path(Path(out), job.overwrite)  # refuse before any work, not after it
     model = bundle_summary(job.model)
+    check_mode(job.sampling.mode, model, job.model)
     reader = open_rgb(job.input, bands=job.bands, scale=job.scale)
     with reader:
         k = job.sampling.samples
@@ -195,12 +228,23 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
         for note in stats.warnings:
             report_warning(note, progress_mode)
         _gsd_warning(reader, model["gsd_m"], progress_mode)
+        rgb_bands = ",".join(map(str, reader.bands))
+        report_info(f"{job.input}: R,G,B from bands {rgb_bands} ({reader.band_source})", progress_mode)
+        sensor = choose_input_sensor(job.input, job.input_sensor, job.rgb_consistency, model["wavelengths_nm"],
+                                     model["fwhm_nm"])
+        report_info(f"{job.input}: input sensor {sensor.name} (from {sensor.source}); RGB consistency "
+                    f"{'on' if sensor.consistency else 'off'}", progress_mode)
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device,
-                                  abundances=job.abundances is not None, autocast=job.autocast)
+                                  abundances=job.abundances is not None, autocast=job.autocast,
+                                  rgb_response=sensor.response)
         n_bands = model["n_bands"]
         tags = {"HYPERLDM_ENGINE": __version__, "HYPERLDM_MODEL": Path(job.model).name,
                 "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_SAMPLER": job.sampling.sampler,
-                "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k}
+                "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k,
+                "HYPERLDM_RGB_BANDS": rgb_bands, "HYPERLDM_RGB_BANDS_FROM": reader.band_source,
+                "HYPERLDM_MODE": job.sampling.mode, "HYPERLDM_INPUT_SENSOR": sensor.name,
+                "HYPERLDM_INPUT_SENSOR_FROM": sensor.source,
+                "HYPERLDM_RGB_CONSISTENCY": "on" if sensor.consistency else "off"}
         writer_args = dict(like_profile=reader.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,
                            overwrite=job.overwrite)  # uint16: the writer's INT_SCALE

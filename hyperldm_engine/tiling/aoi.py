@@ -83,7 +83,19 @@ def parse_extent(text: str, order: str = "auto") -> Extent:
     if not (np.isfinite([xmin, ymin, xmax, ymax]).all() and xmin < xmax and ymin < ymax):
         raise InputError(f"extent {text!r}: needs xmin < xmax and ymin < ymax "
                          f"(read xmin={xmin}, ymin={ymin}, xmax={xmax}, ymax={ymax})")
+    if crs is not None and crs.is_geographic:
+        check_lonlat_bounds((xmin, ymin, xmax, ymax), f"extent {text!r}")
     return Extent(xmin, ymin, xmax, ymax, crs)
+
+
+def check_lonlat_bounds(bounds: tuple[float, float, float, float], what: str) -> None:
+    """Longitude/latitude bounds must be on the globe (latitude -90..90, longitude -360..360)."""
+    xmin, ymin, xmax, ymax = bounds
+    if ymin < -90 or ymax > 90:
+        raise InputError(f"{what}: latitude {ymax if ymax > 90 else ymin:g} is outside -90..90 degrees "
+                         "(longitude comes first: xmin,ymin,xmax,ymax)")
+    if xmin < -360 or xmax > 360:
+        raise InputError(f"{what}: longitude {xmax if xmax > 360 else xmin:g} is outside -360..360 degrees")
 
 
 def reproject_geometry(geometry: BaseGeometry, src_crs: CRS | str | None,
@@ -98,10 +110,19 @@ def reproject_geometry(geometry: BaseGeometry, src_crs: CRS | str | None,
     if src == dst:
         return geometry
     xmin, ymin, xmax, ymax = geometry.bounds
+    if src.is_geographic:
+        check_lonlat_bounds((xmin, ymin, xmax, ymax), f"an area in {src.name}")
     step = max(xmax - xmin, ymax - ymin) / max(densify_m, 1)
     dense = shapely.segmentize(geometry, step) if step > 0 else geometry
-    tr = Transformer.from_crs(src, dst, always_xy=True)
-    out = shapely.transform(dense, tr.transform, interleaved=False)
+    try:
+        tr = Transformer.from_crs(src, dst, always_xy=True)
+        out = shapely.transform(dense, tr.transform, interleaved=False)
+    except Exception as exc:  # pyproj: no transformation between the two (e.g. to a LOCAL_CS)
+        raise InputError(f"cannot transform an area from {src.name} to the raster's CRS {dst.name} "
+                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if not np.isfinite(shapely.get_coordinates(out)).all():
+        raise InputError(f"an area in {src.name} cannot be transformed to the raster's CRS {dst.name} "
+                         "(it reaches outside that CRS's domain)")
     return shapely.make_valid(out) if not out.is_valid else out
 
 
@@ -125,6 +146,15 @@ def load_aoi(vector_path: str, raster_crs: CRS | str | None, layer: str | int | 
     if geom is None or geom.is_empty or geom.area <= 0:
         raise InputError(f"area of interest {vector_path}: contains no polygon with an area")
     return reproject_geometry(geom, meta.get("crs"), raster_crs)
+
+
+def vector_crs(vector_path: str) -> CRS | None:
+    """The CRS a vector file declares (None when it has none); InputError if it cannot be read."""
+    try:
+        text = pyogrio.read_info(vector_path).get("crs")
+    except Exception as exc:
+        raise InputError(f"area of interest {vector_path}: cannot read it as a vector ({exc})") from exc
+    return CRS.from_user_input(text) if text else None
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ def test_atomic_dir(tmp_path: Path) -> None:
     assert sorted(os.listdir(final)) == ["config.json"]
     with atomic_dir(final, overwrite=True) as tmp:
         (tmp / "new.json").write_text("{}")
-    assert sorted(os.listdir(final)) == ["new.json"]
+    # merged: the command's files replace theirs, the folder's other contents stay (issue 25)
+    assert sorted(os.listdir(final)) == ["config.json", "new.json"]
     assert sorted(os.listdir(tmp_path)) == ["bundle"]
 
 

@@ -26,6 +26,8 @@ from .conftest import rgb_data, write_raster
 Setup = Callable[[Path, Path], dict[str, str]]
 SETUPS: dict[str, Setup] = {}
 CHECKS: dict[str, Callable[[Path, list[Path]], None]] = {}
+#: the files (relative to the case folder) a successful row creates, when not just ``out/hsi.tif``
+OUTPUTS: dict[str, list[str]] = {}
 HSI_BANDS = 8
 GRID = from_origin(500000, 6000000, 2, 2)
 
@@ -424,3 +426,90 @@ def _(ws, bundle):
     (ws / "out" / "model").mkdir()
     (ws / "out" / "model" / "config.json").write_text("{}")
     return {}
+
+
+# ---- issue 25: outputs that could destroy inputs ------------------------------------------------
+
+for _id in ("div-out-holds-input", "eval-out-holds-input", "train-out-holds-input"):
+    SETUPS[_id] = nothing
+
+
+@setup("out-sample-is-input")
+def _(ws, bundle):
+    shutil.copy(ws / "in" / "rgb.tif", ws / "in" / "x_s0.tif")
+    return {}
+
+
+@setup("abundances-is-output")
+def _(ws, bundle):
+    return {}
+
+
+@setup("abundances-is-output-overwrite")
+def _(ws, bundle):
+    (ws / "out" / "hsi.tif").write_bytes(b"precious earlier result")
+    return {}
+
+
+# ---- issue 25: creation options that could corrupt ---------------------------------------------
+
+for _id in ("co-dtype", "co-nodata", "co-crs", "co-count", "co-width", "co-transform", "cog-jpeg", "co-jpeg"):
+    SETUPS[_id] = nothing
+
+
+# ---- issue 25: band order from the file ---------------------------------------------------------
+
+def bgr_file(path: Path, data: np.ndarray | None = None) -> Path:
+    """The RGB test image stored as B, G, R with matching colour interpretation."""
+    data = rgb_data() if data is None else data
+    write_raster(path, data[::-1].copy(), photometric="MINISBLACK")
+    with rasterio.open(path, "r+") as ds:
+        ds.colorinterp = [ColorInterp.blue, ColorInterp.green, ColorInterp.red]
+    return path
+
+
+@setup("rgb-bgr-colorinterp")
+def _(ws, bundle):
+    bgr_file(ws / "in" / "rgb.tif")
+    return {}
+
+
+@check("rgb-bgr-colorinterp")
+def _(ws, outputs):
+    with rasterio.open(outputs[0]) as ds:
+        assert ds.tags()["HYPERLDM_RGB_BANDS"] == "3,2,1"
+        assert "colour interpretation" in ds.tags()["HYPERLDM_RGB_BANDS_FROM"]
+
+
+# ---- issue 25: empty selections and missing georeferencing -------------------------------------
+
+SETUPS["extent-no-pixel"] = nothing
+
+
+@setup("aoi-no-pixel")
+def _(ws, bundle):
+    p = ws / "in" / "aoi.geojson"
+    # inside pixel (0, 0) of the 2 m grid but away from its centre (500001, 5999999)
+    ring = [[500000.2, 5999999.2], [500000.8, 5999999.2], [500000.8, 5999999.8], [500000.2, 5999999.8],
+            [500000.2, 5999999.2]]
+    p.write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {
+        "name": "urn:ogc:def:crs:EPSG::32633"}}, "features": [{"type": "Feature", "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    return {"aoi": str(p)}
+
+
+@setup("extent-crs-on-no-crs")
+def _(ws, bundle):
+    write_raster(ws / "in" / "rgb.tif", rgb_data(), crs=None, transform=Affine(2, 0, 0, 0, -2, 128))
+    return {}
+
+
+@setup("aoi-crs-on-no-crs")
+def _(ws, bundle):
+    write_raster(ws / "in" / "rgb.tif", rgb_data(), crs=None, transform=Affine(2, 0, 0, 0, -2, 128))
+    p = ws / "in" / "aoi.geojson"
+    ring = [[15.0, 60.0], [15.001, 60.0], [15.001, 60.001], [15.0, 60.001], [15.0, 60.0]]
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                                                                        "geometry": {"type": "Polygon",
+                                                                                     "coordinates": [ring]}}]}))
+    return {"aoi": str(p)}
