@@ -6,8 +6,15 @@ import click
 
 from hyperldm_engine.io.writer import INT_SCALE
 from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
-from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS, SamplingOptions
+from hyperldm_engine.pipeline.synthesize import (
+    DEFAULT_ETA,
+    DEFAULT_STEPS,
+    RGB_CONSISTENCY,
+    SYNTHESIS_MODES,
+    SamplingOptions,
+)
 from hyperldm_engine.progress import emit_json, report_info
+from hyperldm_engine.spectral.input_sensors import AUTO, names
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 
@@ -30,6 +37,14 @@ def resolve_model(model: str | None) -> str:
 @click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
               help="ddim: few-step; ddpm: the paper's ancestral sampler over all 100 steps.")
 @click.option("--eta", default=DEFAULT_ETA, show_default=True, type=float, help="DDIM stochasticity (0..1).")
+@click.option("--mode", type=click.Choice(SYNTHESIS_MODES), default="sample", show_default=True,
+              help="sample: K diverse draws (the paper); mean: one deterministic cube from the RGB alone "
+                   "(accuracy over diversity).")
+@click.option("--input-sensor", default=AUTO, show_default=True, type=click.Choice([AUTO, *names()]),
+              help="Sensor that made the RGB; auto reads the raster's metadata and file name, else a generic camera.")
+@click.option("--rgb-consistency", type=click.Choice(RGB_CONSISTENCY), default="auto", show_default=True,
+              help="Make every cube reproduce the input RGB exactly through the input sensor's response "
+                   "(auto: when the input sensor is known).")
 @click.option("--sample-layout", type=click.Choice(["files", "bands"]), default="files", show_default=True,
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,
@@ -64,14 +79,16 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
                eta: float, sample_layout: str, abundances: str | None, device: str, autocast: str | None,
                batch_size: int, strip_width: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None,
                workers: int | None, scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
-               scale: float | None, bands: str | None, overwrite: bool, progress_mode: str) -> None:
+               scale: float | None, bands: str | None, overwrite: bool, progress_mode: str, mode: str,
+               input_sensor: str, rgb_consistency: str) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
     Example: hyperldm-engine synthesize ortho.tif hsi.tif --samples 3 --seed 7
     """
     job = SceneJob(
         input=rgb, output=output, model=resolve_model(model),
-        sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta),
+        sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta, mode=mode),
+        input_sensor=input_sensor, rgb_consistency=rgb_consistency,
         tile=tile_size, overlap=overlap, device=device, sample_layout=sample_layout, abundances=abundances,
         creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
         workers=workers, scheduler=scheduler, scale=scale,

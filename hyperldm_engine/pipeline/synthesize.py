@@ -292,6 +292,52 @@ def codebook_range(bundle: Any) -> tuple[float, float]:
     return float(codes.min()), float(codes.max())
 
 
+#: --rgb-consistency choices: "auto" projects when the input sensor is known (named, or read from the
+#: raster's metadata), "on" always (the generic camera when unknown), "off" never
+RGB_CONSISTENCY = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class InputSensorChoice:
+    """The input sensor a job uses, how it was decided, and the response for RGB consistency (or None)."""
+
+    name: str
+    source: str  # "option", "metadata" or "default"
+    response: np.ndarray | None
+
+    @property
+    def consistency(self) -> bool:
+        return self.response is not None
+
+
+def choose_input_sensor(input_path: str | Path, input_sensor: str | None, consistency: str,
+                        wavelengths_nm: np.ndarray, fwhm_nm: np.ndarray) -> InputSensorChoice:
+    """Resolve ``--input-sensor`` (``auto``: from the raster's tags and file name) and ``--rgb-consistency``."""
+    import rasterio
+
+    from hyperldm_engine.spectral.input_sensors import AUTO, GENERIC_CAMERA, auto_input_sensor, get_input_sensor
+    from hyperldm_engine.spectral.sensor import Sensor
+
+    if consistency not in RGB_CONSISTENCY:
+        raise InputError(f"unknown --rgb-consistency {consistency!r}; choose one of {', '.join(RGB_CONSISTENCY)}")
+    if input_sensor is None or str(input_sensor).strip().lower() == AUTO:
+        try:
+            with rasterio.open(input_path) as ds:
+                tags = {**ds.tags(), "filename": Path(str(input_path)).name}
+        except Exception:  # the reader reports unreadable inputs with its own message
+            tags = {"filename": Path(str(input_path)).name}
+        name = auto_input_sensor(tags)
+        source = "default" if name == GENERIC_CAMERA else "metadata"
+    else:
+        name, source = get_input_sensor(input_sensor).name, "option"
+    on = consistency == "on" or (consistency == "auto" and source != "default")
+    response = None
+    if on:
+        sensor = Sensor(np.asarray(wavelengths_nm, float), np.asarray(fwhm_nm, float), "model")
+        response = get_input_sensor(name).rgb(sensor).astype(np.float32)
+    return InputSensorChoice(name=name, source=source, response=response)
+
+
 def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
     """What the writer needs from a bundle: bands, wavelengths, FWHM, alignment, class groups, GSD."""
     from hyperldm_engine.models.bundle import load_bundle
@@ -307,4 +353,12 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "groups": class_groups(bundle.library_classes)[0],
         "gsd_m": (bundle.training or {}).get("gsd_m"),
         "class_names": list(bundle.class_names),
+        "latent_dropout": cfg.vqgan.latent_dropout,
     }
+
+
+def check_mode(mode: str, summary: dict[str, Any], model_path: str | Path) -> None:
+    """``--mode mean`` needs a decoder trained to work from the RGB alone (latent dropout)."""
+    if mode == "mean" and not summary.get("latent_dropout"):
+        raise InputError(f"{model_path}: this model was trained without latent dropout, so it has no "
+                         "deterministic mean mode; use --mode sample (or average several --samples)")
