@@ -10,13 +10,13 @@ Python API (pure functions on arrays; wavelengths in nm, angles in degrees, refl
   cos(Theta) = -cos(ts) cos(tv) - sin(ts) sin(tv) cos(phi), phi = sun azimuth - view azimuth
   (phi = 0: the sensor looks from the sun's side, Theta = 180 deg at ts = tv: backscatter).
 - ``rayleigh_phase(Theta)`` = 3/4 (1 + cos^2 Theta) (Chandrasekhar 1960, no depolarisation);
-  ``henyey_greenstein(Theta, g)`` for aerosol (Henyey and Greenstein 1941; g = 0.7 continental).
-- ``path_reflectance(...)``: single scattering by a homogeneous layer of Rayleigh + aerosol,
-  rho_path = [tau_R P_R + w_a tau_a P_a] / tau * (1 - exp(-tau m)) / (4 (mu_s + mu_v)),
-  m = 1/mu_s + 1/mu_v, tau = tau_R + tau_a (the exact single-scattering reflectance of a plane
-  layer, e.g. Hansen and Travis 1974 eq. 3.19 / Liou 2002 sec. 6.3). For small tau it becomes
-  the first-order (tau_R P_R + w_a tau_a P_a) / (4 mu_s mu_v) of design.md section 7 (and Gordon
-  and Wang 1994); zero when tau = 0.
+  ``henyey_greenstein(Theta, g)`` for aerosol (Henyey and Greenstein 1941; g = 0.65).
+- ``path_reflectance(...)``: the single-scattering approximation of atmospheric correction
+  (Gordon and Wang 1994; design.md section 7), rho_path = (tau_R P_R + w_a tau_a P_a) / (4 mu_s mu_v),
+  zero when tau = 0. The exact single-scattering reflectance of a plane layer,
+  [...] (1 - exp(-tau m)) / (tau m) with m = 1/mu_s + 1/mu_v (Liou 2002 sec. 6.3), is this times an
+  attenuation factor that multiple scattering largely gives back; leaving both out keeps the
+  haze brightening monotonic in tau, as observed (``attenuate=True`` applies the factor).
 - ``diffuse_transmittance(...)``: direct + diffuse transmittance along one path,
   T(mu) = exp(-(tau_R / 2 + (1 - w_a F_a) tau_a) / mu) (Gordon, Brown and Jacobs 1983; Wang 1999),
   F_a = (1 + g) / 2 the aerosol forward-scattering fraction; gases multiply by
@@ -43,7 +43,7 @@ from hyperldm_engine.spectral.sensor import Sensor
 SEA_LEVEL_HPA = 1013.25
 #: aerosol defaults: continental (Shettle and Fenn 1979 rural): single-scattering albedo, asymmetry
 AEROSOL_OMEGA = 0.93
-AEROSOL_G = 0.7
+AEROSOL_G = 0.65  # SPECTRL2's default asymmetry (Bird and Riordan 1986)
 
 
 def rayleigh_optical_depth(wavelengths_nm: np.ndarray | float, pressure_hpa: float = SEA_LEVEL_HPA) -> np.ndarray:
@@ -79,7 +79,7 @@ def henyey_greenstein(theta_deg: float, g: float = AEROSOL_G) -> float:
 def path_reflectance(wavelengths_nm: np.ndarray, sun_zenith_deg: float, view_zenith_deg: float = 0.0,
                      relative_azimuth_deg: float = 0.0, tau550: float = 0.1, angstrom: float = 1.3,
                      omega: float = AEROSOL_OMEGA, g: float = AEROSOL_G,
-                     pressure_hpa: float = SEA_LEVEL_HPA) -> np.ndarray:
+                     pressure_hpa: float = SEA_LEVEL_HPA, attenuate: bool = False) -> np.ndarray:
     """Single-scattering path reflectance (Rayleigh + aerosol) at ``wavelengths_nm`` (see module docstring)."""
     mu_s, mu_v = np.cos(np.radians(sun_zenith_deg)), np.cos(np.radians(view_zenith_deg))
     if mu_s <= 0.0 or mu_v <= 0.0:
@@ -88,11 +88,12 @@ def path_reflectance(wavelengths_nm: np.ndarray, sun_zenith_deg: float, view_zen
     tr = rayleigh_optical_depth(wavelengths_nm, pressure_hpa)
     ta = aerosol_optical_depth(wavelengths_nm, tau550, angstrom)
     scat = tr * rayleigh_phase(theta) + omega * ta * henyey_greenstein(theta, g)
-    tau = tr + ta
-    m = 1.0 / mu_s + 1.0 / mu_v
-    # (1 - exp(-tau m)) / tau -> m as tau -> 0 (expm1 keeps it exact for small tau)
-    factor = np.where(tau > 1e-12, -np.expm1(-tau * m) / np.maximum(tau, 1e-12), m)
-    return scat * factor / (4.0 * (mu_s + mu_v))
+    first_order = scat / (4.0 * mu_s * mu_v)
+    if not attenuate:
+        return first_order
+    x = (tr + ta) * (1.0 / mu_s + 1.0 / mu_v)
+    # (1 - exp(-x)) / x -> 1 as x -> 0 (expm1 keeps it exact for small x)
+    return first_order * np.where(x > 1e-12, -np.expm1(-x) / np.maximum(x, 1e-12), 1.0)
 
 
 def diffuse_transmittance(wavelengths_nm: np.ndarray, zenith_deg: float, tau550: float = 0.1, angstrom: float = 1.3,
