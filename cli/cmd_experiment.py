@@ -142,9 +142,12 @@ def quality(model: str | None, out_dir: str, results_md: str | None, quick: bool
 @click.option("--seed", type=int, default=None, help="Seed of the noise fields and shuffles [0].")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch CPU threads [1].")
 @click.option("--device", default=None, help="cpu (default), cuda or auto.")
+@click.option("--markdown-copy", type=click.Path(dir_okay=False), default=None,
+              help="Also write the Markdown here (e.g. docs/model-diagnosis.md), figure links pointing to --out.")
 @click.option("--quick", is_flag=True, help="Seconds-long smoke run (numbers are meaningless).")
 @_progress
-def diagnose(model: str | None, out_dir: str, quick: bool, progress_mode: str, **options: object) -> None:
+def diagnose(model: str | None, out_dir: str, markdown_copy: str | None, quick: bool, progress_mode: str,
+             **options: object) -> None:
     """Where the quality is lost: decoder from encoder / zero / sampled latents, latent statistics along
     the trajectory, the denoiser's error per timestep and the RGB condition's effect, beside ridge."""
     from pathlib import Path
@@ -154,7 +157,8 @@ def diagnose(model: str | None, out_dir: str, quick: bool, progress_mode: str, *
 
     given = {k: v for k, v in options.items() if v is not None}
     settings = DiagnosisSettings.quick_settings(**given) if quick else DiagnosisSettings(**given)
-    report = run_diagnosis(model, out_dir, settings, command=_command_line(), progress=progress_mode)
+    report = run_diagnosis(model, out_dir, settings, command=_command_line(), progress=progress_mode,
+                           markdown_copy=markdown_copy)
     if progress_mode == "json":
         emit_json("done", outputs={"json": str(Path(out_dir) / "diagnosis.json"),
                                    "markdown": str(Path(out_dir) / "diagnosis.md")},

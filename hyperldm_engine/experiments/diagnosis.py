@@ -340,8 +340,9 @@ def _tile_samples(model_path: str, rgb_raw: np.ndarray, samples: int, seed: int,
 
 def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/diagnosis",
                   settings: DiagnosisSettings | None = None, command: str | None = None,
-                  progress: str = "bar") -> dict[str, Any]:
-    """Measure every section, write ``diagnosis.json``, ``diagnosis.md`` and figures into ``out``."""
+                  progress: str = "bar", markdown_copy: str | Path | None = None) -> dict[str, Any]:
+    """Measure every section, write ``diagnosis.json``, ``diagnosis.md`` and figures into ``out``
+    (and the Markdown also to ``markdown_copy``, figure links adjusted)."""
     from hyperldm_engine.models.bundle import default_bundle_path
     from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS, codebook_range
 
@@ -470,7 +471,7 @@ def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/di
 
     results = rows.results()
     report = {
-        "model": model_path, "command": command, "settings": dataclasses.asdict(settings),
+        "model": _display_path(model_path), "command": command, "settings": dataclasses.asdict(settings),
         "prediction": m.prediction, "latent_scale": m.scale,
         "schedule": m.bundle.schedule,
         "heldout": {"seeds": [s.seed for s in test], "gsd_m": [s.gsd_m for s in test],
@@ -490,9 +491,18 @@ def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/di
     }
     report["findings"] = findings(report)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    write_outputs(report, out)
+    write_outputs(report, out, markdown_copy)
     _log(f"wrote {out}/diagnosis.json and diagnosis.md in {report['wall_seconds']:.0f} s", progress)
     return report
+
+
+def _display_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it (readable, machine-independent)."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _code_usage(m: _Model, scaled: torch.Tensor) -> dict[str, float]:
@@ -594,45 +604,65 @@ def findings(report: dict[str, Any]) -> list[str]:
     """Sentences that explain the loss, each derived from measured values by a fixed rule.
 
     Uses the 'band range' MPSNR (design section 7's definition); each sentence names its measurement.
+    The first sentence splits the single sample's shortfall against the issue's target (ridge + 1 dB)
+    into the autoencoder's part (target minus the encoder-latent ceiling, if positive) and the sampled
+    latents' part (ceiling minus sample).
     """
     r = report["rows"]
     v = {k: row["mpsnr_band_range"] for k, row in r.items()}
     sam = {k: row["sam"] for k, row in r.items()}
     ds = report["default_sampler"]
+    k = report["settings"]["samples"]
     default_single = f"sampled_{ds['steps']}_eta{ds['eta']:g}"
     default_mean = default_single + "_mean"
     a, ridge = v["decoder_encoder_latents"], v["ridge_poly2"]
     alone = max(v["decoder_zero_latent"], v["decoder_mean_latent"], v["decoder_zero_latent_quantised"])
     single, mean_k = v[default_single], v[default_mean]
+    target = ridge + NEAR_DB
     out = []
+    # 0. the split of the shortfall
+    ae_part, latent_part = max(0.0, target - a), a - single
+    if single >= target:
+        out.append(f"One sample ({single:.2f} dB) meets the target of ridge + 1 dB ({target:.2f} dB) "
+                   f"(measurements (c) and ridge).")
+    else:
+        cause = ("the sampled latents" if latent_part >= ae_part else "the autoencoder")
+        out.append(f"**Main cause: {cause}.** One sample ({single:.2f} dB, DDIM {ds['steps']} steps, eta "
+                   f"{ds['eta']:g}) misses ridge + 1 dB ({target:.2f} dB) by {target - single:.2f} dB; the "
+                   f"decoder's ceiling with the encoder's own latents is {a:.2f} dB, so the autoencoder costs "
+                   f"{ae_part:.2f} dB of the shortfall and the sampled latents lose {latent_part:.2f} dB below "
+                   f"that ceiling (measurements (a) and (c)).")
     # 1. the autoencoder's ceiling against ridge
-    if a < ridge + NEAR_DB:
-        out.append(f"The autoencoder is a limit before the denoiser is: fed the encoder's own latents the decoder "
-                   f"reaches {a:.2f} dB, {a - ridge:+.2f} dB from ridge ({ridge:.2f} dB), so even perfect latents "
-                   f"could not beat ridge by the issue's 1 dB (measurement (a)).")
+    if a < target:
+        out.append(f"The autoencoder is a limit: fed the encoder's own latents the decoder reaches {a:.2f} dB, "
+                   f"{a - ridge:+.2f} dB from ridge ({ridge:.2f} dB), so even perfect latents could not beat ridge "
+                   f"by 1 dB (measurement (a)).")
     else:
         out.append(f"The autoencoder leaves room: with the encoder's latents the decoder reaches {a:.2f} dB, "
                    f"{a - ridge:+.2f} dB above ridge ({ridge:.2f} dB) (measurement (a)).")
-    # 2. does the decoder use its RGB condition?
+    # 2. does the decoder use its RGB condition, and can it do without a latent?
     rgb_cost = a - min(v["decoder_encoder_latents_rgb_shuffled_pixels"], v["decoder_encoder_latents_rgb_zero"])
+    used = "uses its RGB condition" if rgb_cost >= CONDITION_USED_DB else "barely uses its RGB condition"
     if alone < ridge - NEAR_DB:
-        used = "uses" if rgb_cost >= CONDITION_USED_DB else "barely uses"
-        out.append(f"The RGB-conditioned decoder alone (zero or mean latent) gives {alone:.2f} dB, "
-                   f"{ridge - alone:.2f} dB below ridge: the RGB condition does not carry the spectra through the "
-                   f"decoder, which {used} it (breaking the RGB costs {rgb_cost:.2f} dB with encoder latents) "
+        out.append(f"The decoder {used} (breaking the RGB costs {rgb_cost:.2f} dB with encoder latents) but cannot "
+                   f"do without a latent: from the RGB alone (zero or mean latent) it gives {alone:.2f} dB, "
+                   f"{ridge - alone:.2f} dB below ridge, so every dB above that must come from the sampled latents "
                    f"(measurement (b) and the decoder's RGB rows).")
     else:
-        out.append(f"The decoder alone (zero or mean latent) already gives {alone:.2f} dB, "
-                   f"{alone - ridge:+.2f} dB from ridge: the RGB condition carries most of the cube "
+        out.append(f"The decoder {used} (breaking the RGB costs {rgb_cost:.2f} dB) and from the RGB alone "
+                   f"(zero or mean latent) gives {alone:.2f} dB, {alone - ridge:+.2f} dB from ridge "
                    f"(measurement (b)).")
-    # 3. what the sampled latents add
+    # 3. what the sampled latents add, and how close they are to the scene's latents
     gain = single - alone
-    out.append(f"Sampled latents (DDIM {ds['steps']} steps, eta {ds['eta']:g}) give {single:.2f} dB per sample "
-               f"and {mean_k:.2f} dB as the mean of {report['settings']['samples']}: "
-               f"{gain:+.2f} dB over the decoder alone and {single - a:+.2f} dB from the encoder latents' ceiling; "
-               + ("they carry little of the scene." if gain < NEAR_DB else
-                  f"the sampler recovers {100 * gain / max(a - alone, 1e-9):.0f}% of what the encoder latents add.")
-               + " (measurement (c))")
+    lat = report["latents"]
+    last = lat["trajectory"][-1]
+    out.append(f"Sampled latents give {single:.2f} dB per sample and {mean_k:.2f} dB as the mean of {k}: "
+               f"{gain:+.2f} dB over the decoder alone, "
+               + ("they carry little of the scene" if gain < NEAR_DB else
+                  f"{100 * gain / max(a - alone, 1e-9):.0f}% of what the encoder latents add")
+               + f"; the final sampled latents are at MSE {last['x0_hat_mse_to_encoder']:.3f} from the scene's "
+               f"encoder latents (R^2 {last['x0_hat_r2']:.2f}; the mean latent has R^2 0) "
+               f"(measurement (c), trajectory).")
     # 4. steps and eta
     grid = report["sampler_grid"]
     best = max(grid, key=lambda g: g["single_mpsnr_band_range"])
@@ -642,36 +672,54 @@ def findings(report: dict[str, Any]) -> list[str]:
         out.append(f"The number of steps and eta do not matter (single-sample spread {spread:.2f} dB over the "
                    f"grid): the loss is not in the sampler's discretisation (measurement (c)).")
     else:
+        trend = []
+        for eta in sorted({g["eta"] for g in grid}):
+            row = sorted((g for g in grid if g["eta"] == eta), key=lambda g: g["steps"])
+            d = row[-1]["single_mpsnr_band_range"] - row[0]["single_mpsnr_band_range"]
+            trend.append(f"eta {eta:g}: {row[-1]['steps']} steps {d:+.2f} dB against {row[0]['steps']}")
         out.append(f"Sampler settings matter: best {best['steps']} steps eta {best['eta']:g} "
                    f"({best['single_mpsnr_band_range']:.2f} dB), worst {worst['steps']} steps eta {worst['eta']:g} "
-                   f"({worst['single_mpsnr_band_range']:.2f} dB) (measurement (c)).")
+                   f"({worst['single_mpsnr_band_range']:.2f} dB); {'; '.join(trend)} (measurement (c)).")
     # 5. latent statistics
-    lat = report["latents"]
     ratio = lat["std_ratio_sampled_to_encoder"]
     if abs(ratio - 1.0) > STD_TOLERANCE:
         kind = "over" if ratio > 1 else "under"
         out.append(f"Sampled latents are {kind}-dispersed: their std is {ratio:.2f}x the encoder latents' "
-                   f"(per channel {min(lat['std_ratio_per_channel']):.2f}-{max(lat['std_ratio_per_channel']):.2f}x); "
-                   f"they use {lat['code_usage_sampled']['codes_used']} codes against the encoder's "
-                   f"{lat['code_usage_encoder']['codes_used']} (latent statistics).")
+                   f"(per channel {min(lat['std_ratio_per_channel']):.2f}-{max(lat['std_ratio_per_channel']):.2f}x) "
+                   f"(latent statistics).")
     else:
-        out.append(f"Sampled latents match the encoder latents' spread (std ratio {ratio:.2f}), so the marginal "
-                   f"statistics are not the problem; the loss is in which latent goes where (latent statistics).")
-    # 6. the denoiser's use of the RGB, and its error against the trivial predictor
+        out.append(f"Sampled latents match the encoder latents' spread (std ratio {ratio:.2f}, per channel "
+                   f"{min(lat['std_ratio_per_channel']):.2f}-{max(lat['std_ratio_per_channel']):.2f}), so their "
+                   f"marginal statistics are not the problem: which latent goes where is (latent statistics).")
+    # 6. the denoiser: where its x0 estimate beats the mean latent, and its use of the RGB
     den = report["denoiser"]["per_timestep"]
+    good = [row for row in den if row["x0_mse_rgb"] < row["x0_mse_trivial"]]
+    top = den[-1]
+    first = lat["trajectory"][0]
+    if good and len(good) < len(den):
+        t_max = max(row["t"] for row in good)
+        out.append(f"The denoiser's x0 estimate beats the mean latent only up to t = {t_max} of "
+                   f"{den[-1]['t'] + 1} (alpha_bar >= {min(row['alpha_bar'] for row in good):.3g}); at t = "
+                   f"{top['t']} its x0 MSE is {top['x0_mse_rgb'] / max(top['x0_mse_trivial'], 1e-12):.0f}x the mean "
+                   f"latent's ({report['prediction']} prediction), so the sampler's first x0 estimates sit at the "
+                   f"codebook clip ({100 * first['x0_hat_fraction_at_clip']:.0f}% of values at step 0) "
+                   f"(denoiser error per timestep, trajectory).")
+    elif good:
+        out.append("The denoiser's x0 estimate beats the mean latent at every probed timestep "
+                   "(denoiser error per timestep).")
+    else:
+        out.append("The denoiser's x0 estimate is worse than the mean latent at every probed timestep "
+                   "(denoiser error per timestep).")
     mid = [row for row in den if 0.05 <= row["alpha_bar"] <= 0.95] or den
-    rel = float(np.mean([row["x0_mse_rgb"] / max(row["x0_mse_trivial"], 1e-12) for row in mid]))
     shuf = float(np.mean([row["x0_mse_shuffled_pixels"] / max(row["x0_mse_rgb"], 1e-12) for row in mid]))
-    out.append(f"At mid noise (alpha_bar 0.05-0.95, {len(mid)} timesteps) the denoiser's x0 error is "
-               f"{rel:.2f}x that of the mean latent, and shuffling its RGB raises it {shuf:.2f}x "
-               + ("(the denoiser uses its RGB condition)" if shuf > 1.1 else "(the denoiser ignores its RGB condition)")
-               + " (denoiser error per timestep).")
     dn_cost = single - v.get("sampled_default_denoiser_rgb_shuffled_pixels", single)
-    out.append(f"Giving the denoiser shuffled RGB changes a sample by {-dn_cost:+.2f} dB "
-               f"(decoder still given the true RGB) (denoiser RGB rows).")
+    out.append(f"Shuffling the denoiser's RGB raises its x0 error {shuf:.2f}x at alpha_bar 0.05-0.95 and costs a "
+               f"sample {dn_cost:.2f} dB (decoder still given the true RGB): the denoiser "
+               + ("uses" if shuf > 1.1 or dn_cost >= CONDITION_USED_DB else "ignores")
+               + " its RGB condition (denoiser error per timestep, denoiser RGB rows).")
     # 7. the headline against ridge
     out.append(f"Against ridge: one sample {single - ridge:+.2f} dB (SAM {sam[default_single]:.4f} vs "
-               f"{sam['ridge_poly2']:.4f}), mean of {report['settings']['samples']} {mean_k - ridge:+.2f} dB.")
+               f"{sam['ridge_poly2']:.4f}), mean of {k} {mean_k - ridge:+.2f} dB (SAM {sam[default_mean]:.4f}).")
     return out
 
 
@@ -686,8 +734,9 @@ def _f(x: Any, digits: int = 2) -> str:
     return "nan" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """The diagnosis as Markdown (copied to docs/model-diagnosis.md)."""
+def markdown(report: dict[str, Any], figure_dir: str = "") -> str:
+    """The diagnosis as Markdown (copied to docs/model-diagnosis.md); figures linked from ``figure_dir``."""
+    fig = f"{figure_dir.rstrip('/')}/" if figure_dir and figure_dir != "." else ""
     s = report["settings"]
     h = report["heldout"]
     lines = ["# Model diagnosis", ""]
@@ -763,8 +812,9 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{row['eps_mse_trivial']:.4f} | {row['x0_mse_rgb']:.4f} | {row['x0_mse_trivial']:.4f} | "
                      f"{row['x0_r2_rgb']:.3f} | {_f(row['decoded_x0_hat_mpsnr_band_range'])} |")
     tr = report["training_data_of_ridge"]
-    lines += ["", "![MPSNR against sampler steps](diagnosis_steps.png)", "",
-              "![Latent statistics along the trajectory and denoiser error per timestep](diagnosis_latents.png)", "",
+    lines += ["", f"![MPSNR against sampler steps]({fig}diagnosis_steps.png)", "",
+              f"![Latent statistics along the trajectory and denoiser error per timestep]({fig}diagnosis_latents.png)",
+              "",
               f"Ridge: {tr['source']}, {len(tr['seeds_gsd_m'])} scenes of {tr['size_px']} px, training rows only. "
               f"Wall time {report['wall_seconds']:.0f} s; numbers in `diagnosis.json`."]
     return "\n".join(lines) + "\n"
@@ -826,12 +876,22 @@ def figures(report: dict[str, Any], out: Path) -> list[Path]:
     return paths
 
 
-def write_outputs(report: dict[str, Any], out: Path) -> None:
-    """``diagnosis.json``, ``diagnosis.md`` and the figures, each written atomically."""
+def write_outputs(report: dict[str, Any], out: Path, markdown_copy: str | Path | None = None) -> None:
+    """``diagnosis.json``, ``diagnosis.md`` and the figures, each written atomically; with
+    ``markdown_copy`` also a copy of the Markdown there (e.g. ``docs/model-diagnosis.md``) whose figure
+    links point back into ``out``."""
+    import os
+
     from hyperldm_engine.io.atomic import atomic_path
 
+    figures(report, out)
     with atomic_path(out / "diagnosis.json", overwrite=True) as tmp:
         Path(tmp).write_text(json.dumps(_jsonable(report), indent=1) + "\n")
     with atomic_path(out / "diagnosis.md", overwrite=True) as tmp:
         Path(tmp).write_text(markdown(report))
-    figures(report, out)
+    if markdown_copy is not None:
+        copy = Path(markdown_copy)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        rel = Path(os.path.relpath(out.resolve(), copy.parent.resolve())).as_posix()
+        with atomic_path(copy, overwrite=True) as tmp:
+            Path(tmp).write_text(markdown(report, figure_dir=rel))

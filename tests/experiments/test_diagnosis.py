@@ -47,7 +47,7 @@ def _diagnose(model: str, out, *extra: str) -> dict:
 
 def test_diagnose_quick_cli_writes_every_section_with_finite_numbers(tiny_bundle: str, tmp_path) -> None:
     out = tmp_path / "diag"
-    d = _diagnose(tiny_bundle, out)
+    d = _diagnose(tiny_bundle, out, "--markdown-copy", str(tmp_path / "docs" / "model-diagnosis.md"))
     for section in ("rows", "sampler_grid", "latents", "denoiser", "findings", "heldout", "peak_definition"):
         assert d[section], section
     assert _finite_numbers({k: d[k] for k in ("rows", "sampler_grid", "latents", "denoiser")}) == []
@@ -69,6 +69,10 @@ def test_diagnose_quick_cli_writes_every_section_with_finite_numbers(tiny_bundle
     assert d["prediction"] == "epsilon" and len(d["findings"]) >= 5
     md = (out / "diagnosis.md").read_text()
     assert "## What explains the loss" in md and "band range" in md and "peak 1" in md
+    copy = (tmp_path / "docs" / "model-diagnosis.md").read_text()
+    assert "](../diag/diagnosis_steps.png)" in copy and "](diagnosis_steps.png)" in md
+    assert copy.replace("../diag/", "") == md
+    assert "--quick" in d["command"] and d["command"].startswith("hyperldm-engine experiment diagnose")
     for name in ("diagnosis_steps.png", "diagnosis_latents.png"):
         assert (out / name).stat().st_size > 5000
 
