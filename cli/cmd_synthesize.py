@@ -92,7 +92,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         tile=tile_size, overlap=overlap, device=device, sample_layout=sample_layout, abundances=abundances,
         creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
         workers=workers, scheduler=scheduler, scale=scale,
-        bands=[int(b) for b in bands.split(",")] if bands else None, autocast=autocast,
+        bands=bands or None, autocast=autocast,
         batch_size=batch_size, strip_width=strip_width,
     )
     paths, stats = synthesize_scene(job, progress_mode=progress_mode)

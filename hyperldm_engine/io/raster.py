@@ -100,7 +100,9 @@ def _probe_read(ds: rasterio.DatasetReader, p: Path, indexes: list[int]) -> None
         ds.read(indexes, window=Window(ds.width - w, ds.height - h, w, h))
     except (RasterioError, OSError) as exc:
         if ds.driver == "VRT":
-            raise InputError(f"{p}: a source of this VRT is missing or unreadable ({_first_line(exc)})") from exc
+            missing = [f for f in ds.files[1:] if "/vsi" not in f and not os.path.exists(f)]
+            detail = f"{missing[0]} does not exist" if missing else _first_line(exc)
+            raise InputError(f"{p}: a source of this VRT is missing or unreadable ({detail})") from exc
         raise InputError(f"{p}: the raster is truncated or corrupt (reading failed)") from exc
 
 
@@ -290,7 +292,7 @@ def _parse_bands(bands: Any, count: int, p: Path, needed: int | None) -> list[in
         try:
             idx = [int(b) for b in bands.replace(" ", "").split(",") if b]
         except ValueError as exc:
-            raise InputError(f"{p}: bands {bands!r} must be 1-based numbers such as 3,2,1") from exc
+            raise InputError(f"{p}: --bands {bands!r} must be 1-based band numbers such as 3,2,1") from exc
     else:
         idx = [int(b) for b in bands]
     if needed is not None and len(idx) != needed:
@@ -301,6 +303,20 @@ def _parse_bands(bands: Any, count: int, p: Path, needed: int | None) -> list[in
     if len(set(idx)) != len(idx):
         raise InputError(f"{p}: bands {bands} repeat a band")
     return idx
+
+
+#: ``--scale`` divides input values to bring them to about 0-1 (255, 65535, 10000, 100, 1 ...); a
+#: divisor outside this range overflows float32 (1e-300 made every value infinite) or zeroes the data.
+SCALE_RANGE = (1e-6, 1e12)
+
+
+def check_scale(scale: float, p: Path) -> None:
+    if not (math.isfinite(scale) and scale > 0):
+        raise InputError(f"{p}: scale must be a positive number, got {scale}")
+    lo, hi = SCALE_RANGE
+    if not lo <= scale <= hi:
+        raise InputError(f"{p}: --scale {scale:g} is outside {lo:g}..{hi:g}; it is the divisor that brings "
+                         "the input values to 0-1 (e.g. 255, 10000)")
 
 
 def _default_scale(dtype: str, p: Path, table: dict[str, float]) -> float:
@@ -354,8 +370,8 @@ def open_rgb(path: str | os.PathLike[str], bands: Any = None, scale: float | Non
         dtype = dtypes.pop()
         if scale is None:
             scale = _default_scale(dtype, p, DEFAULT_SCALES)
-        elif not (math.isfinite(scale) and scale > 0):
-            raise InputError(f"{p}: scale must be a positive number, got {scale}")
+        else:
+            check_scale(scale, p)
         if ds.width < 1 or ds.height < 1:
             raise InputError(f"{p}: the raster has no pixels")
         _probe_read(ds, p, idx)
@@ -524,8 +540,8 @@ def open_hsi(path: str | os.PathLike[str], wavelengths_file: str | os.PathLike[s
             scale = 1.0 if dtype.startswith("float") else _recorded_scale(ds)
             if scale is None:
                 scale = _default_scale(dtype, p, DEFAULT_HSI_SCALES)
-        elif not (math.isfinite(scale) and scale > 0):
-            raise InputError(f"{p}: scale must be a positive number, got {scale}")
+        else:
+            check_scale(scale, p)
         _probe_read(ds, p, idx[:1])
     except BaseException:
         ds.close()

@@ -513,3 +513,119 @@ def _(ws, bundle):
                                                                         "geometry": {"type": "Polygon",
                                                                                      "coordinates": [ring]}}]}))
     return {"aoi": str(p)}
+
+
+# ---- issue 25: more outputs --------------------------------------------------------------------
+
+for _id in ("out-trailing-slash", "out-ext-nc", "out-ext-img", "out-ext-vrt", "abundances-is-input",
+            "bands-not-a-number", "extent-latitude-95", "scale-tiny", "simulate-crs-feet", "simulate-crs-unknown",
+            "simulate-crs-geographic"):
+    SETUPS[_id] = nothing
+
+
+@setup("out-device-node")
+def _(ws, bundle):
+    (ws / "out" / "hsi.tif").symlink_to(os.devnull)  # a character device behind the output's name
+    return {}
+
+
+@setup("out-hardlink-input")
+def _(ws, bundle):
+    os.link(ws / "in" / "rgb.tif", ws / "out" / "hsi.tif")
+    return {}
+
+
+@setup("out-inside-bundle")
+def _(ws, bundle):
+    return {"bundle": str(copy_bundle(ws, bundle))}
+
+
+@setup("div-out-is-file")
+def _(ws, bundle):
+    (ws / "out" / "report").write_text("a file, not a folder")
+    return {}
+
+
+@setup("div-out-holds-input-hardlink")
+def _(ws, bundle):
+    (ws / "out" / "div").mkdir()
+    os.link(ws / "in" / "rgb.tif", ws / "out" / "div" / "mean.tif")  # a hard link named like an output
+    return {}
+
+
+# ---- issue 25: more inputs ---------------------------------------------------------------------
+
+@setup("rgb-fifo")
+def _(ws, bundle):
+    p = ws.parent / "rgb_fifo.tif"  # outside the case folder: the snapshot would block reading it
+    os.mkfifo(p)
+    return {"rgb": str(p)}
+
+
+@setup("rgb-paletted")
+def _(ws, bundle):
+    p = write_raster(ws / "in" / "rgb.tif", rgb_data()[:1], photometric="PALETTE")
+    with rasterio.open(p, "r+") as ds:
+        ds.write_colormap(1, {i: (i, 255 - i, 0, 255) for i in range(256)})
+    return {}
+
+
+@setup("rgb-vrt-missing-source")
+def _(ws, bundle):
+    p = ws / "in" / "rgb.vrt"
+    bands = "".join(f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource><SourceFilename relativeToVRT="1">'
+                    f"gone.tif</SourceFilename><SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
+                    for b in (1, 2, 3))
+    p.write_text(f'<VRTDataset rasterXSize="64" rasterYSize="64"><SRS>EPSG:32633</SRS>'
+                 f"<GeoTransform>500000, 2, 0, 6000000, 0, -2</GeoTransform>{bands}</VRTDataset>")
+    return {"rgb": str(p)}
+
+
+@setup("rgb-gdal-name")
+def _(ws, bundle):
+    return {"rgb": f"/vsizip/{ws}/in/absent.zip/rgb.tif"}
+
+
+@setup("rgb-no-geotransform")
+def _(ws, bundle):
+    p = ws / "in" / "rgb.tif"
+    with rasterio.open(p, "w", driver="GTiff", width=64, height=64, count=3, dtype="uint8") as ds:
+        ds.write(rgb_data())
+    return {}
+
+
+@check("rgb-no-geotransform")
+def _(ws, outputs):
+    with rasterio.open(outputs[0]) as ds:
+        assert ds.crs is None and ds.transform == Affine.identity()
+    if shutil.which("gdalinfo"):  # GDAL sees no geotransform at all (none was invented)
+        import subprocess
+
+        info = json.loads(subprocess.run(["gdalinfo", "-json", str(outputs[0])], capture_output=True,
+                                         text=True, check=True).stdout)
+        assert "geoTransform" not in info, info.get("geoTransform")
+
+
+@setup("rgb-rotation-roundoff")
+def _(ws, bundle):
+    write_raster(ws / "in" / "rgb.tif", rgb_data(), transform=Affine(2, 1e-15, 500000, 1e-15, -2, 6000000))
+    return {}
+
+
+@setup("rgb-local-cs")
+def _(ws, bundle):
+    from rasterio.crs import CRS
+
+    crs = CRS.from_wkt('LOCAL_CS["local",UNIT["metre",1,AUTHORITY["EPSG","9001"]],'
+                       'AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+    write_raster(ws / "in" / "rgb.tif", rgb_data(), crs=crs)
+    return {}
+
+
+@setup("aoi-latitude-95")
+def _(ws, bundle):
+    p = ws / "in" / "aoi.geojson"
+    ring = [[15.0, 89.0], [16.0, 89.0], [16.0, 95.0], [15.0, 95.0], [15.0, 89.0]]
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    return {"aoi": str(p)}
