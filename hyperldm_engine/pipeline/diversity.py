@@ -33,7 +33,7 @@ from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_o
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
 from hyperldm_engine.io.writer import HsiWriter
 from hyperldm_engine.metrics.diversity import EPS, SDAccumulator, neg_entropy, sample_diversity
-from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, NODATA
+from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, NODATA, check_bundle_folder
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
 from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.runner import TileRequest, run_tiles
@@ -281,6 +281,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
                                           for p in (v if isinstance(v, list) else [v])]
     planned += [file_output(out_dir / name) for name in (FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS)]
     check_outputs(planned, [job.input, job.model], job.overwrite)  # before any work
+    check_bundle_folder(job.model)
     model = bundle_summary(job.model)
     classes = list(model["class_names"])
     if not classes:

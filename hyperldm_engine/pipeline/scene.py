@@ -13,7 +13,7 @@ import numpy as np
 import rasterio
 
 from hyperldm_engine import __version__
-from hyperldm_engine.errors import InputError
+from hyperldm_engine.errors import BundleError, InputError
 from hyperldm_engine.io.atomic import clean_stale_temporaries
 from hyperldm_engine.io.gdal_env import gdal_cache_bytes
 from hyperldm_engine.io.output_paths import check_file_name, check_outputs, file_output
@@ -128,6 +128,15 @@ def _check_job(job: SceneJob) -> None:
     resolve_device(job.device)  # unknown device or no GPU: refuse before reading anything
 
 
+def check_bundle_folder(model: str | Path) -> None:
+    """A ``--model`` folder without ``config.json`` is not a bundle: say so before its files are
+    searched (an unrelated system folder was reported as possibly holding pickled code)."""
+    path = Path(model)
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise BundleError(f"{path}: is not a model bundle (the folder has no config.json); "
+                          "pass a bundle folder or .zip written by 'hyperldm-engine train'")
+
+
 def _check_space(job: SceneJob, paths: list[Path], n_bands: int, n_groups: int, pixels: int) -> None:
     """Refuse before any work when the outputs' declared size cannot fit (disk or ulimit -f)."""
     itemsize = 2 if job.dtype == "uint16" else 4
@@ -215,6 +224,7 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
     check_outputs(planned, [job.input, job.model, job.aoi], job.overwrite)
     for folder in {p.path.parent for p in planned}:
         clean_stale_temporaries(folder)  # left by a killed run (kill -9, power loss)
+    check_bundle_folder(job.model)
     model = bundle_summary(job.model)
     check_mode(job.sampling.mode, model, job.model)
     reader = open_rgb(job.input, bands=job.bands, scale=job.scale)

@@ -629,3 +629,9 @@ def _(ws, bundle):
     p.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
     return {"aoi": str(p)}
+
+
+@setup("model-not-a-bundle")
+def _(ws, bundle):
+    (ws / "in" / "notes.pt").write_bytes(b"an unrelated file")  # as in a system folder
+    return {}
