@@ -836,9 +836,10 @@ def figures(report: dict[str, Any], out: Path) -> list[Path]:
                 label=f"1 sample, eta {eta:g}")
         ax.plot([x["steps"] for x in g], [x["mean_mpsnr_band_range"] for x in g], style, alpha=0.5,
                 label=f"mean of K, eta {eta:g}")
-    for key, colour in (("decoder_encoder_latents", "k"), ("ridge_poly2", "tab:red"),
-                        ("decoder_zero_latent", "tab:gray")):
-        ax.axhline(r[key]["mpsnr_band_range"], color=colour, lw=1, label=r[key]["label"][:48])
+    for key, colour, label in (("decoder_encoder_latents", "k", "decoder, encoder latents"),
+                               ("ridge_poly2", "tab:red", "ridge (degree 2)"),
+                               ("decoder_zero_latent", "tab:gray", "decoder, zero latent")):
+        ax.axhline(r[key]["mpsnr_band_range"], color=colour, lw=1, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("DDIM steps")
     ax.set_ylabel("MPSNR (dB, peak = band range)")
