@@ -4,32 +4,25 @@
 lives here so that the package owns how its default model is made (and tests can run it small).
 
 Scenes are simulated in memory from the TRAIN split of the spectra (held-out spectra and seeds
-are never used) at seeds 11, 12, ... and GSDs from 0.3 m to 30 m; when the simulator offers
-landscapes, input sensors and radiometric states (``simulate_scene`` keywords), the plan cycles
-through them so that the model sees what real RGB looks like. The budget planner times a few
-iterations of each stage and picks iteration counts that fit the minutes (rounded down to
-hundreds); they are recorded in the bundle, so passing them back reproduces the model exactly.
+are never used) with the simulator's mixed real-world plan (``simulate.training_set``): input
+sensors from consumer cameras to Sentinel-2 and Landsat, surface / top-of-atmosphere / camera
+radiometry, coastal to urban landscapes, GSDs 0.3-30 m, so the model sees what real RGB looks like.
+The budget planner times a few iterations of each stage and picks iteration counts that fit the
+minutes (rounded down to hundreds); they are recorded in the bundle, so passing them back
+reproduces the model exactly.
 """
 
 from __future__ import annotations
 
-import inspect
-import itertools
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-#: GSDs (m) the plan cycles through: sub-metre aerial to Landsat
-PLAN_GSDS = (0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
-PLAN_LANDSCAPES = ("mixed", "agricultural", "urban", "forest", "coastal")
-PLAN_SENSORS = ("generic-camera", "sentinel2-msi", "landsat8-oli", "nikon-5100", "landsat7-etm")
-PLAN_RADIOMETRY = ("surface", "toa", "camera")
-
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """One simulated training scene: seed, GSD and (where the simulator has them) its variants."""
+    """One simulated training scene: seed, GSD and its real-world variant (sensor, radiometry, landscape)."""
 
     seed: int
     gsd_m: float
@@ -41,16 +34,13 @@ class SceneSpec:
 
 
 def scene_plan(n_scenes: int, first_seed: int = 11) -> list[SceneSpec]:
-    """``n_scenes`` specs cycling GSDs and, if ``simulate_scene`` accepts them, landscapes/sensors/radiometry."""
-    from hyperldm_engine.simulate.scene import simulate_scene
+    """``n_scenes`` specs from ``simulate.training_set.training_plan``: GSD log-uniform over 0.3-30 m,
+    satellites at satellite GSDs, cameras anywhere, radiometry and landscape drawn per scene."""
+    from hyperldm_engine.simulate.training_set import training_plan
 
-    accepted = set(inspect.signature(simulate_scene).parameters)
-    cycles = {name: itertools.cycle(values) for name, values in (
-        ("landscape", PLAN_LANDSCAPES), ("input_sensor", PLAN_SENSORS), ("radiometry", PLAN_RADIOMETRY))
-        if name in accepted}
-    gsds = itertools.cycle(PLAN_GSDS)
-    return [SceneSpec(first_seed + i, next(gsds), {k: next(c) for k, c in cycles.items()})
-            for i in range(n_scenes)]
+    return [SceneSpec(p.seed, p.gsd_m, {"input_sensor": p.input_sensor, "radiometry": p.radiometry,
+                                        "landscape": p.landscape})
+            for p in training_plan(n_scenes, first_seed)]
 
 
 def simulate_training_scenes(specs: list[SceneSpec], size: int, log=print) -> list[Any]:
