@@ -547,6 +547,7 @@ def _denoiser_errors(m: _Model, enc: list[torch.Tensor], rgbs: list[np.ndarray],
     ts = probe_timesteps(m.schedule.num_steps, settings.timesteps)
     sums = {k: {t: [0.0, 0.0] for t in ts} for k in RGB_CONDITIONS}
     trivial = {t: [0.0, 0.0] for t in ts}
+    v_err = {t: 0.0 for t in ts}
     n = {t: 0 for t in ts}
     decoded = {t: Scores() for t in ts}
     gen = torch.Generator().manual_seed(int(settings.seed) + 7)
@@ -563,6 +564,9 @@ def _denoiser_errors(m: _Model, enc: list[torch.Tensor], rgbs: list[np.ndarray],
                     sums[key][t][0] += float(((eps_hat - eps) ** 2).mean())
                     sums[key][t][1] += float(((x0_hat - x0) ** 2).mean())
                     if key == "rgb":
+                        ab = float(m.schedule.alpha_bar[t])
+                        v, v_hat = (ab ** 0.5 * e - (1 - ab) ** 0.5 * x for e, x in ((eps, x0), (eps_hat, x0_hat)))
+                        v_err[t] += float(((v_hat - v) ** 2).mean())
                         lo, hi = codebook_clip(m)
                         cube = m.decode(m.quantize(x0_hat[:1].clamp(lo, hi)), rgb)[0]
                         decoded[t].add(cube, scene.hsi)
@@ -577,6 +581,7 @@ def _denoiser_errors(m: _Model, enc: list[torch.Tensor], rgbs: list[np.ndarray],
         for key in RGB_CONDITIONS:
             row[f"eps_mse_{key}"] = sums[key][t][0] / n[t]
             row[f"x0_mse_{key}"] = sums[key][t][1] / n[t]
+        row["v_mse_rgb"] = v_err[t] / n[t]
         row["eps_mse_trivial"] = trivial[t][0] / n[t]
         row["x0_mse_trivial"] = trivial[t][1] / n[t]
         row["x0_r2_rgb"] = 1.0 - row["x0_mse_rgb"] / max(var_x0, 1e-12)
@@ -587,7 +592,9 @@ def _denoiser_errors(m: _Model, enc: list[torch.Tensor], rgbs: list[np.ndarray],
         per_t.append(row)
     return {"prediction": m.prediction, "timesteps": ts, "draws_per_scene": settings.eps_draws,
             "latent_variance": var_x0, "per_timestep": per_t,
-            "what": "x_t = add_noise(encoder latent * scale, eps, t); model output converted to (x0_hat, eps_hat); "
+            "what": "x_t = add_noise(encoder latent * scale, eps, t); model output converted to (x0_hat, eps_hat) "
+                    "(and v_hat = sqrt(ab) eps_hat - sqrt(1 - ab) x0_hat, so every prediction type's own error is "
+                    "there); columns without a condition use the scene's RGB; "
                     "trivial = x0_hat is the mean encoder latent (per channel); decoded = x0_hat (clipped to the "
                     "codebook range, quantised) decoded with the scene's RGB"}
 
@@ -804,13 +811,14 @@ def markdown(report: dict[str, Any], figure_dir: str = "") -> str:
     lines += ["", f"## Denoiser error per timestep (prediction: {den['prediction']}; {den['draws_per_scene']} noise "
               "draws per scene)", "", den["what"] + f"; latent variance {den['latent_variance']:.3f}.", "",
               "| t | alpha_bar | eps MSE | eps MSE RGB zero | eps MSE RGB pixels shuffled | eps MSE RGB patches "
-              "shuffled | eps MSE trivial | x0 MSE | x0 MSE trivial | x0 R^2 | decoded x0_hat MPSNR (band range) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "shuffled | eps MSE trivial | x0 MSE | x0 MSE trivial | x0 R^2 | v MSE | decoded x0_hat MPSNR "
+              "(band range) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in den["per_timestep"]:
         lines.append(f"| {row['t']} | {row['alpha_bar']:.3g} | {row['eps_mse_rgb']:.4f} | {row['eps_mse_zero']:.4f} | "
                      f"{row['eps_mse_shuffled_pixels']:.4f} | {row['eps_mse_shuffled_patches']:.4f} | "
                      f"{row['eps_mse_trivial']:.4f} | {row['x0_mse_rgb']:.4f} | {row['x0_mse_trivial']:.4f} | "
-                     f"{row['x0_r2_rgb']:.3f} | {_f(row['decoded_x0_hat_mpsnr_band_range'])} |")
+                     f"{row['x0_r2_rgb']:.3f} | {row['v_mse_rgb']:.4f} | "
+                     f"{_f(row['decoded_x0_hat_mpsnr_band_range'])} |")
     tr = report["training_data_of_ridge"]
     lines += ["", f"![MPSNR against sampler steps]({fig}diagnosis_steps.png)", "",
               f"![Latent statistics along the trajectory and denoiser error per timestep]({fig}diagnosis_latents.png)",

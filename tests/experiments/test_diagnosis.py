@@ -137,3 +137,21 @@ def test_output_conversion_recovers_x0_and_eps(prediction: str) -> None:
 def test_probe_timesteps_span_the_schedule() -> None:
     assert probe_timesteps(100, 11) == [0, 10, 20, 30, 40, 50, 59, 69, 79, 89, 99]
     assert probe_timesteps(100, 1) == [0, 99]
+
+
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+def test_diagnosis_reads_new_style_bundles_as_the_engine_does(tiny_bundle: str, tmp_path, prediction: str) -> None:
+    """x0- and v-predicting denoisers: the instrumented loop still equals the engine's tile function."""
+    import dataclasses
+
+    from hyperldm_engine.experiments.diagnosis import DiagnosisSettings, run_diagnosis
+    from hyperldm_engine.models.bundle import load_bundle, save_bundle
+
+    b = load_bundle(tiny_bundle)
+    b.config = b.config.replace(denoiser=dataclasses.replace(b.config.denoiser, prediction=prediction))
+    path = save_bundle(tmp_path / f"tiny-{prediction}", b)
+    settings = DiagnosisSettings.quick_settings(scenes=1, steps=(3,), etas=(1.0,))
+    d = run_diagnosis(str(path), tmp_path / "diag", settings, progress="none")
+    assert d["prediction"] == prediction and d["denoiser"]["prediction"] == prediction
+    assert d["latents"]["own_loop_vs_tile_function_max_abs"] < 1e-5
+    assert _finite_numbers(d["denoiser"]) == []
