@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from hyperldm_engine.spectral.input_sensors import names as sensor_names
+
 _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -39,12 +41,17 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--no-augment", is_flag=True, help="Train on the clean RGB only (no radiometric augmentation).")
 @click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
               show_default=True)
+@click.option("--input-sensor", default="auto", show_default=True,
+              type=click.Choice(["auto", *sensor_names()]),
+              help="Sensor that made the RGB, recorded in the bundle's training provenance; auto: the --rgb "
+                   "raster's metadata and file name (else a generic camera), or nikon-5100 when the RGB is "
+                   "derived from the cube.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT_BUNDLE.")
 def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wavelengths: Path | None,
           preset: str, iterations: int | None, vq_iterations: int | None, diffusion_iterations: int | None,
           classifier_iterations: int | None, patch_size: int, batch_size: int, init_bundle: Path | None,
           device: str, seed: int, checkpoint_every: int, checkpoint_dir: Path | None, restart: bool,
-          no_augment: bool, progress_mode: str, overwrite: bool) -> None:
+          no_augment: bool, progress_mode: str, overwrite: bool, input_sensor: str = "auto") -> None:
     """Train a model bundle on HSI (+ RGB, + labels); the last 10% of rows are held out for the report.
 
     Writes OUT_BUNDLE (config.json + weights.safetensors), OUT_BUNDLE.report.md and
@@ -77,7 +84,7 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
         augment=not no_augment)
     scene = load_scene(hsi, rgb, labels, wavelengths)
     provenance = {"command": "hyperldm-engine train", "hsi": str(hsi), "rgb": str(rgb) if rgb else None,
-                  "labels": str(labels) if labels else None}
+                  "labels": str(labels) if labels else None, **_input_sensor(input_sensor, rgb)}
     metrics = train_bundle([scene], out_bundle, settings, preset=preset, init_bundle=init_bundle, device=device,
                            checkpoint_dir=checkpoint_dir, restart=restart, progress=progress_mode,
                            overwrite=overwrite, provenance=provenance)
@@ -91,6 +98,25 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
         synth = metrics.get("synthesis") or {}
         click.echo(f"wrote {out_bundle}; held-out synthesis MPSNR {synth.get('mpsnr')} dB, "
                    f"SAM {synth.get('sam')} rad; report {outputs['report']}", err=True)
+
+
+def _input_sensor(name: str, rgb: Path | None) -> dict[str, str]:
+    """The resolved input sensor and how it was decided (recorded, not yet used by training)."""
+    from hyperldm_engine.spectral.input_sensors import AUTO, GENERIC_CAMERA, auto_input_sensor, get_input_sensor
+
+    if name != AUTO:
+        return {"input_sensor": get_input_sensor(name).name, "input_sensor_from": "option"}
+    if rgb is None:
+        return {"input_sensor": "nikon-5100", "input_sensor_from": "derived from the cube (Nikon 5100 response)"}
+    import rasterio
+
+    try:
+        with rasterio.open(rgb) as ds:
+            tags = {**ds.tags(), "filename": rgb.name}
+    except Exception:  # load_scene reports unreadable rasters with its own message
+        tags = {"filename": rgb.name}
+    found = auto_input_sensor(tags)
+    return {"input_sensor": found, "input_sensor_from": "default" if found == GENERIC_CAMERA else "metadata"}
 
 
 def _is_main() -> bool:

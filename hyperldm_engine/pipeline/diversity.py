@@ -205,6 +205,7 @@ class DiversityJob:
     overwrite: bool = False
     scale: float | None = None
     bands: list[int] | None = None
+    input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
 
 
 def _windows(width: int, height: int, size: int = WINDOW):
@@ -283,6 +284,10 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
     check_outputs(planned, [job.input, job.model], job.overwrite)  # before any work
     check_bundle_folder(job.model)
     model = bundle_summary(job.model)
+    from hyperldm_engine.pipeline.synthesize import choose_input_sensor
+
+    # resolved and recorded (the model does not use it here yet)
+    in_sensor = choose_input_sensor(job.input, job.input_sensor, "off", model["wavelengths_nm"], model["fwhm_nm"])
     classes = list(model["class_names"])
     if not classes:
         raise BundleError(f"{job.model}: the model has no spectral classifier classes; SD and SDM need one")
@@ -302,7 +307,8 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
         scratch = tmp / SCRATCH
         scratch.mkdir()
         tags = {"HYPERLDM_ENGINE": __version__, "HYPERLDM_MODEL": Path(job.model).name,
-                "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k}
+                "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k,
+                "HYPERLDM_INPUT_SENSOR": in_sensor.name, "HYPERLDM_INPUT_SENSOR_FROM": in_sensor.source}
         common = dict(like_profile=reader.profile, nodata=NODATA, tags=tags)
         specs: dict[str, dict[str, Any]] = {
             "mean": dict(path=tmp / MEAN, count=n_bands, wavelengths_nm=wl, fwhm_nm=model["fwhm_nm"]),
@@ -333,7 +339,8 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
             "sdm_is_variant_kl_nats": metrics["sdm_is_variant_kl_nats"],
             "samples": k, "seed": job.sampling.seed, "steps": job.sampling.steps,
             "sampler": job.sampling.sampler, "model": str(job.model), "classes": classes,
-            "input": str(job.input), "width": reader.width, "height": reader.height,
+            "input": str(job.input), "input_sensor": in_sensor.name, "input_sensor_from": in_sensor.source,
+            "width": reader.width, "height": reader.height,
             "n_pixels": metrics["n_pixels"], "sd_detail": metrics["sd_detail"],
             "tiles": {"computed": run_stats.computed, "skipped": run_stats.skipped,
                       "tile_size": job.tile, "overlap": job.overlap},

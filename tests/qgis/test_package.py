@@ -108,16 +108,16 @@ def test_unload_removes_the_provider_and_init_processing_adds_it_back(qgis_app):
 EXPECTED = {
     "hyperldm:synthesize": (
         ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP", "BATCH_SIZE",
-         "DEVICE", "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
+         "INPUT_SENSOR", "DEVICE", "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
         {"STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE", "CREATION_OPTIONS"},
         {"OUTPUT": "outputRaster", "ABUNDANCES": "outputRaster"}),
     "hyperldm:diversity": (
-        ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "DEVICE", "SPREAD", "SD_MAP", "SDM_MAP"],
+        ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "INPUT_SENSOR", "DEVICE", "SPREAD", "SD_MAP", "SDM_MAP"],
         {"STEPS", "DEVICE"},
         {"SPREAD": "outputRaster", "SD_MAP": "outputRaster", "SDM_MAP": "outputRaster",
          "SD": "outputNumber", "SDM": "outputNumber", "REPORT": "outputHtml"}),
     "hyperldm:train": (
-        ["HSI", "RGB", "LABELS", "ITERATIONS", "INIT", "DEVICE", "OUTPUT"], {"INIT", "DEVICE"},
+        ["HSI", "RGB", "LABELS", "ITERATIONS", "INIT", "INPUT_SENSOR", "DEVICE", "OUTPUT"], {"INIT", "DEVICE"},
         {"OUTPUT": "outputFolder"}),
 }
 

@@ -58,3 +58,15 @@ def test_auto_resolution_from_tags():
         ins.resolve_input_sensor("hubble")
     r = ins.resolve_input_sensor(None, {}).rgb(default_sensor())
     assert r.shape == (3, 48)
+
+
+def test_qgis_plugin_lists_the_same_sensors():
+    """The plugin cannot import the engine; its copy of the registry names must match."""
+    import ast
+    from pathlib import Path
+
+    base = Path(__file__).resolve().parents[2] / "qgis_plugin" / "hyperldm" / "algorithms" / "base.py"
+    tree = ast.parse(base.read_text())
+    value = next(ast.literal_eval(n.value) for n in tree.body
+                 if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "INPUT_SENSORS")
+    assert value == [ins.AUTO, *ins.names()]

@@ -27,6 +27,10 @@ from ..engine import EngineError, run_engine
 from ..provider import ICON_PATH
 
 DEVICES = ["auto", "cpu", "cuda"]
+#: --input-sensor choices: the engine's registry (hyperldm_engine.spectral.input_sensors.names()) after
+#: "auto"; the plugin cannot import the engine, so tests/spectral/test_input_sensors.py checks the copy
+INPUT_SENSORS = ["auto", "generic-camera", "nikon-5100", "sigma-sdmerill", "sentinel2-msi", "sentinel2b-msi",
+                 "landsat8-oli", "landsat7-etm", "paper-bands"]
 GTIFF_EXTENSIONS = (".tif", ".tiff")
 _WAVELENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*nm\b")
 
@@ -75,6 +79,13 @@ def model_parameter(name: str) -> QgsProcessingParameterFile:
 def device_parameter(name: str) -> QgsProcessingParameterEnum:
     return advanced(QgsProcessingParameterEnum(
         name, "Device (auto = CUDA GPU when available, else CPU)", options=DEVICES, defaultValue=0))
+
+
+def input_sensor_parameter(name: str) -> QgsProcessingParameterEnum:
+    """Which sensor made the RGB: auto reads the raster's metadata (Sentinel-2, Landsat), else a generic camera."""
+    return QgsProcessingParameterEnum(
+        name, "Input sensor (auto = from the raster's metadata, else a generic camera)", options=INPUT_SENSORS,
+        defaultValue=0)
 
 
 def int_parameter(name, description, default=None, minimum=None, maximum=None, optional=False):

@@ -19,10 +19,12 @@ from qgis.core import (
 
 from .base import (
     DEVICES,
+    INPUT_SENSORS,
     HyperLDMAlgorithm,
     advanced,
     deliver_raster,
     device_parameter,
+    input_sensor_parameter,
     int_parameter,
     layer_path,
     model_parameter,
@@ -56,6 +58,7 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
     SEED = "SEED"
     STEPS = "STEPS"
     DEVICE = "DEVICE"
+    INPUT_SENSOR = "INPUT_SENSOR"
     SPREAD = "SPREAD"
     SD_MAP = "SD_MAP"
     SDM_MAP = "SDM_MAP"
@@ -92,6 +95,7 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
         self.addParameter(int_parameter(self.SEED, "Random seed", 0, 0, 2**31 - 1))
         self.addParameter(advanced(int_parameter(
             self.STEPS, "Sampling steps (empty = model default)", None, 1, 1000, optional=True)))
+        self.addParameter(input_sensor_parameter(self.INPUT_SENSOR))
         self.addParameter(device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.SPREAD, "Spread between samples (standard deviation per band)"))
@@ -108,6 +112,7 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
                 "--samples", str(self.parameterAsInt(parameters, self.SAMPLES, context)),
                 "--seed", str(self.parameterAsInt(parameters, self.SEED, context)), "--overwrite",
                 "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]]
+        args += ["--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
         steps = optional_int(self, parameters, self.STEPS, context)
         if steps is not None:
             args += ["--steps", str(steps)]

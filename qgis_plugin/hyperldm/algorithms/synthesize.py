@@ -12,11 +12,13 @@ from qgis.core import (
 
 from .base import (
     DEVICES,
+    INPUT_SENSORS,
     HyperLDMAlgorithm,
     advanced,
     deliver_raster,
     device_parameter,
     engine_target,
+    input_sensor_parameter,
     int_parameter,
     layer_path,
     model_parameter,
@@ -57,6 +59,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
     OVERLAP = "OVERLAP"
     BATCH_SIZE = "BATCH_SIZE"
     DEVICE = "DEVICE"
+    INPUT_SENSOR = "INPUT_SENSOR"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     ABUNDANCES = "ABUNDANCES"
     OUTPUT = "OUTPUT"
@@ -99,6 +102,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         self.addParameter(advanced(int_parameter(
             self.BATCH_SIZE, "Tiles per model call (larger helps on a GPU; empty = 1)", None, 1, 256,
             optional=True)))
+        self.addParameter(input_sensor_parameter(self.INPUT_SENSOR))
         self.addParameter(device_parameter(self.DEVICE))
         options = advanced(QgsProcessingParameterString(
             self.CREATION_OPTIONS, "GDAL creation options (KEY=VALUE separated by |)", "", optional=True))
@@ -123,6 +127,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         target = engine_target(destination, context)
         args = ["synthesize", source, target, "--samples", str(samples), "--seed", str(seed),
                 "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)], "--overwrite"]
+        args += ["--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
         if samples > 1:
             args += ["--sample-layout", "bands"]
         model = model_path(self, parameters, self.MODEL, context)

@@ -11,9 +11,11 @@ from qgis.core import (
 
 from .base import (
     DEVICES,
+    INPUT_SENSORS,
     HyperLDMAlgorithm,
     advanced,
     device_parameter,
+    input_sensor_parameter,
     int_parameter,
     layer_path,
     model_parameter,
@@ -33,6 +35,7 @@ class TrainAlgorithm(HyperLDMAlgorithm):
     ITERATIONS = "ITERATIONS"
     INIT = "INIT"
     DEVICE = "DEVICE"
+    INPUT_SENSOR = "INPUT_SENSOR"
     OUTPUT = "OUTPUT"
 
     def name(self):
@@ -69,6 +72,7 @@ class TrainAlgorithm(HyperLDMAlgorithm):
         init = model_parameter(self.INIT)
         init.setDescription("Initial model bundle to fine-tune (empty = train from scratch)")
         self.addParameter(advanced(init))
+        self.addParameter(input_sensor_parameter(self.INPUT_SENSOR))
         self.addParameter(device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT, "Output model bundle folder"))
 
@@ -79,6 +83,7 @@ class TrainAlgorithm(HyperLDMAlgorithm):
             Path(output).rmdir()  # an empty folder made for the destination; the engine writes the bundle
         args = ["train", hsi, output, "--overwrite",
                 "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]]
+        args += ["--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
         rgb = layer_path(self, parameters, self.RGB, context, required=False)
         if rgb:
             args += ["--rgb", rgb]
