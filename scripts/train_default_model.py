@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--restart", action="store_true")
+    ap.add_argument("--init", type=Path, default=None, help="start from this bundle's weights (same shapes)")
     ap.add_argument("--progress", default="bar", choices=["bar", "json", "none"])
     args = ap.parse_args(argv)
 
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = train_default_model(out, specs, size, settings, args.minutes, counts, preset=args.preset,
                                       device=args.device, restart=args.restart, progress=args.progress,
-                                      command=command, log=lambda m: print(m, file=sys.stderr, flush=True))
+                                      command=command, log=lambda m: print(m, file=sys.stderr, flush=True),
+                                      init_bundle=args.init)
     except HyperLDMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -344,4 +344,14 @@ def scene_from_simulation(scene: Any, name: str | None = None) -> TrainScene:
         wavelengths_nm=np.asarray(scene.sensor.centers_nm, float), fwhm_nm=np.asarray(scene.sensor.fwhm_nm, float),
         labels=scene.labels.astype(np.int64), class_names=list(scene.class_names), gsd_m=float(scene.gsd_m),
         crs=scene.crs, transform=scene.transform,
-        rgb_source={"kind": "camera_response", "camera": str(scene.params.get("camera", "Nikon 5100 (NPL)"))})
+        rgb_source=_simulated_rgb_source(scene))
+
+
+def _simulated_rgb_source(scene: Any) -> dict[str, Any]:
+    """How a simulated scene's RGB was made: the camera response, or the input sensor and radiometry."""
+    params = scene.params
+    if params.get("input_sensor") and (params.get("input_sensor") != "nikon-5100"
+                                       or params.get("radiometry", "surface") != "surface"):
+        return {"kind": "input_sensor", "input_sensor": str(params["input_sensor"]),
+                "radiometry": str(params.get("radiometry", "surface"))}
+    return {"kind": "camera_response", "camera": str(params.get("camera", "Nikon 5100 (NPL)"))}

@@ -108,8 +108,12 @@ def measure_rates(scenes: list[Any], settings: Any, config: Any, library: Any, n
 def train_default_model(out: Path, specs: list[SceneSpec], size: int, settings: Any, minutes: float,
                         counts: tuple[int | None, int | None, int | None], preset: str = "default",
                         device: str = "cpu", restart: bool = False, progress: str = "bar",
-                        command: str = "", log=print) -> dict[str, Any]:
-    """Simulate the plan's scenes, size the run to ``minutes`` and train the bundle into ``out``."""
+                        command: str = "", log=print, init_bundle: str | Path | None = None) -> dict[str, Any]:
+    """Simulate the plan's scenes, size the run to ``minutes`` and train the bundle into ``out``.
+
+    ``init_bundle`` starts every network from a bundle with the same shapes (fine-tuning; the
+    config, e.g. a new prediction type or latent dropout, is still this plan's).
+    """
     from hyperldm_engine.spectral.library import decoder_library
     from hyperldm_engine.spectral.sensor import Sensor
     from hyperldm_engine.train.checkpoint import default_checkpoint_dir, latest_checkpoint
@@ -141,5 +145,7 @@ def train_default_model(out: Path, specs: list[SceneSpec], size: int, settings: 
     provenance = {"command": command, "scenes_from": "hyperldm_engine.simulate.simulate_scene, train split",
                   "scenes": [spec.describe(size) for spec in specs], "scene_size_px": size,
                   "plan": "hyperldm_engine.train.default_plan"}
+    if init_bundle is not None:
+        provenance["initialised_from"] = str(init_bundle)
     return train_bundle(scenes, out, final, config=config, device=device, restart=restart, progress=progress,
-                        overwrite=True, provenance=provenance)
+                        overwrite=True, provenance=provenance, init_bundle=init_bundle)

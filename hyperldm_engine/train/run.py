@@ -117,7 +117,8 @@ def train_bundle(scenes: list[TrainScene], out_bundle: str | Path, settings: Tra
             if tuple(init.library.shape) != R.shape or not np.allclose(init.library.numpy(), R, atol=1e-4):
                 raise BundleError(f"{init_bundle}: its decoder library differs from the library for this sensor; "
                                   "fine-tuning needs the same library (train from scratch instead)")
-            config = init.config
+            if config is None:
+                config = init.config  # else: the given config (same shapes; e.g. a new prediction type)
         if config is None:
             config = ModelConfig.preset_named(preset, n_bands=len(wl), n_library=R.shape[1],
                                               n_classes=max(len(class_names), 1))
