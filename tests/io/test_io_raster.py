@@ -111,7 +111,7 @@ def test_band_picking_errors(tmp_path: Path, make_raster) -> None:
         open_rgb(p, bands="1,2")
     with pytest.raises(InputError, match="repeat a band"):
         open_rgb(p, bands="1,1,2")
-    with pytest.raises(InputError, match="must be 1-based numbers"):
+    with pytest.raises(InputError, match="must be 1-based band numbers"):
         open_rgb(p, bands="r,g,b")
 
 
