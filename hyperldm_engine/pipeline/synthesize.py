@@ -320,6 +320,7 @@ def choose_input_sensor(input_path: str | Path, input_sensor: str | None, consis
 
     if consistency not in RGB_CONSISTENCY:
         raise InputError(f"unknown --rgb-consistency {consistency!r}; choose one of {', '.join(RGB_CONSISTENCY)}")
+    tags: dict[str, Any] = {}
     if input_sensor is None or str(input_sensor).strip().lower() == AUTO:
         try:
             with rasterio.open(input_path) as ds:
@@ -330,7 +331,9 @@ def choose_input_sensor(input_path: str | Path, input_sensor: str | None, consis
         source = "default" if name == GENERIC_CAMERA else "metadata"
     else:
         name, source = get_input_sensor(input_sensor).name, "option"
-    on = consistency == "on" or (consistency == "auto" and source != "default")
+    # auto: only where RGB is linear in the cube; gamma-encoded camera values are not (tags say so)
+    linear = str(tags.get("radiometry", "")).lower() != "camera" if source == "metadata" else True
+    on = consistency == "on" or (consistency == "auto" and source != "default" and linear)
     response = None
     if on:
         sensor = Sensor(np.asarray(wavelengths_nm, float), np.asarray(fwhm_nm, float), "model")

@@ -10,6 +10,7 @@ sensor noise. ``write_scene`` writes ``hsi.tif``, ``rgb.tif``, ``labels.tif`` (a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -404,7 +405,11 @@ def _rgb_tags(scene: Scene) -> dict[str, str]:
     """Tags of rgb.tif: what made it (input sensor, radiometric state) and its units."""
     name = scene.params.get("input_sensor")
     if name is None:
-        return {"rgb_definition": f"camera response {scene.params.get('camera')}", "units": "reflectance-like 0-1"}
+        tags = {"rgb_definition": f"camera response {scene.params.get('camera')}", "units": "reflectance-like 0-1",
+                "radiometry": "surface"}
+        with contextlib.suppress(Exception):  # the registry name, so synthesize --input-sensor auto finds it
+            tags["input_sensor"] = input_sensors.get_input_sensor(str(scene.params.get("camera"))).name
+        return tags
     state = scene.params.get("radiometry", "surface")
     units = {"surface": "surface reflectance-like 0-1",
              "toa": "top-of-atmosphere reflectance" + ("" if scene.params.get("sun_normalised") else
