@@ -42,7 +42,7 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
 
     from hyperldm_engine.pipeline.diversity import DiversityJob, output_paths, run_diversity
     from hyperldm_engine.pipeline.synthesize import SamplingOptions
-    from hyperldm_engine.progress import emit_json, report_info
+    from hyperldm_engine.progress import emit_done, report_info
 
     job = DiversityJob(input=rgb, output_dir=out_dir, model=resolve_model(model),
                        sampling=SamplingOptions(samples=samples, seed=seed, steps=steps),
@@ -50,9 +50,9 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
                        overwrite=overwrite, scale=scale, input_sensor=input_sensor)
     report = run_diversity(job, progress_mode=progress_mode)
     if progress_mode == "json":
-        outputs = {**output_paths(out_dir, samples, write_samples), "sd": report["sd"], "sdm": report["sdm"],
-                   "sdm_is_variant": report["sdm_is_variant"], "sd_present_mean": report["sd_present_mean"]}
-        emit_json("done", outputs=outputs, seconds=report["timings"]["total_s"])
+        values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}
+        emit_done("diversity", output_paths(out_dir, samples, write_samples), values=values,
+                  seconds=report["timings"]["total_s"])
     else:
         report_info(f"SD {report['sd']:.4f} (present classes {report['sd_present_mean']:.4f}), "
                     f"SDM {report['sdm']:.4f} (IS-like variant {report['sdm_is_variant']:.4f}); "

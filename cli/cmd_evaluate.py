@@ -47,7 +47,7 @@ def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, r
     from hyperldm_engine.metrics.figures import per_band_error_png
     from hyperldm_engine.metrics.report import metrics_markdown, metrics_table
     from hyperldm_engine.metrics.streaming import evaluate_rasters, window_count
-    from hyperldm_engine.progress import Progress, emit_json
+    from hyperldm_engine.progress import Progress, emit_done
 
     if out_dir is None:
         out_dir = pred.with_name(f"{pred.stem}_evaluation")
@@ -72,9 +72,10 @@ def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, r
         (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         (tmp / "metrics.md").write_text(metrics_markdown(result))
         (tmp / "per_band_error.png").write_bytes(png)
-    outputs = {name: str(out_dir / name) for name in OUTPUT_NAMES}
+    outputs = {role: str(out_dir / name)
+               for role, name in zip(("metrics_json", "metrics_md", "per_band_error"), OUTPUT_NAMES, strict=True)}
     if progress_mode == "json":
-        emit_json("done", outputs=outputs, metrics=result["overall"])
+        emit_done("evaluate", outputs, values=result["overall"])
     else:
         click.echo(metrics_table(result))
         click.echo(f"wrote {out_dir}", err=True)

@@ -39,7 +39,6 @@ def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scene
     from hyperldm_cli.cmd_synthesize import resolve_model
 
     from hyperldm_engine.experiments.noise_sweep import NoiseSweepSettings, run_noise_sweep
-    from hyperldm_engine.progress import emit_json
 
     s = NoiseSweepSettings.quick() if quick else NoiseSweepSettings()
     given = {"scenes": scenes, "train_scenes": train_scenes, "size": size, "samples": samples, "steps": steps,
@@ -47,7 +46,7 @@ def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scene
     s = replace(s, **{k: v for k, v in given.items() if v is not None}, seed=seed, device=device,
                 finetune=not no_finetune)
     result = run_noise_sweep(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
-    _done(out_dir, result, progress_mode, ["results.json", "results.md", "noise_sweep.png"], emit_json)
+    _done(out_dir, result, progress_mode, ["results.json", "results.md", "noise_sweep.png"])
 
 
 @experiment.command("downstream")
@@ -70,7 +69,6 @@ def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_s
     from hyperldm_cli.cmd_synthesize import resolve_model
 
     from hyperldm_engine.experiments.downstream import DownstreamSettings, run_downstream
-    from hyperldm_engine.progress import emit_json
 
     s = DownstreamSettings.quick() if quick else DownstreamSettings()
     given = {"train_scenes": train_scenes, "test_scenes": test_scenes, "size": size, "iterations": iterations,
@@ -78,7 +76,7 @@ def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_s
     s = replace(s, **{k: v for k, v in given.items() if v is not None}, seed=seed, device=device)
     result = run_downstream(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
     names = ["results.json", "results.md"] + [f"confusion_{r['input']}.png" for r in result["rows"]]
-    _done(out_dir, result, progress_mode, names, emit_json)
+    _done(out_dir, result, progress_mode, names)
 
 
 @experiment.command("quality")
@@ -111,7 +109,7 @@ def quality(model: str | None, out_dir: str, results_md: str | None, quick: bool
     from pathlib import Path
 
     from hyperldm_engine.experiments.quality import QualitySettings, run_quality_report
-    from hyperldm_engine.progress import emit_json
+    from hyperldm_engine.progress import emit_done
 
     given = {k: v for k, v in options.items() if v is not None}
     settings = QualitySettings.quick_settings(**given) if quick else QualitySettings(**given)
@@ -120,10 +118,8 @@ def quality(model: str | None, out_dir: str, results_md: str | None, quick: bool
     report = run_quality_report(model, out_dir, settings, results_md=md, command=_command_line(),
                                 progress=progress_mode)
     if progress_mode == "json":
-        emit_json("done", outputs={"json": str(Path(out_dir) / "quality.json"),
-                                   "markdown": str(Path(out_dir) / "quality.md"),
-                                   "results_md": None if md is None else str(md)},
-                  seconds=report["wall_seconds"])
+        files = [Path(out_dir) / "quality.json", Path(out_dir) / "quality.md", *([md] if md else [])]
+        emit_done("experiment", {"files": files}, seconds=report["wall_seconds"])
         return
     for key, row in report["rows"].items():
         click.echo(f"{key:28s} MPSNR {row['mpsnr']:6.2f} dB  SAM {row['sam']:.4f}  MRAE {row['mrae']:.4f}  "
@@ -153,15 +149,14 @@ def diagnose(model: str | None, out_dir: str, markdown_copy: str | None, quick: 
     from pathlib import Path
 
     from hyperldm_engine.experiments.diagnosis import DiagnosisSettings, run_diagnosis
-    from hyperldm_engine.progress import emit_json
+    from hyperldm_engine.progress import emit_done
 
     given = {k: v for k, v in options.items() if v is not None}
     settings = DiagnosisSettings.quick_settings(**given) if quick else DiagnosisSettings(**given)
     report = run_diagnosis(model, out_dir, settings, command=_command_line(), progress=progress_mode,
                            markdown_copy=markdown_copy)
     if progress_mode == "json":
-        emit_json("done", outputs={"json": str(Path(out_dir) / "diagnosis.json"),
-                                   "markdown": str(Path(out_dir) / "diagnosis.md")},
+        emit_done("experiment", {"files": [Path(out_dir) / "diagnosis.json", Path(out_dir) / "diagnosis.md"]},
                   seconds=report["wall_seconds"])
     else:
         click.echo((Path(out_dir) / "diagnosis.md").read_text())
@@ -214,26 +209,27 @@ def real_check(model: str | None, out_dir: str, samples: int, steps: int | None,
     from hyperldm_cli.cmd_synthesize import resolve_model
 
     from hyperldm_engine.experiments.real_check import RealCheckSettings, run_real_check
-    from hyperldm_engine.progress import emit_json
+    from hyperldm_engine.progress import emit_done
 
     s = RealCheckSettings.quick() if quick else RealCheckSettings()
     s = replace(s, samples=samples, steps=steps, seed=seed, device=device,
                 **({"sim_scenes": sim_scenes} if sim_scenes else {}))
     result = run_real_check(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
-    outputs = {n: str(Path(out_dir) / n) for n in ("real_check.json", "real_check.md", "real_check.png")}
+    files = [Path(out_dir) / n for n in ("real_check.json", "real_check.md", "real_check.png")]
     if progress_mode == "json":
-        emit_json("done", outputs=outputs, seconds=result["seconds"]["total"],
-                  pearson_r=result["pearson_r_vs_real_ndvi"], coverage=result["coverage"])
+        emit_done("experiment", {"files": files}, seconds=result["seconds"]["total"],
+                  values={"pearson_r": result["pearson_r_vs_real_ndvi"], "coverage": result["coverage"]})
     else:
         click.echo((Path(out_dir) / "real_check.md").read_text())
 
 
-def _done(out_dir: str, result: dict, mode: str, names: list[str], emit_json) -> None:
+def _done(out_dir: str, result: dict, mode: str, names: list[str]) -> None:
     from pathlib import Path
 
-    outputs = {n: str(Path(out_dir) / n) for n in names}
+    from hyperldm_engine.progress import emit_done
+
     if mode == "json":
-        emit_json("done", outputs=outputs, seconds=result["seconds"])
+        emit_done("experiment", {"files": [Path(out_dir) / n for n in names]}, seconds=result["seconds"])
     else:
         click.echo((Path(out_dir) / "results.md").read_text())
 

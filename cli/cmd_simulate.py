@@ -45,7 +45,7 @@ def simulate(out_dir: Path, size: tuple[int, int], seed: int, gsd: float, crs_ep
     --radiometry toa --landscape mixed
     """
     from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
-    from hyperldm_engine.progress import Progress, emit_json
+    from hyperldm_engine.progress import Progress, emit_done
     from hyperldm_engine.simulate.preview import save_scene_preview
     from hyperldm_engine.simulate.scene import simulate_scene, write_scene
 
@@ -64,7 +64,7 @@ def simulate(out_dir: Path, size: tuple[int, int], seed: int, gsd: float, crs_ep
         progress.advance(1, message="written")
     outputs = {k: str(v) for k, v in paths.items()}
     if progress_mode == "json":
-        emit_json("done", outputs=outputs, seconds=scene.params["seconds"])
+        emit_done("simulate", outputs, seconds=scene.params["seconds"])
     else:
         click.echo(f"wrote {out_dir} ({width} x {height} px, GSD {gsd:g} m, "
                    f"simulated in {scene.params['seconds']:.1f} s)", err=True)

@@ -13,7 +13,7 @@ from hyperldm_engine.pipeline.synthesize import (
     SYNTHESIS_MODES,
     SamplingOptions,
 )
-from hyperldm_engine.progress import emit_json, report_info
+from hyperldm_engine.progress import emit_done, report_info
 from hyperldm_engine.spectral.input_sensors import AUTO, names
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
@@ -99,8 +99,8 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
     summary = (f"wrote {', '.join(map(str, paths))}: {stats.computed} tiles computed, {stats.skipped} skipped, "
                f"{stats.seconds:.1f} s ({stats.mpix_per_s * 60:.2f} MPix/min)")
     if progress_mode == "json":
-        emit_json("done", outputs={"outputs": [str(p) for p in paths]}, tiles=stats.computed,
-                  skipped=stats.skipped, seconds=round(stats.seconds, 3))
+        emit_done("synthesize", {"hsi": paths, "abundances": abundances},
+                  values={"tiles": stats.computed, "skipped": stats.skipped}, seconds=stats.seconds)
     else:
         report_info(summary, progress_mode)
 

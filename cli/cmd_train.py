@@ -60,8 +60,9 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
 
     Example: hyperldm-engine train scene/hsi.tif my_model --labels scene/labels.tif --iterations 500
     """
+    from hyperldm_engine.contract import TRAIN_SUFFIXES
     from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
-    from hyperldm_engine.progress import emit_json
+    from hyperldm_engine.progress import emit_done
     from hyperldm_engine.train.data import load_scene
     from hyperldm_engine.train.loop import TrainSettings
     from hyperldm_engine.train.run import train_bundle
@@ -90,10 +91,10 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
                            overwrite=overwrite, provenance=provenance)
     if not metrics and not _is_main():
         return
-    outputs = {"bundle": str(out_bundle), "report": str(out_bundle) + ".report.md",
-               "loss_plot": str(out_bundle) + ".loss.png"}
+    outputs = {"bundle": str(out_bundle),
+               **{role: str(out_bundle) + suffix for role, suffix in TRAIN_SUFFIXES.items()}}
     if progress_mode == "json":
-        emit_json("done", outputs=outputs, metrics=metrics)
+        emit_done("train", outputs, values=metrics)
     else:
         synth = metrics.get("synthesis") or {}
         click.echo(f"wrote {out_bundle}; held-out synthesis MPSNR {synth.get('mpsnr')} dB, "

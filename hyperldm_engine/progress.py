@@ -2,7 +2,8 @@
 
 JSON mode prints one object per line on stdout, flushed, for consumers such as the QGIS plugin:
 ``{"event": "progress", "fraction": 0.25, "done": 3, "total": 12, "message": "tile 3/12"}``,
-``{"event": "info" | "warning", "message": "..."}``, ``{"event": "done", "outputs": {...}}`` and,
+``{"event": "info" | "warning", "message": "..."}``, the ``done`` event of
+:mod:`hyperldm_engine.contract` (one versioned shape for every command, see :func:`emit_done`) and,
 from the CLI on failure, ``{"event": "error", "message": "..."}``.
 """
 
@@ -21,6 +22,15 @@ def emit_json(event: str, stream: TextIO | None = None, **fields: Any) -> None:
     stream = stream or sys.stdout
     stream.write(json.dumps({"event": event, **fields}, default=str) + "\n")
     stream.flush()
+
+
+def emit_done(command: str, outputs: dict[str, Any], values: dict[str, Any] | None = None,
+              seconds: float | None = None, stream: TextIO | None = None) -> None:
+    """The contract's ``done`` event: every output path by declared role, numbers in ``values``."""
+    from hyperldm_engine.contract import done_payload
+
+    payload = done_payload(command, outputs, values, seconds)
+    emit_json(payload.pop("event"), stream=stream, **payload)
 
 
 class Progress:

@@ -1,8 +1,9 @@
 """Build ``dist/hyperldm.zip``, the installable QGIS plugin: one folder ``hyperldm/`` with the code,
-the icon and ``metadata.txt`` copied from the repository root (the single source of truth).
+the icon, ``metadata.txt`` copied from the repository root and ``contract.py`` copied from
+``hyperldm_engine/contract.py`` (each the single source of truth).
 
 Usage: python scripts/build_plugin_zip.py [--out dist/hyperldm.zip] [--sync-only]
-``--sync-only`` just refreshes ``qgis_plugin/hyperldm/metadata.txt`` from the root copy.
+``--sync-only`` just refreshes ``qgis_plugin/hyperldm/metadata.txt`` and ``contract.py``.
 Standard library only, so any Python (the engine venv or Debian's) can run it.
 """
 
@@ -38,10 +39,15 @@ def check_metadata(path: Path) -> configparser.ConfigParser:
     return parser
 
 
+CONTRACT = ROOT / "hyperldm_engine" / "contract.py"
+
+
 def sync_metadata() -> None:
-    """Copy the root metadata.txt into the plugin folder (QGIS reads it from there)."""
+    """Copy the root metadata.txt into the plugin folder (QGIS reads it from there), and the
+    engine-plugin contract (the plugin cannot import the engine)."""
     check_metadata(ROOT / "metadata.txt")
     shutil.copyfile(ROOT / "metadata.txt", PLUGIN / "metadata.txt")
+    shutil.copyfile(CONTRACT, PLUGIN / "contract.py")
 
 
 def plugin_files() -> list[Path]:
@@ -49,7 +55,7 @@ def plugin_files() -> list[Path]:
     for path in sorted(PLUGIN.rglob("*")):
         if path.is_dir() or SKIP_DIRS.intersection(path.relative_to(PLUGIN).parts):
             continue
-        if path.suffix in SKIP_SUFFIXES or path.name == "metadata.txt":
+        if path.suffix in SKIP_SUFFIXES or path.relative_to(PLUGIN).as_posix() in ("metadata.txt", "contract.py"):
             continue
         files.append(path)
     return files
@@ -64,6 +70,7 @@ def build(out: Path) -> Path:
     tmp = out.with_name(out.name + ".part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.write(ROOT / "metadata.txt", "hyperldm/metadata.txt")
+        zf.write(CONTRACT, "hyperldm/contract.py")
         for path in plugin_files():
             zf.write(path, "hyperldm/" + path.relative_to(PLUGIN).as_posix())
     tmp.replace(out)

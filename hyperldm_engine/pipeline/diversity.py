@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from hyperldm_engine import __version__
+from hyperldm_engine import __version__, contract
 from hyperldm_engine.errors import BundleError, InputError
 from hyperldm_engine.io.atomic import atomic_dir
 from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
@@ -39,16 +39,18 @@ from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.runner import TileRequest, run_tiles
 from hyperldm_engine.tiling.windows import scene_grid
 
-#: file names inside the output folder (the QGIS plugin relies on them).
-MEAN, SPREAD, SD_MAP, SDM_MAP = "mean.tif", "spread.tif", "sd_map.tif", "sdm_map.tif"
-REPORT_JSON, REPORT_MD, REPORT_HTML = "report.json", "report.md", "report.html"
-FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS = "true_colour.png", "spread.png", "spectra.png", "maps.png"
+#: file names inside the output folder: owned by the engine-plugin contract (hyperldm_engine.contract)
+MEAN, SPREAD, SD_MAP, SDM_MAP = (contract.DIVERSITY_FILES[r] for r in (
+    contract.MEAN, contract.SPREAD, contract.SD_MAP, contract.SDM_MAP))
+REPORT_JSON, REPORT_MD, REPORT_HTML = (contract.DIVERSITY_FILES[r] for r in (
+    contract.REPORT_JSON, contract.REPORT_MD, contract.REPORT_HTML))
+FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS = contract.DIVERSITY_FIGURES
 SCRATCH = ".scratch"
 WINDOW = 512  # rows x cols read at a time in the second pass
 
 
 def sample_name(k: int) -> str:
-    return f"sample_{k}.tif"
+    return contract.diversity_sample_name(k)
 
 
 def spectral_angle(a: np.ndarray, b: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -372,12 +374,11 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
     return report
 
 
-def output_paths(out_dir: str | Path, samples: int, write_samples: bool) -> dict[str, str]:
+def output_paths(out_dir: str | Path, samples: int, write_samples: bool) -> dict[str, str | list[str]]:
     """The files ``run_diversity`` writes, by key (for the JSON ``done`` event)."""
     d = Path(out_dir)
-    paths = {"mean": MEAN, "spread": SPREAD, "sd_map": SD_MAP, "sdm_map": SDM_MAP, "report_json": REPORT_JSON,
-             "report_md": REPORT_MD, "report_html": REPORT_HTML}
-    out = {k: str(d / v) for k, v in paths.items()}
+    out: dict[str, str | list[str]] = {role: str(d / name) for role, name in contract.DIVERSITY_FILES.items()}
+    out[contract.FIGURES] = [str(d / name) for name in contract.DIVERSITY_FIGURES if (d / name).is_file()]
     if write_samples:
-        out["samples"] = [str(d / sample_name(s)) for s in range(samples)]  # type: ignore[assignment]
+        out[contract.SAMPLES] = [str(d / sample_name(s)) for s in range(samples)]
     return out

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from hyperldm_engine import __version__
+from hyperldm_engine import __version__, contract
 from hyperldm_engine.errors import BundleError, InputError
 from hyperldm_engine.io.atomic import clean_stale_temporaries
 from hyperldm_engine.io.gdal_env import gdal_cache_bytes
@@ -90,7 +90,7 @@ def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
     out = Path(output)
     if samples == 1 or layout == "bands":
         return [out]
-    return [out.with_name(f"{out.stem}_s{k}{out.suffix}") for k in range(samples)]
+    return [Path(contract.synthesize_sample_name(str(out), k)) for k in range(samples)]
 
 
 class _BandOffset:

@@ -8,6 +8,8 @@ import rasterio
 from affine import Affine
 from hyperldm_cli.main import main
 
+from hyperldm_engine.contract import parse_done
+
 
 def _write(path, array, nodata=None, tags=None):
     profile = dict(driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
@@ -57,7 +59,8 @@ def test_evaluate_writes_outputs_and_refuses_to_overwrite(rasters, tmp_path, cap
     assert "already exists" in capsys.readouterr().err
     assert run(["evaluate", pred, ref, "--out", str(out), "--progress", "json", "--overwrite"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert lines[-1]["event"] == "done" and lines[-1]["metrics"]["n_pixels"] == 750
+    done = parse_done(lines[-1], "evaluate")
+    assert done.values["n_pixels"] == 750 and done.path("metrics_json") == str(out / "metrics.json")
     assert json.loads((out / "metrics.json").read_text())["per_class"] == []
     assert not [p for p in tmp_path.iterdir() if "hyperldm-tmp" in p.name]
 

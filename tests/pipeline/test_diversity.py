@@ -13,6 +13,7 @@ import pytest
 import rasterio
 import torch
 
+from hyperldm_engine.contract import DIVERSITY_FIGURES, parse_done
 from hyperldm_engine.pipeline import diversity as div
 from hyperldm_engine.simulate.scene import simulate_scene, write_scene
 
@@ -133,15 +134,16 @@ def test_cli_end_to_end(tiny_bundle: str, scene_dir: Path, tmp_path: Path) -> No
            "--write-samples", "--progress", "json"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    done = json.loads(r.stdout.strip().splitlines()[-1])
-    assert done["event"] == "done"
+    done = parse_done(json.loads(r.stdout.strip().splitlines()[-1]), "diversity")
     for key in ("mean", "spread", "sd_map", "sdm_map", "report_json", "report_md", "report_html"):
-        assert Path(done["outputs"][key]).is_file(), key
+        assert Path(done.path(key)).is_file(), key
+    assert sorted(Path(p).name for p in done.paths("figures")) == sorted(DIVERSITY_FIGURES)
+    assert done.paths("samples") == [str(out / "sample_0.tif"), str(out / "sample_1.tif")]
     report = json.loads((out / "report.json").read_text())
     for key in ("sd", "sd_present_mean", "sdm", "sdm_is_variant", "samples", "seed", "model", "classes", "timings"):
         assert key in report, key
     assert report["sdm"] >= 1.0 and report["sdm"] <= 2.0 + 1e-9  # primary SDM is bounded by K
-    assert report["sd"] >= 1.0 and done["outputs"]["sdm"] == pytest.approx(report["sdm"])
+    assert report["sd"] >= 1.0 and done.number("sdm") == pytest.approx(report["sdm"])
     with rasterio.open(scene_dir / "rgb.tif") as ref:
         for name, count in (("mean.tif", 48), ("spread.tif", 2), ("sd_map.tif", 1), ("sdm_map.tif", 1),
                             ("sample_0.tif", 48), ("sample_1.tif", 48)):

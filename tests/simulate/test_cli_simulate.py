@@ -7,6 +7,7 @@ import rasterio
 from click.testing import CliRunner
 from hyperldm_cli.cmd_simulate import simulate
 
+from hyperldm_engine.contract import parse_done
 from hyperldm_engine.errors import OutputError
 
 
@@ -15,8 +16,8 @@ def test_simulate_command(tmp_path):
     res = CliRunner().invoke(simulate, [str(out), "--size", "64", "48", "--seed", "2", "--gsd", "2",
                                         "--crs", "32632", "--held-out", "--abundances", "--progress", "json"])
     assert res.exit_code == 0, res.output
-    done = json.loads(res.output.strip().splitlines()[-1])
-    assert done["event"] == "done"
+    done = parse_done(json.loads(res.output.strip().splitlines()[-1]), "simulate")
+    assert done.path("hsi") == str(out / "hsi.tif") and done.path("preview") == str(out / "preview.png")
     for name in ("hsi.tif", "rgb.tif", "labels.tif", "abundances.tif", "scene.json", "preview.png"):
         assert (out / name).is_file(), name
     assert (out / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

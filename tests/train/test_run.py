@@ -11,6 +11,7 @@ import pytest
 import rasterio
 from affine import Affine
 
+from hyperldm_engine.contract import parse_done
 from hyperldm_engine.errors import InputError, Interrupted, OutputError
 from hyperldm_engine.models.bundle import load_bundle
 from hyperldm_engine.train.data import load_scene
@@ -105,7 +106,8 @@ def test_cli_end_to_end_subprocess(scene_dir, tmp_path):
     run = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert run.returncode == 0, run.stderr
     done = [json.loads(line) for line in run.stdout.splitlines() if '"done"' in line]
-    assert done and done[-1]["outputs"]["bundle"] == str(out)
+    assert done and parse_done(done[-1], "train").path("bundle") == str(out)
+    assert parse_done(done[-1]).path("report") == f"{out}.report.md"
     assert load_bundle(out).config.preset == "small"
     bad = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
     assert bad.returncode == 4 and "already exists" in bad.stderr
