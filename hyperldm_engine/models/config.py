@@ -26,6 +26,14 @@ NormKind = Literal["pixel", "group", "none"]
 _NORMS = ("pixel", "group", "none")
 
 
+#: size limits checked before any module is built (far above the paper's configuration)
+MAX_BANDS = 4096
+MAX_LIBRARY = 100_000
+MAX_WIDTH = 8192
+MAX_CODEBOOK = 1 << 20
+MAX_WEIGHTS_GIB = 8.0
+
+
 class ConfigError(InputError):
     """A model configuration has a missing, unknown or invalid entry."""
 
@@ -192,6 +200,29 @@ class ModelConfig:
         self.vqgan.validate()
         self.denoiser.validate()
         self.classifier.validate()
+        # sizes before any module is built: a corrupt or hostile config must not allocate gigabytes
+        for name, limit in (("n_bands", MAX_BANDS), ("n_library", MAX_LIBRARY), ("n_classes", MAX_LIBRARY)):
+            _check(getattr(self, name) <= limit, f"model config: {name} {getattr(self, name)} exceeds {limit}")
+        widths = (*self.vqgan.encoder_channels, *self.vqgan.decoder_channels, *self.vqgan.condition_channels,
+                  self.vqgan.latent_channels, *self.denoiser.channels, self.denoiser.time_embed_dim,
+                  self.denoiser.cond_channels, *self.denoiser.cond_hidden, *self.classifier.channels)
+        _check(max(widths) <= MAX_WIDTH, f"model config: a network width of {max(widths)} exceeds {MAX_WIDTH}")
+        _check(self.vqgan.codebook_size <= MAX_CODEBOOK,
+               f"model config: vqgan.codebook_size {self.vqgan.codebook_size} exceeds {MAX_CODEBOOK}")
+        gib = self.estimated_parameters() * 4 / 2**30
+        _check(gib <= MAX_WEIGHTS_GIB, f"model config: the networks would need about {gib:.1f} GiB of weights "
+                                       f"(limit {MAX_WEIGHTS_GIB} GiB); the config is corrupt or not for this engine")
+
+    def estimated_parameters(self) -> int:
+        """Trainable parameters estimated from the sizes alone (3x3 convolutions dominate; within ~15%)."""
+        v, d = self.vqgan, self.denoiser
+        conv = sum(9 * c * c * (2 * v.num_res_blocks + 2) for c in (*v.encoder_channels, *v.decoder_channels))
+        conv += sum(9 * c * c * 2 for c in v.condition_channels)
+        conv += 9 * (self.n_bands + v.latent_channels) * max(v.encoder_channels + v.decoder_channels)
+        conv += v.codebook_size * v.latent_channels + v.decoder_channels[0] * self.n_library
+        unet = sum(9 * c * c * (4 * d.num_res_blocks + 4) + 2 * c * d.time_embed_dim for c in d.channels)
+        unet += 2 * d.time_embed_dim**2 + sum(9 * c * c for c in d.cond_hidden)
+        return int(conv + unet + 5 * sum(c * c for c in self.classifier.channels))
 
     # ---- presets -------------------------------------------------------------------------------
     @classmethod

@@ -49,3 +49,19 @@ def test_invalid_values_refused():
         tiny_config(downsample_factor=3)
     with pytest.raises(ConfigError, match="needs 3 entries"):
         tiny_config(encoder_channels=(8, 8))
+
+
+def test_parameter_estimate_is_close_and_absurd_sizes_are_refused_before_building():
+    import torch
+
+    from hyperldm_engine.models.bundle import build_modules
+    from hyperldm_engine.models.config import ConfigError, ModelConfig
+
+    for cfg in (ModelConfig.small(n_library=300), ModelConfig.paper()):
+        modules = build_modules(cfg, torch.rand(cfg.n_bands, cfg.n_library))
+        actual = sum(p.numel() for m in modules for p in m.parameters())
+        assert abs(cfg.estimated_parameters() - actual) / actual < 0.15
+    data = ModelConfig.small().to_dict()
+    data["vqgan"]["codebook_size"], data["vqgan"]["latent_channels"] = 10**6, 4096
+    with pytest.raises(ConfigError, match="GiB of weights"):
+        ModelConfig.from_dict(data)

@@ -306,6 +306,16 @@ def _(ws, bundle):
     return edit_config(ws, bundle, lambda c: (c.pop("schedule"), c.pop("sensor")))
 
 
+@setup("bundle-config-huge-width")
+def _(ws, bundle):
+    return edit_config(ws, bundle, lambda c: c["model"]["vqgan"].update(latent_channels=10**9))
+
+
+@setup("bundle-config-huge-weights")
+def _(ws, bundle):
+    return edit_config(ws, bundle, lambda c: c["model"]["vqgan"].update(codebook_size=10**6, latent_channels=4096))
+
+
 @setup("bundle-format-version")
 def _(ws, bundle):
     return edit_config(ws, bundle, lambda c: c.update(format_version=99))
