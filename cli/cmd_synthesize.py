@@ -15,6 +15,7 @@ from hyperldm_engine.pipeline.synthesize import (
 )
 from hyperldm_engine.progress import emit_done, report_info
 from hyperldm_engine.spectral.input_sensors import AUTO, names
+from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 
@@ -49,6 +50,15 @@ def resolve_model(model: str | None) -> str:
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,
               help="Also write per-pixel abundances of the library spectra summed by class.")
+@click.option("--output-sensor", default=None, metavar="NAME|FILE.csv",
+              help=f"Resample every cube to another sensor's bands: {', '.join(output_sensor_names())}, or a CSV "
+                   "of band centres and FWHM (wavelength,fwhm[,name]) or of responses (wavelength,<band>...); "
+                   "bands beyond the model's range are left out.")
+@click.option("--envi-header", is_flag=True,
+              help="Also write an ENVI header OUT.hdr beside each cube (wavelengths for Spectral Python, ENVI).")
+@click.option("--library-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the decoder's endmember library as a spectral library LIB.gpkg (QGIS, EnMAP-Box) "
+                   "and LIB.csv, in the output's bands.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--autocast", type=click.Choice(["bf16", "fp16"]), default=None,
               help="Mixed precision on CUDA (see benchmarks/RESULTS.md for its effect on quality).")
@@ -80,7 +90,8 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
                batch_size: int, strip_width: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None,
                workers: int | None, scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
                scale: float | None, bands: str | None, overwrite: bool, progress_mode: str, mode: str,
-               input_sensor: str, rgb_consistency: str) -> None:
+               input_sensor: str, rgb_consistency: str, output_sensor: str | None,
+               envi_header: bool, library_out: str | None) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
     Example: hyperldm-engine synthesize ortho.tif hsi.tif --samples 3 --seed 7
@@ -89,6 +100,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         input=rgb, output=output, model=resolve_model(model),
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta, mode=mode),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency,
+        output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,
         tile=tile_size, overlap=overlap, device=device, sample_layout=sample_layout, abundances=abundances,
         creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
         workers=workers, scheduler=scheduler, scale=scale,
@@ -96,8 +108,12 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         batch_size=batch_size, strip_width=strip_width,
     )
     paths, stats = synthesize_scene(job, progress_mode=progress_mode)
-    summary = (f"wrote {', '.join(map(str, paths))}: {stats.computed} tiles computed, {stats.skipped} skipped, "
-               f"{stats.seconds:.1f} s ({stats.mpix_per_s * 60:.2f} MPix/min)")
+    from hyperldm_engine.pipeline.outputs import written_extras
+    from hyperldm_engine.pipeline.scene import sample_paths
+
+    extras = written_extras(sample_paths(output, samples, sample_layout), envi_header, library_out)
+    summary = (f"wrote {', '.join(map(str, [*paths, *extras]))}: {stats.computed} tiles computed, "
+               f"{stats.skipped} skipped, {stats.seconds:.1f} s ({stats.mpix_per_s * 60:.2f} MPix/min)")
     if progress_mode == "json":
         emit_done("synthesize", {"hsi": paths, "abundances": abundances},
                   values={"tiles": stats.computed, "skipped": stats.skipped}, seconds=stats.seconds)

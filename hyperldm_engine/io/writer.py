@@ -2,12 +2,23 @@
 
 Layout: tiled 512 x 512, band-interleaved, ZSTD (DEFLATE where the GDAL build lacks ZSTD) with
 the floating-point predictor (3) for float data and the horizontal predictor (2) for integers,
-BIGTIFF=IF_SAFER. Spectral metadata is written the way ENVI and QGIS look for it: band
-descriptions ``b12 580.4 nm``, ``wavelength = {400.0, 412.5, ...}``, ``wavelength_units =
-Nanometers`` and ``fwhm`` in both the ENVI and the default metadata domains, and ``wavelength`` /
-``fwhm`` on every band. Integer cubes hold reflectance = stored value x scale (``INT_SCALE``,
-1e-4, for uint16): the scale is GDAL's band scale (offset 0), so GDAL, rasterio (``scales``) and
-QGIS show reflectance; ENVI's ``reflectance_scale_factor`` (its divisor, 1 / scale) is recorded too.
+BIGTIFF=IF_SAFER. Spectral metadata is written so that GDAL, QGIS, the EnMAP-Box and Spectral
+Python all find it (design.md section 5), see :func:`spectral_metadata`:
+
+- band level, ``IMAGERY`` domain: ``CENTRAL_WAVELENGTH_UM`` and ``FWHM_UM`` (micrometres, 6
+  decimals; GDAL's standard since 3.10, the EnMAP-Box's since 3.16);
+- band level, default domain: ``wavelength``, ``wavelength_units = Nanometers``, ``fwhm`` (what
+  GDAL's ENVI driver sets; older EnMAP-Box versions ignore a wavelength without its units);
+- dataset level, ``ENVI`` domain (and the default domain): ``wavelength``, ``wavelength_units``,
+  ``fwhm``, ``bbl`` as ENVI lists ``{410.0, 422.3404, ...}``;
+- band descriptions as GDAL's ENVI driver builds them from ``band names`` and ``wavelength``:
+  ``b12 (545.7447 Nanometers)`` (or ``B8A (864.7 Nanometers)`` for a named sensor band).
+
+An ENVI ``.hdr`` sidecar with the same keys (:func:`envi_header_text`) is optional
+(``--envi-header``): it is the only place Spectral Python reads wavelengths from. Integer cubes hold
+reflectance = stored value x scale (``INT_SCALE``, 1e-4, for uint16): the scale is GDAL's band
+scale (offset 0), so GDAL, rasterio (``scales``) and QGIS show reflectance; ENVI's
+``reflectance_scale_factor`` (its divisor, 1 / scale) is recorded too.
 """
 
 from __future__ import annotations
@@ -148,9 +159,79 @@ def format_envi_list(values: Sequence[float]) -> str:
     return "{" + ", ".join(repr(round(float(v), 4)) for v in values) + "}"
 
 
-def band_description(index_1based: int, wavelength_nm: float) -> str:
-    """``b12 580.4 nm``: the band number and its centre, readable in QGIS's band list."""
-    return f"b{index_1based} {float(wavelength_nm):.1f} nm"
+def format_envi_value(value: float) -> str:
+    """One value of an ENVI list (4 decimals at most): ``580.4``, ``422.3404``."""
+    return repr(round(float(value), 4))
+
+
+def band_description(index_1based: int, wavelength_nm: float, name: str | None = None) -> str:
+    """GDAL's ENVI style, ``<band name> (<wavelength> <units>)``: ``b12 (545.7447 Nanometers)``.
+
+    GDAL's ENVI driver builds a band's description exactly so from the header's ``band names`` and
+    ``wavelength`` lists; ``name`` defaults to ``b<index>``.
+    """
+    label = name if name is not None else f"b{index_1based}"
+    return f"{label} ({format_envi_value(wavelength_nm)} {WAVELENGTH_UNITS})"
+
+
+def spectral_metadata(wavelengths_nm: Sequence[float], fwhm_nm: Sequence[float] | None = None,
+                      bbl: Sequence[int] | None = None) -> tuple[dict[str, str], list[dict[str, dict[str, str]]]]:
+    """The wavelength metadata of a cube: (dataset ``ENVI`` items, per band ``{domain: items}``).
+
+    Dataset: ``wavelength``, ``wavelength_units``, ``fwhm`` and ``bbl`` (1 = good band) as ENVI
+    lists. Band: the default domain's ``wavelength`` (nm), ``wavelength_units``, ``fwhm`` and the
+    ``IMAGERY`` domain's ``CENTRAL_WAVELENGTH_UM`` / ``FWHM_UM`` in micrometres (6 decimals).
+    """
+    wl = np.asarray(wavelengths_nm, float).ravel()
+    fw = None if fwhm_nm is None else np.asarray(fwhm_nm, float).ravel()
+    good = [1] * len(wl) if bbl is None else [int(b) for b in bbl]
+    dataset = {"wavelength": format_envi_list(wl), "wavelength_units": WAVELENGTH_UNITS,
+               "bbl": "{" + ", ".join(map(str, good)) + "}"}
+    if fw is not None:
+        dataset["fwhm"] = format_envi_list(fw)
+    bands = []
+    for i, w in enumerate(wl):
+        default = {"wavelength": format_envi_value(w), "wavelength_units": WAVELENGTH_UNITS}
+        imagery = {"CENTRAL_WAVELENGTH_UM": f"{w / 1000.0:.6f}"}
+        if fw is not None:
+            default["fwhm"] = format_envi_value(fw[i])
+            imagery["FWHM_UM"] = f"{fw[i] / 1000.0:.6f}"
+        bands.append({"": default, "IMAGERY": imagery})
+    return dataset, bands
+
+
+#: ENVI ``data type`` codes of the dtypes the writer stores
+ENVI_DATA_TYPES = {"uint8": 1, "int16": 2, "int32": 3, "float32": 4, "float64": 5, "uint16": 12, "uint32": 13}
+
+
+def envi_header_text(width: int, height: int, dtype: str, wavelengths_nm: Sequence[float] | None,
+                     fwhm_nm: Sequence[float] | None = None, band_names: Sequence[str] | None = None,
+                     nodata: float | None = None, scale: float = 1.0, default_bands: Sequence[int] | None = None,
+                     description: str = "") -> str:
+    """An ENVI header describing a band-sequential GeoTIFF beside it (``file type = TIFF``).
+
+    Spectral Python (``envi.open(hdr, tif)``) and ENVI read the wavelengths, FWHM, bad-band list,
+    band names and reflectance scale from it; pixels are read from the GeoTIFF by GDAL.
+    """
+    count = len(band_names) if band_names is not None else (0 if wavelengths_nm is None else len(wavelengths_nm))
+    lines = ["ENVI", f"description = {{{description or 'HyperLDM engine output'}}}", f"samples = {int(width)}",
+             f"lines = {int(height)}", f"bands = {count}", "header offset = 0", "file type = TIFF",
+             f"data type = {ENVI_DATA_TYPES[np.dtype(dtype).name]}", "interleave = bsq", "byte order = 0"]
+    names = list(band_names) if band_names is not None else [f"b{i + 1}" for i in range(count)]
+    lines.append("band names = {" + ", ".join(n.replace(",", ";") for n in names) + "}")
+    if wavelengths_nm is not None:
+        dataset, _ = spectral_metadata(wavelengths_nm, fwhm_nm)
+        lines += [f"wavelength units = {WAVELENGTH_UNITS}", f"wavelength = {dataset['wavelength']}"]
+        if "fwhm" in dataset:
+            lines.append(f"fwhm = {dataset['fwhm']}")
+        lines.append(f"bbl = {dataset['bbl']}")
+    if default_bands:
+        lines.append("default bands = {" + ", ".join(str(int(b)) for b in default_bands) + "}")
+    if nodata is not None and np.isfinite(nodata):
+        lines.append(f"data ignore value = {nodata:g}")
+    if np.dtype(dtype).kind in "iu" and scale != 1.0:
+        lines.append(f"reflectance scale factor = {round(1.0 / scale, 9):g}")
+    return "\n".join(lines) + "\n"
 
 
 def _profile_of(like: Any) -> dict[str, Any]:
@@ -532,14 +613,11 @@ class HsiWriter:
         ds = self._ds
         default: dict[str, str] = {str(k): str(v) for k, v in self.extra_tags.items()}
         envi: dict[str, str] = {}
+        bands: list[dict[str, dict[str, str]]] = [{} for _ in range(self.count)]
         if self.wavelengths_nm is not None:
-            wl = format_envi_list(self.wavelengths_nm)
-            default.update(wavelength=wl, wavelength_units=WAVELENGTH_UNITS)
-            envi.update(wavelength=wl, wavelength_units=WAVELENGTH_UNITS)
-            if self.fwhm_nm is not None:
-                fw = format_envi_list(self.fwhm_nm)
-                default["fwhm"] = fw
-                envi["fwhm"] = fw
+            dataset, bands = spectral_metadata(self.wavelengths_nm, self.fwhm_nm)
+            envi.update(dataset)
+            default.update({k: v for k, v in dataset.items() if k != "bbl"})
         if self.is_int and self.scale != 1.0:
             # reflectance = stored x scale + 0: GDAL's band scale, read by GDAL, rasterio and QGIS
             ds.scales = [self.scale] * self.count
@@ -553,16 +631,22 @@ class HsiWriter:
             ds.update_tags(ns="ENVI", **envi)
         for i in range(self.count):
             b = i + 1
-            if self.band_names is not None:
-                ds.set_band_description(b, str(self.band_names[i]))
-            elif self.wavelengths_nm is not None:
-                ds.set_band_description(b, band_description(b, self.wavelengths_nm[i]))
+            name = None if self.band_names is None else str(self.band_names[i])
             if self.wavelengths_nm is not None:
-                band_tags = {"wavelength": repr(round(float(self.wavelengths_nm[i]), 4)),
-                             "wavelength_units": WAVELENGTH_UNITS}
-                if self.fwhm_nm is not None:
-                    band_tags["fwhm"] = repr(round(float(self.fwhm_nm[i]), 4))
-                ds.update_tags(b, **band_tags)
+                ds.set_band_description(b, band_description(b, self.wavelengths_nm[i], name))
+            elif name is not None:
+                ds.set_band_description(b, name)
+            for domain, items in bands[i].items():
+                if domain:
+                    ds.update_tags(b, ns=domain, **items)
+                else:
+                    ds.update_tags(b, **items)
+
+    def envi_header(self, default_bands: Sequence[int] | None = None, description: str = "") -> str:
+        """This output's ENVI ``.hdr`` sidecar text (see :func:`envi_header_text`)."""
+        return envi_header_text(self.width, self.height, self.dtype, self.wavelengths_nm, self.fwhm_nm,
+                                self.band_names, self.nodata, self.scale if self.is_int else 1.0,
+                                default_bands, description)
 
     def encode(self, array: np.ndarray) -> np.ndarray:
         """Float values -> the stored dtype (scaling, rounding, clipping, nodata for NaN/Inf)."""

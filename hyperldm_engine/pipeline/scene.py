@@ -25,6 +25,7 @@ from hyperldm_engine.io.writer import (
     check_output_format,
     parse_creation_options,
 )
+from hyperldm_engine.pipeline.outputs import enter_envi_header, enter_library, output_bands, planned_outputs
 from hyperldm_engine.pipeline.synthesize import (
     SamplingOptions,
     SynthesisTileFn,
@@ -83,6 +84,9 @@ class SceneJob:
     strip_width: int = DEFAULT_STRIP_WIDTH  # px merged at a time; memory grows with it (docs/scaling-out.md)
     input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
     rgb_consistency: str = "auto"  # RGB_CONSISTENCY: auto projects when the input sensor is known
+    output_sensor: str | None = None  # spectral.output_sensors name or CSV: resample every cube to its bands
+    envi_header: bool = False  # also write OUT.hdr beside each cube (Spectral Python, ENVI)
+    library_out: str | None = None  # also write the decoder's endmember library (GeoPackage + CSV)
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
@@ -220,18 +224,21 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
         check_file_name(job.abundances, "--abundances")
         check_output_format(job.abundances, "--abundances")
         planned.append(file_output(job.abundances, "--abundances"))
+    planned += planned_outputs(sample_paths(job.output, job.sampling.samples, job.sample_layout),
+                               job.envi_header, job.library_out)
     # every path written, checked against every input before any work (io/output_paths.py)
-    check_outputs(planned, [job.input, job.model, job.aoi], job.overwrite)
+    check_outputs(planned, [job.input, job.model, job.aoi, job.output_sensor], job.overwrite)
     for folder in {p.path.parent for p in planned}:
         clean_stale_temporaries(folder)  # left by a killed run (kill -9, power loss)
     check_bundle_folder(job.model)
     model = bundle_summary(job.model)
     check_mode(job.sampling.mode, model, job.model)
+    out_bands = output_bands(job.output_sensor, model)
     reader = open_rgb(job.input, bands=job.bands, scale=job.scale)
     with reader:
         k = job.sampling.samples
         grid = scene_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
-        _check_space(job, sample_paths(job.output, k, job.sample_layout), model["n_bands"],
+        _check_space(job, sample_paths(job.output, k, job.sample_layout), out_bands.count,
                      len(model["groups"]), reader.width * reader.height)
         mask_fn, tiles = _area_of_interest(job, reader, grid)
         stats = scene_statistics(reader)
@@ -247,14 +254,18 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
                                   rgb_response=sensor.response)
-        n_bands = model["n_bands"]
+        if out_bands.resampling is not None:
+            report_info(f"output sensor {out_bands.sensor}: {out_bands.describe()}", progress_mode)
+        tile_fn = out_bands.wrap(tile_fn)  # --output-sensor: each tile resampled to the sensor's bands
+        n_bands = out_bands.count
         tags = {"HYPERLDM_ENGINE": __version__, "HYPERLDM_MODEL": Path(job.model).name,
                 "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_SAMPLER": job.sampling.sampler,
                 "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k,
                 "HYPERLDM_RGB_BANDS": rgb_bands, "HYPERLDM_RGB_BANDS_FROM": reader.band_source,
                 "HYPERLDM_MODE": job.sampling.mode, "HYPERLDM_INPUT_SENSOR": sensor.name,
                 "HYPERLDM_INPUT_SENSOR_FROM": sensor.source,
-                "HYPERLDM_RGB_CONSISTENCY": "on" if sensor.consistency else "off"}
+                "HYPERLDM_RGB_CONSISTENCY": "on" if sensor.consistency else "off",
+                "HYPERLDM_OUTPUT_SENSOR": out_bands.sensor}
         writer_args = dict(like_profile=reader.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,
                            overwrite=job.overwrite)  # uint16: the writer's INT_SCALE
@@ -264,20 +275,28 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
             writers: dict[str, Any] = {}
             bands: dict[str, int] = {}
             if job.sample_layout == "bands" and k > 1:
-                wl = np.tile(model["wavelengths_nm"], k)
-                names = [f"s{s} b{b + 1} {w:.1f} nm" for s in range(k)
-                         for b, w in enumerate(model["wavelengths_nm"])]
+                wl = np.tile(out_bands.wavelengths_nm, k)
+                names = [f"s{s} {out_bands.names[b] if out_bands.names else f'b{b + 1}'}" for s in range(k)
+                         for b in range(n_bands)]
                 shared = stack.enter_context(HsiWriter(
-                    paths[0], count=k * n_bands, wavelengths_nm=wl, fwhm_nm=np.tile(model["fwhm_nm"], k),
+                    paths[0], count=k * n_bands, wavelengths_nm=wl, fwhm_nm=np.tile(out_bands.fwhm_nm, k),
                     band_names=names, tags={**tags, "HYPERLDM_SAMPLE_LAYOUT": "bands"}, **writer_args))
                 for s in range(k):
                     writers[f"s{s}"], bands[f"s{s}"] = _BandOffset(shared, s * n_bands), n_bands
+                cubes = [shared]
             else:
                 for s, path in enumerate(paths):
                     writers[f"s{s}"] = stack.enter_context(HsiWriter(
-                        path, count=n_bands, wavelengths_nm=model["wavelengths_nm"], fwhm_nm=model["fwhm_nm"],
-                        tags={**tags, "HYPERLDM_SAMPLE": s}, **writer_args))
+                        path, count=n_bands, wavelengths_nm=out_bands.wavelengths_nm, fwhm_nm=out_bands.fwhm_nm,
+                        band_names=out_bands.names, tags={**tags, "HYPERLDM_SAMPLE": s}, **writer_args))
                     bands[f"s{s}"] = n_bands
+                cubes = [writers[f"s{s}"] for s in range(len(paths))]
+            for cube in cubes:  # --envi-header: OUT.hdr beside each cube, renamed with it
+                if job.envi_header:
+                    enter_envi_header(stack, cube, cube.path, job.overwrite, f"HyperLDM engine {__version__} "
+                                      f"synthesize of {Path(job.input).name} ({out_bands.sensor} bands)")
+            if job.library_out:
+                enter_library(stack, job.library_out, str(job.model), out_bands, job.overwrite)
             if job.abundances:
                 groups = model["groups"]
                 writers["abundances"] = stack.enter_context(HsiWriter(

@@ -41,7 +41,8 @@ def _open(path: Path) -> rasterio.DatasetReader:
 
 
 def test_formatting() -> None:
-    assert band_description(12, 580.4) == "b12 580.4 nm"
+    assert band_description(12, 580.4) == "b12 (580.4 Nanometers)"  # GDAL's ENVI driver: "name (wl units)"
+    assert band_description(9, 864.70812, "B8A") == "B8A (864.7081 Nanometers)"
     assert format_envi_list([400, 412.5, np.float32(580.4)]) == "{400.0, 412.5, 580.4}"
     assert parse_creation_options(["zlevel=9", "NUM_THREADS = 2"]) == {"ZLEVEL": "9", "NUM_THREADS": "2"}
     with pytest.raises(InputError, match="creation option 'ZLEVEL' is not of the form KEY=VALUE"):
@@ -69,13 +70,15 @@ def test_windowed_float_round_trip(tmp_path: Path, rng: np.random.Generator) -> 
         assert ds.block_shapes[0] == (512, 512)
         ims = ds.tags(ns="IMAGE_STRUCTURE")
         assert ims["COMPRESSION"] == "ZSTD" and ims["PREDICTOR"] == "3" and ims["INTERLEAVE"] == "BAND"
-        assert ds.descriptions == ("b1 400.0 nm", "b2 412.5 nm", "b3 580.4 nm", "b4 700.0 nm",
-                                   "b5 998.2 nm")
+        assert ds.descriptions == ("b1 (400.0 Nanometers)", "b2 (412.5 Nanometers)", "b3 (580.4 Nanometers)",
+                                   "b4 (700.0 Nanometers)", "b5 (998.25 Nanometers)")
         for tags in (ds.tags(), ds.tags(ns="ENVI")):
             assert tags["wavelength"] == "{400.0, 412.5, 580.4, 700.0, 998.25}"
             assert tags["wavelength_units"] == "Nanometers"
             assert tags["fwhm"] == "{10.0, 10.0, 11.5, 12.0, 15.0}"
         assert ds.tags(3) == {"wavelength": "580.4", "fwhm": "11.5", "wavelength_units": "Nanometers"}
+        assert ds.tags(3, ns="IMAGERY") == {"CENTRAL_WAVELENGTH_UM": "0.580400", "FWHM_UM": "0.011500"}
+        assert ds.tags(ns="ENVI")["bbl"] == "{1, 1, 1, 1, 1}"
     assert got[0, 0, 0] == -9999.0
     np.testing.assert_array_equal(got[:, 1:], cube[:, 1:])
     np.testing.assert_array_equal(got[:, 0, 1:], cube[:, 0, 1:])
@@ -139,7 +142,8 @@ def test_cog(tmp_path: Path, rng: np.random.Generator) -> None:
         assert ds.overviews(1) == [2]
         assert ds.block_shapes[0] == (512, 512)
         assert ds.tags(ns="ENVI")["wavelength"] == format_envi_list(WL)
-        assert ds.descriptions[2] == "b3 580.4 nm"
+        assert ds.descriptions[2] == "b3 (580.4 Nanometers)"
+        assert ds.tags(3, ns="IMAGERY")["CENTRAL_WAVELENGTH_UM"] == "0.580400"  # kept by the COG copy
         assert ds.crs.to_epsg() == 32633
         np.testing.assert_array_equal(ds.read(), cube)
 

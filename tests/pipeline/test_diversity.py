@@ -151,7 +151,7 @@ def test_cli_end_to_end(tiny_bundle: str, scene_dir: Path, tmp_path: Path) -> No
                 assert ds.count == count and ds.crs == ref.crs and ds.transform == ref.transform, name
                 assert (ds.width, ds.height) == (40, 32)
         with rasterio.open(out / "mean.tif") as ds:
-            assert "nm" in ds.descriptions[0]
+            assert "Nanometers" in ds.descriptions[0]
             mean = ds.read()
     with rasterio.open(out / "sample_0.tif") as a, rasterio.open(out / "sample_1.tif") as b:
         np.testing.assert_allclose(mean, (a.read() + b.read()) / 2, atol=1e-5)
