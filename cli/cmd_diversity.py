@@ -22,6 +22,7 @@ from hyperldm_engine.spectral.input_sensors import names as sensor_names
 @click.option("--write-samples", is_flag=True, help="Also write the K samples as sample_0.tif ...")
 @click.option("--scale", type=float, default=None,
               help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float).")
+@click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based).")
 @click.option("--input-sensor", default="auto", show_default=True, type=click.Choice(["auto", *sensor_names()]),
               help="Sensor that made the RGB (recorded in the outputs); auto reads the raster's metadata and "
                    "file name, else a generic camera.")
@@ -30,7 +31,7 @@ from hyperldm_engine.spectral.input_sensors import names as sensor_names
               show_default=True)
 def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int, steps: int, tile_size: int,
               overlap: int, device: str, write_samples: bool, scale: float | None, overwrite: bool,
-              progress_mode: str, input_sensor: str = "auto") -> None:
+              progress_mode: str, input_sensor: str = "auto", bands: str | None = None) -> None:
     """Synthesize K samples from RGB and measure their diversity into OUT_DIR.
 
     Writes mean.tif, spread.tif (std, angular spread), sd_map.tif, sdm_map.tif, report.json,
@@ -47,7 +48,8 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
     job = DiversityJob(input=rgb, output_dir=out_dir, model=resolve_model(model),
                        sampling=SamplingOptions(samples=samples, seed=seed, steps=steps),
                        tile=tile_size, overlap=overlap, device=device, write_samples=write_samples,
-                       overwrite=overwrite, scale=scale, input_sensor=input_sensor)
+                       overwrite=overwrite, scale=scale, input_sensor=input_sensor,
+                       bands=bands or None)
     report = run_diversity(job, progress_mode=progress_mode)
     if progress_mode == "json":
         values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}

@@ -22,6 +22,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+from . import contract
+
 SETTING_ENGINE_PATH = "HYPERLDM_ENGINE_PATH"
 ENV_ENGINE = "HYPERLDM_ENGINE"
 EXECUTABLE = "hyperldm-engine"
@@ -40,11 +42,13 @@ STRIPPED_ENV = (
 POLL_S = 0.1
 TERM_GRACE_S = 3.0
 
+#: where the "Set up or update the engine" algorithm and ``scripts/install_engine.sh --user`` put it
+USER_VENV = Path("~/.local/share/hyperldm/venv")
+
 HOW_TO_FIX = (
-    "set the engine executable in Processing > Options > Providers > HyperLDM > "
-    f"'HyperLDM engine executable' ({SETTING_ENGINE_PATH}), or the environment variable "
-    f"{ENV_ENGINE}, or install the engine as the README says (it creates "
-    "~/.local/share/hyperldm/venv/bin/hyperldm-engine)"
+    "run the Processing algorithm HyperLDM > 'Set up or update the engine' (it installs the engine into "
+    f"{USER_VENV}), or set the engine executable in Processing > Options > Providers > HyperLDM > "
+    f"'HyperLDM engine executable' ({SETTING_ENGINE_PATH}) or the environment variable {ENV_ENGINE}"
 )
 
 
@@ -80,9 +84,14 @@ def default_candidates() -> list[Path]:
     if repo is not None:
         candidates += [repo / ".venv" / "bin" / EXECUTABLE,
                        repo / ".venv" / "Scripts" / f"{EXECUTABLE}.exe"]
-    venv = Path.home() / ".local" / "share" / "hyperldm" / "venv"
+    venv = user_venv()
     candidates += [venv / "bin" / EXECUTABLE, venv / "Scripts" / f"{EXECUTABLE}.exe"]
     return candidates
+
+
+def user_venv() -> Path:
+    """The per-user engine venv (``~/.local/share/hyperldm/venv``), expanded for this user."""
+    return Path(os.path.expanduser(str(USER_VENV)))
 
 
 def _usable(path: Path) -> bool:
@@ -112,7 +121,9 @@ def find_engine(setting: str | None = None, environ: dict | None = None) -> str:
     found = shutil.which(EXECUTABLE)
     if found:
         return found
-    raise EngineError(f"HyperLDM engine not found; {HOW_TO_FIX}")
+    looked = [str(p) for p in default_candidates() if p.parent.name == "bin"]
+    where = f"in {', '.join(looked)} and on PATH" if looked else "on PATH"
+    raise EngineError(f"HyperLDM engine not found (looked {where}); {HOW_TO_FIX}")
 
 
 def clean_environment(environ: dict | None = None) -> dict:
@@ -170,7 +181,8 @@ def _stop(proc: subprocess.Popen, term_grace_s: float | None = None) -> None:
 
 
 class EngineRun:
-    """One engine invocation. ``run()`` returns the ``outputs`` of the ``done`` event, or None if
+    """One engine invocation. ``run()`` returns the ``done`` event parsed by the engine-plugin
+    contract (:class:`contract.Done`: every output path by role, numbers in ``values``), or None if
     the feedback was cancelled (outputs in ``cleanup`` are then removed)."""
 
     def __init__(self, args: list[str], feedback=None, cleanup=(), executable: str | None = None,
@@ -181,7 +193,8 @@ class EngineRun:
         self.cleanup = list(cleanup)
         self.keep_on_cancel = list(keep_on_cancel)
         self.term_grace_s = term_grace_s
-        self.outputs: dict = {}
+        self.done: contract.Done | None = None
+        self.contract_error: str | None = None
         self.error_message: str | None = None
         self.returncode: int | None = None
         self.tail: deque[str] = deque(maxlen=20)
@@ -209,7 +222,7 @@ class EngineRun:
             return
         kind = event.get("event")
         message = str(event.get("message", "") or "")
-        if kind == "progress":
+        if kind == contract.EVENT_PROGRESS:
             try:
                 fraction = float(event.get("fraction", 0.0))
             except (TypeError, ValueError):
@@ -218,21 +231,23 @@ class EngineRun:
                 fb.setProgress(max(0.0, min(100.0, 100.0 * fraction)))
                 if message:
                     fb.setProgressText(message)
-        elif kind == "info":
+        elif kind == contract.EVENT_INFO:
             if fb is not None:
                 fb.pushInfo(message)
-        elif kind == "warning":
+        elif kind == contract.EVENT_WARNING:
             if fb is not None:
                 fb.pushWarning(message)
-        elif kind == "error":
+        elif kind == contract.EVENT_ERROR:
             self.error_message = message or self.error_message
-        elif kind == "done":
-            outputs = event.get("outputs") or {}
-            self.outputs = outputs if isinstance(outputs, dict) else {}
+        elif kind == contract.EVENT_DONE:
+            try:
+                self.done = contract.parse_done(event, command=self.args[0] if self.args else None)
+            except contract.ContractError as exc:
+                self.contract_error = str(exc)
         elif fb is not None and message:
             fb.pushInfo(message)
 
-    def run(self) -> dict | None:
+    def run(self) -> contract.Done | None:
         if self.feedback is not None:
             self.feedback.pushCommandInfo(" ".join(_quote(a) for a in self.command))
         try:
@@ -296,7 +311,12 @@ class EngineRun:
         if self.returncode != 0:
             remove_outputs(self.cleanup)
             raise EngineError(self._failure_message())
-        return self.outputs
+        if self.done is None:
+            remove_outputs(self.cleanup)
+            why = self.contract_error or "it ended without the 'done' event that lists its outputs"
+            raise EngineError(f"HyperLDM engine '{self.executable}' does not match this plugin: {why}; "
+                              "update the engine (HyperLDM > 'Set up or update the engine') or the plugin")
+        return self.done
 
     def _failure_message(self) -> str:
         if self.error_message:
@@ -309,13 +329,58 @@ class EngineRun:
                 f"if the engine is broken, reinstall it or {HOW_TO_FIX}")
 
 
+def run_process(command: list[str], feedback=None, on_line=None, env: dict | None = None) -> int | None:
+    """Run a helper program (python -m venv, pip) without a shell: each output line goes to the
+    feedback's console (and ``on_line``), cancel kills its process group. Exit status, or None
+    when cancelled."""
+    if feedback is not None:
+        feedback.pushCommandInfo(" ".join(_quote(a) for a in command))
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env=env or clean_environment(), start_new_session=True, close_fds=True)
+    except OSError as exc:
+        raise EngineError(f"'{command[0]}' could not be started ({exc.strerror or exc})") from exc
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    try:
+        while True:
+            if feedback is not None and feedback.isCanceled():
+                _stop(proc, 1.0)
+                return None
+            try:
+                line = lines.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            if line.strip():
+                if feedback is not None:
+                    feedback.pushConsoleInfo(line)
+                if on_line is not None:
+                    on_line(line)
+        while proc.poll() is None:
+            if feedback is not None and feedback.isCanceled():
+                _stop(proc, 1.0)
+                return None
+            time.sleep(POLL_S)
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        reader.join(timeout=2.0)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return proc.returncode
+
+
 def _quote(arg: str) -> str:
     """Shell-like quoting for the log line only; the command itself never goes through a shell."""
     return shlex.quote(arg)
 
 
 def run_engine(args: list[str], feedback=None, cleanup=(), keep_on_cancel=(),
-               term_grace_s: float | None = None) -> dict | None:
+               term_grace_s: float | None = None) -> contract.Done | None:
     """Run ``hyperldm-engine ARGS --progress json``; see :class:`EngineRun`."""
     return EngineRun(args, feedback=feedback, cleanup=cleanup, keep_on_cancel=keep_on_cancel,
                      term_grace_s=term_grace_s).run()

@@ -1,10 +1,11 @@
-"""The "HyperLDM" Processing provider: three algorithms and the engine-path setting."""
+"""The "HyperLDM" Processing provider: three algorithms, the engine set-up and the engine-path setting."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .engine import SETTING_ENGINE_PATH
@@ -32,7 +33,15 @@ class HyperLDMProvider(QgsProcessingProvider):
         return "HyperLDM"
 
     def longName(self):  # noqa: N802 (QGIS API name)
-        return "HyperLDM: hyperspectral synthesis from RGB with latent diffusion"
+        return QCoreApplication.translate("HyperLDM",
+                                          "HyperLDM: hyperspectral synthesis from RGB with latent diffusion")
+
+    def supportedOutputRasterLayerExtensions(self):  # noqa: N802 (QGIS API name)
+        """GeoTIFF only: the format that keeps the engine's wavelengths, band names, scale and nodata."""
+        return ["tif"]
+
+    def defaultRasterFileExtension(self):  # noqa: N802 (QGIS API name)
+        return "tif"
 
     def icon(self):
         return QIcon(ICON_PATH)
@@ -45,7 +54,8 @@ class HyperLDMProvider(QgsProcessingProvider):
         if config is not None:
             config.settingIcons[self.name()] = self.icon()
             config.addSetting(setting(
-                self.name(), SETTING_ENGINE_PATH, "HyperLDM engine executable (hyperldm-engine)",
+                self.name(), SETTING_ENGINE_PATH,
+                QCoreApplication.translate("HyperLDM", "HyperLDM engine executable (hyperldm-engine)"),
                 "", valuetype=setting.FILE))
             config.readSettings()
         self.refreshAlgorithms()
@@ -58,8 +68,9 @@ class HyperLDMProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
         from .algorithms.diversity import DiversityAlgorithm
+        from .algorithms.setup_engine import SetupEngineAlgorithm
         from .algorithms.synthesize import SynthesizeAlgorithm
         from .algorithms.train import TrainAlgorithm
 
-        for algorithm in (SynthesizeAlgorithm(), DiversityAlgorithm(), TrainAlgorithm()):
+        for algorithm in (SynthesizeAlgorithm(), DiversityAlgorithm(), TrainAlgorithm(), SetupEngineAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hyperldm.contract import CONTRACT_VERSION
 from qgis_helpers import RecordingFeedback, require_engine_command, write_fake_engine
 
 WAVELENGTH_NAME = re.compile(r"^Band (\d+): (s(\d+) )?b(\d+) (\d+\.\d) nm$")
@@ -221,7 +222,7 @@ def test_missing_engine_explains_how_to_fix(qgis_app, tmp_path, monkeypatch):
             _run(alg_id, params)
         message = str(info.value)
         assert "HyperLDM engine not found" in message and "HYPERLDM_ENGINE_PATH" in message, alg_id
-        assert "README" in message
+        assert "Set up or update the engine" in message and "~/.local/share/hyperldm/venv" in message
     # the provider setting wins, and a wrong one is reported as such
     QgsSettings().setValue("Processing/Configuration/HYPERLDM_ENGINE_PATH", str(tmp_path / "missing-engine"))
     try:
@@ -242,7 +243,8 @@ def _gdal_create(path):
 COPYING_ENGINE = """
     import json, shutil, sys
     shutil.copyfile({source!r}, sys.argv[3])   # synthesize INPUT OUTPUT ...: "writes" a GeoTIFF
-    print(json.dumps({{"event": "done", "outputs": {{"outputs": [sys.argv[3]]}}}}), flush=True)
+    print(json.dumps({{"event": "done", "contract": {version}, "command": "synthesize",
+                      "outputs": {{"hsi": [sys.argv[3]]}}}}), flush=True)
     """
 
 
@@ -252,7 +254,8 @@ def test_non_geotiff_destination_is_converted_from_the_engine_geotiff(qgis_app, 
     QgsSettings().remove("Processing/Configuration/HYPERLDM_ENGINE_PATH")
     rgb = tmp_path / "rgb.tif"
     _gdal_create(rgb)
-    engine_exe = write_fake_engine(tmp_path / "copying-engine", COPYING_ENGINE.format(source=str(rgb)))
+    engine_exe = write_fake_engine(tmp_path / "copying-engine",
+                                   COPYING_ENGINE.format(source=str(rgb), version=CONTRACT_VERSION))
     monkeypatch.setenv("HYPERLDM_ENGINE", str(engine_exe))
     out = tmp_path / "hsi.img"
     res = _run("hyperldm:synthesize", {"INPUT": str(rgb), "OUTPUT": str(out)})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from hyperldm import engine
+from hyperldm.contract import CONTRACT_VERSION, done_payload
 from hyperldm.engine import EngineError, EngineRun, clean_environment, find_engine
 from qgis_helpers import RecordingFeedback, pid_alive, write_fake_engine
 
@@ -51,7 +53,7 @@ def test_missing_or_unusable_engine_says_how_to_fix(tmp_path, monkeypatch):
         find_engine("", {})
     message = str(info.value)
     assert "not found" in message and "HYPERLDM_ENGINE_PATH" in message and "HYPERLDM_ENGINE" in message
-    assert "README" in message and "\n" not in message
+    assert "Set up or update the engine" in message and "\n" not in message
     not_executable = tmp_path / "hyperldm-engine"
     not_executable.write_text("#!/bin/sh\n")
     with pytest.raises(EngineError, match=r"environment variable HYPERLDM_ENGINE points to .* not an executable"):
@@ -80,11 +82,12 @@ def test_json_events_reach_the_feedback_and_done_outputs_are_returned(tmp_path, 
             emit(event="progress", fraction=i / 4, done=i, total=4, message=f"tile {i}/4")
         print("plain text line")
         emit(event="warning", message="model trained at 1 m, input is 0.3 m")
-        emit(event="done", outputs={"output": "x.tif"})
-        """)
+        print(DONE, flush=True)
+        """.replace("DONE", repr(json.dumps(done_payload("synthesize", {"hsi": "x.tif"}, values={"tiles": 4})))))
     fb = RecordingFeedback()
     run = EngineRun(["synthesize", "in put.tif", "out;rm -rf x.tif"], feedback=fb, executable=str(fake))
-    assert run.run() == {"output": "x.tif"}
+    done = run.run()
+    assert done.paths("hsi") == ["x.tif"] and done.values == {"tiles": 4}
     assert fb.progress == [25.0, 50.0, 75.0, 100.0]
     # arguments arrive verbatim (no shell), --progress json is appended, the environment is clean
     assert fb.infos[0] == "args synthesize in put.tif out;rm -rf x.tif --progress json"
@@ -117,11 +120,12 @@ def test_broken_engine_reports_exit_status_last_line_and_fix(tmp_path):
     with pytest.raises(EngineError) as info:
         EngineRun(["synthesize"], executable=str(fake)).run()
     message = str(info.value)
-    assert "exit status 1" in message and "No module named 'torch'" in message and "README" in message
+    assert "exit status 1" in message and "No module named 'torch'" in message
+    assert "Set up or update the engine" in message
     bad_interpreter = tmp_path / "eng2"
     bad_interpreter.write_text("#!/nonexistent/python\n")
     bad_interpreter.chmod(0o755)
-    with pytest.raises(EngineError, match=r"could not be started .*README"):
+    with pytest.raises(EngineError, match=r"could not be started .*Set up or update the engine"):
         EngineRun(["synthesize"], executable=str(bad_interpreter)).run()
 
 
@@ -177,3 +181,22 @@ def test_cancel_sends_sigterm_first_so_the_engine_can_clean_up(tmp_path):
     run = EngineRun(["train"], feedback=fb, executable=str(fake))
     assert run.run() is None
     assert run.returncode == 143 and marker.exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"contract": CONTRACT_VERSION + 1}, "contract version"),
+    ({"outputs": {"output": ["x.tif"]}}, "role 'output' is not declared"),
+    ({"command": "diversity"}, "done event of 'diversity' where 'synthesize' was run"),
+    (None, "ended without the 'done' event"),
+])
+def test_an_engine_that_disagrees_with_the_contract_is_refused_in_one_line(tmp_path, change, message):
+    """A renamed role, another contract version or a missing done event on the engine's side only:
+    the plugin says engine and plugin do not match instead of guessing file names."""
+    event = done_payload("synthesize", {"hsi": "x.tif"})
+    line = "" if change is None else json.dumps({**event, **change})
+    fake = write_fake_engine(tmp_path / "eng", f"""
+        print({line!r}, flush=True)
+        """)
+    with pytest.raises(EngineError, match="does not match this plugin") as info:
+        EngineRun(["synthesize", "a.tif", "b.tif"], executable=str(fake), cleanup=[str(tmp_path / "b.tif")]).run()
+    assert message in str(info.value)

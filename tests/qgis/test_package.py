@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import re
 import subprocess
 import sys
 import zipfile
@@ -79,14 +80,14 @@ def test_plugin_never_uses_a_shell_or_sys_executable(path):
             assert ast.unparse(node.value) != "sys", f"{path}:{node.lineno} uses sys.executable"
 
 
-def test_provider_registers_three_algorithms_with_stable_ids(qgis_app):
+def test_provider_registers_four_algorithms_with_stable_ids(qgis_app):
     from qgis.core import QgsApplication
 
     provider = QgsApplication.processingRegistry().providerById("hyperldm")
     assert provider is not None and provider.name() == "HyperLDM"
     assert not provider.icon().isNull()
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == ["hyperldm:diversity", "hyperldm:synthesize", "hyperldm:train"]
+    assert ids == ["hyperldm:diversity", "hyperldm:setup_engine", "hyperldm:synthesize", "hyperldm:train"]
 
 
 def test_unload_removes_the_provider_and_init_processing_adds_it_back(qgis_app):
@@ -107,17 +108,21 @@ def test_unload_removes_the_provider_and_init_processing_adds_it_back(qgis_app):
 
 EXPECTED = {
     "hyperldm:synthesize": (
-        ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP", "BATCH_SIZE",
-         "INPUT_SENSOR", "DEVICE", "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
-        {"STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE", "CREATION_OPTIONS"},
+        ["INPUT", "INPUT_BANDS", "INPUT_SCALE", "MODEL", "SAMPLES", "SEED", "MODE", "STEPS", "EXTENT", "TILE_SIZE",
+         "OVERLAP", "BATCH_SIZE", "INPUT_SENSOR", "RGB_CONSISTENCY", "DEVICE", "CREATION_OPTIONS", "ABUNDANCES",
+         "OUTPUT"],
+        {"INPUT_SCALE", "STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "RGB_CONSISTENCY", "DEVICE",
+         "CREATION_OPTIONS"},
         {"OUTPUT": "outputRaster", "ABUNDANCES": "outputRaster"}),
     "hyperldm:diversity": (
-        ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "INPUT_SENSOR", "DEVICE", "SPREAD", "SD_MAP", "SDM_MAP"],
-        {"STEPS", "DEVICE"},
-        {"SPREAD": "outputRaster", "SD_MAP": "outputRaster", "SDM_MAP": "outputRaster",
-         "SD": "outputNumber", "SDM": "outputNumber", "REPORT": "outputHtml"}),
+        ["INPUT", "INPUT_BANDS", "INPUT_SCALE", "MODEL", "SAMPLES", "SEED", "STEPS", "INPUT_SENSOR", "DEVICE",
+         "MEAN", "SPREAD", "SD_MAP", "SDM_MAP", "REPORT_FOLDER"],
+        {"INPUT_SCALE", "STEPS", "DEVICE"},
+        {"MEAN": "outputRaster", "SPREAD": "outputRaster", "SD_MAP": "outputRaster", "SDM_MAP": "outputRaster",
+         "REPORT_FOLDER": "outputFolder", "SD": "outputNumber", "SDM": "outputNumber", "REPORT": "outputHtml"}),
     "hyperldm:train": (
-        ["HSI", "RGB", "LABELS", "ITERATIONS", "INIT", "INPUT_SENSOR", "DEVICE", "OUTPUT"], {"INIT", "DEVICE"},
+        ["HSI", "WAVELENGTHS", "RGB", "LABELS", "ITERATIONS", "INIT", "INPUT_SENSOR", "DEVICE", "OUTPUT"],
+        {"INIT", "DEVICE"},
         {"OUTPUT": "outputFolder"}),
 }
 
@@ -132,7 +137,121 @@ def test_parameters_outputs_advanced_flags_and_help(qgis_app, alg_id):
     cls = type(alg)
     assert all(getattr(cls, n) == n for n in names + list(outputs)), "keys are class constants"
     flagged = {p.name() for p in alg.parameterDefinitions()
-               if p.flags() & QgsProcessingParameterDefinition.FlagAdvanced}
+               if p.flags() & QgsProcessingParameterDefinition.Flag.FlagAdvanced}
     assert flagged == expert
     assert {o.name(): o.type() for o in alg.outputDefinitions()} == outputs
     assert "Example" in alg.shortHelpString() and "qgis_process run " + alg_id in alg.shortHelpString()
+
+
+def test_setup_algorithm_parameters(qgis_app):
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().algorithmById("hyperldm:setup_engine")
+    assert [p.name() for p in alg.parameterDefinitions()] == ["SOURCE", "PYTHON", "VENV", "PIP_ARGS"]
+    assert "~/.local/share/hyperldm/venv" in alg.shortHelpString()
+
+
+def test_engine_defaults_are_shown_from_the_contract_not_copied(qgis_app):
+    """Every "empty = engine default" says the value, and the value is the contract's."""
+    from hyperldm.contract import DEFAULTS
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    described = {(alg_id, p.name()): p.description() for alg_id in EXPECTED
+                 for p in registry.algorithmById(alg_id).parameterDefinitions()}
+    for text in described.values():
+        assert "engine default)" not in text, text  # the value follows "engine default"
+    assert f"engine default, {DEFAULTS['steps']})" in described[("hyperldm:synthesize", "STEPS")]
+    assert f"engine default, {DEFAULTS['tile_size']})" in described[("hyperldm:synthesize", "TILE_SIZE")]
+    assert f"engine default, {DEFAULTS['overlap']})" in described[("hyperldm:synthesize", "OVERLAP")]
+    assert f"{DEFAULTS['iterations']} per stage" in described[("hyperldm:train", "ITERATIONS")]
+    diversity = registry.algorithmById("hyperldm:diversity")
+    assert diversity.parameterDefinition("SAMPLES").defaultValue() == DEFAULTS["diversity_samples"]
+    text = "\n".join(p.read_text() for p in (PLUGIN / "algorithms").glob("*.py"))
+    assert not re.search(r"engine default, \d", text), "a default copied by hand into the plugin"
+
+
+def test_plugin_and_engine_share_one_contract_file():
+    """The plugin reads output roles and file names from its vendored contract.py; a copy that
+    differs from the engine's (a name changed on one side only) fails here and in tests/test_contract.py."""
+    engine_copy = ROOT / "hyperldm_engine" / "contract.py"
+    assert (PLUGIN / "contract.py").read_bytes() == engine_copy.read_bytes(), \
+        "qgis_plugin/hyperldm/contract.py differs from hyperldm_engine/contract.py: run scripts/build_plugin_zip.py"
+    source = "\n".join(p.read_text() for p in PLUGIN.rglob("*.py") if p.name != "contract.py")
+    for guessed in ('"spread.tif"', '"sd_map.tif"', '"report.json"', '"outputs"', "_s{", '"done"'):
+        assert guessed not in source, f"the plugin guesses {guessed} instead of reading the contract"
+
+
+# --- QGIS versions: Qt5 (QGIS 3.22+) and Qt6 (QGIS 4) ---------------------------------------------
+
+def _imported_qgis_names(tree):
+    """Names imported from qgis.* (QGIS and Qt classes)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "qgis":
+            names |= {alias.asname or alias.name for alias in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", _python_files(), ids=lambda p: str(p.relative_to(PLUGIN)))
+def test_qt_only_through_qgis_pyqt_and_enums_fully_qualified(path):
+    """PyQt5/PyQt6/sip are never imported directly; enum members of QGIS and Qt classes are written
+    ``Class.Enum.Member`` (the only form PyQt6 has; PyQt5 and QGIS 3.22 accept it too), and no
+    Qt5-only spelling (exec_, QVariant.Int style types) is used."""
+    text = path.read_text()
+    tree = ast.parse(text, str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                assert module.split(".")[0] not in ("PyQt5", "PyQt6", "sip", "PySide2", "PySide6"), \
+                    f"{path}:{node.lineno} imports {module}; use qgis.PyQt"
+                if module.startswith("qgis.") and module.split(".")[1].startswith("Qt"):
+                    pytest.fail(f"{path}:{node.lineno}: Qt modules come from qgis.PyQt, not {module}")
+    qgis_names = _imported_qgis_names(tree)
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in qgis_names
+                and node.attr[:1].isupper() and not node.attr.isupper()):
+            parent = parents.get(node)
+            qualified = isinstance(parent, ast.Attribute) and parent.value is node
+            assert qualified, (f"{path}:{node.lineno}: {node.value.id}.{node.attr} is an unscoped enum member; "
+                               f"write {node.value.id}.<EnumName>.{node.attr} (Qt6 / QGIS 4)")
+    assert ".exec_(" not in text and "QVariant." not in text, f"{path}: Qt5-only spelling"
+
+
+def test_fully_qualified_enums_resolve_in_this_qgis(qgis_app):
+    """The scoped spellings the static test asks for exist in QGIS 3.22 (the minimum version)."""
+    import qgis.core as core
+
+    pattern = re.compile(r"\b(Qgs\w+)\.([A-Z]\w+)\.([A-Z]\w+)\b")
+    seen = set()
+    for path in _python_files():
+        for cls, enum, member in pattern.findall(path.read_text()):
+            if hasattr(core, cls):
+                assert hasattr(getattr(getattr(core, cls), enum), member), f"{cls}.{enum}.{member} in {path.name}"
+                seen.add(f"{cls}.{enum}.{member}")
+    assert "QgsProcessingParameterNumber.Type.Integer" in seen
+
+
+@pytest.mark.parametrize("path", sorted((PLUGIN / "algorithms").glob("*.py")), ids=lambda p: p.name)
+def test_user_visible_strings_go_through_tr(path):
+    """displayName, shortHelpString and every parameter or output description is translated."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name in ("displayName", "shortHelpString"):
+            for ret in [n for n in ast.walk(node) if isinstance(n, ast.Return)]:
+                assert "tr(" in ast.unparse(ret.value), f"{path.name}:{ret.lineno} {node.name} without tr()"
+        if isinstance(node, ast.Call):
+            func = ast.unparse(node.func)
+            if (re.match(r"(QgsProcessing(Parameter|Output)\w+|int_parameter)$", func) and len(node.args) >= 2
+                    and not isinstance(node.args[1], ast.Name)):  # a variable: its callers are checked
+                assert "tr(" in ast.unparse(node.args[1]), f"{path.name}:{node.lineno} {func} description without tr()"
+
+
+def test_metadata_declares_the_qgis_versions_it_supports():
+    """3.22 is what the tests run; QGIS 4 (Qt6) is not claimed until tested there (no supportsQt6),
+    so the maximum is the last 3.x."""
+    meta = _metadata(ROOT / "metadata.txt")
+    assert meta["qgisMinimumVersion"] == "3.22" and meta["qgisMaximumVersion"] == "3.99"
+    assert meta.get("supportsQt6", "no").lower() in ("no", "false")

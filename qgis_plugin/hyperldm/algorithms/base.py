@@ -1,4 +1,9 @@
-"""What the three algorithms share: common parameters, engine calls, raster delivery, band names."""
+"""What the algorithms share: common parameters, engine calls, raster delivery, band names, styles.
+
+Qt and QGIS enums are always written fully qualified (``QgsProcessingParameterNumber.Type.Integer``),
+the form that exists in QGIS 3.22 (PyQt5) and QGIS 4 (PyQt6); user-visible text goes through
+:func:`tr`. ``tests/qgis/test_package.py`` checks both statically.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +20,21 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
     QgsProcessingUtils,
     QgsProject,
     QgsRasterFileWriter,
     QgsRasterLayer,
     QgsRasterPipe,
 )
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from .. import contract
 from ..engine import EngineError, run_engine
 from ..provider import ICON_PATH
+
+DEFAULTS = contract.DEFAULTS
 
 DEVICES = ["auto", "cpu", "cuda"]
 #: --input-sensor choices: the engine's registry (hyperldm_engine.spectral.input_sensors.names()) after
@@ -33,6 +43,13 @@ INPUT_SENSORS = ["auto", "generic-camera", "nikon-5100", "sigma-sdmerill", "sent
                  "landsat8-oli", "landsat7-etm", "paper-bands"]
 GTIFF_EXTENSIONS = (".tif", ".tiff")
 _WAVELENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*nm\b")
+#: cumulative cut of the true-colour style (fractions of the pixels below the low / the high end)
+CUT_LOW, CUT_HIGH = 0.02, 0.98
+
+
+def tr(text: str) -> str:
+    """Translate user-visible text (context "HyperLDM", as QGIS's own algorithms do)."""
+    return QCoreApplication.translate("HyperLDM", text)
 
 
 class HyperLDMAlgorithm(QgsProcessingAlgorithm):
@@ -53,8 +70,12 @@ class HyperLDMAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802 (QGIS API name)
         return type(self)()
 
+    def tr(self, text: str) -> str:
+        return tr(text)
+
     def run_engine(self, args, feedback, cleanup=(), keep_on_cancel=(), term_grace_s=None):
-        """Run the engine; None when cancelled, else the ``done`` outputs; errors become one line."""
+        """Run the engine; None when cancelled, else its ``done`` event (:class:`contract.Done`);
+        errors become one line."""
         try:
             return run_engine(args, feedback=feedback, cleanup=cleanup, keep_on_cancel=keep_on_cancel,
                               term_grace_s=term_grace_s)
@@ -64,7 +85,7 @@ class HyperLDMAlgorithm(QgsProcessingAlgorithm):
 
 def advanced(param: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
     """Flag an expert parameter so the dialog folds it under "Advanced parameters"."""
-    param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
     return param
 
 
@@ -72,24 +93,107 @@ def model_parameter(name: str) -> QgsProcessingParameterFile:
     """A bundle is a folder or a .zip of one. Folder behaviour: the dialog offers a folder picker,
     and (unlike File behaviour in 3.22, which wants a suffix) a typed folder or .zip path is valid."""
     return QgsProcessingParameterFile(
-        name, "Model bundle folder or .zip (empty = the bundled default model)",
-        behavior=QgsProcessingParameterFile.Folder, optional=True)
+        name, tr("Model bundle folder or .zip (empty = the bundled default model)"),
+        behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True)
 
 
 def device_parameter(name: str) -> QgsProcessingParameterEnum:
     return advanced(QgsProcessingParameterEnum(
-        name, "Device (auto = CUDA GPU when available, else CPU)", options=DEVICES, defaultValue=0))
+        name, tr("Device (auto = CUDA GPU when available, else CPU)"), options=DEVICES, defaultValue=0))
 
 
 def input_sensor_parameter(name: str) -> QgsProcessingParameterEnum:
     """Which sensor made the RGB: auto reads the raster's metadata (Sentinel-2, Landsat), else a generic camera."""
     return QgsProcessingParameterEnum(
-        name, "Input sensor (auto = from the raster's metadata, else a generic camera)", options=INPUT_SENSORS,
+        name, tr("Input sensor (auto = from the raster's metadata, else a generic camera)"), options=INPUT_SENSORS,
         defaultValue=0)
 
 
+def bands_parameter(name: str) -> QgsProcessingParameterString:
+    """Which input bands are red, green and blue (1-based, e.g. ``3,2,1``)."""
+    return QgsProcessingParameterString(
+        name, tr("Input bands used as red, green, blue, e.g. 3,2,1 (empty = bands 1,2,3 of a 3-band raster; "
+                 "with 4 or more bands, the bands whose description or colour says red, green, blue)"),
+        "", optional=True)
+
+
+def scale_parameter(name: str) -> QgsProcessingParameterNumber:
+    """Divide input values by this to get reflectance 0-1."""
+    param = QgsProcessingParameterNumber(
+        name, tr("Input scale: values are divided by this (empty = 255 for 8-bit, 65535 for 16-bit, 1 for float; "
+                 "10000 for Sentinel-2 / Landsat surface reflectance)"),
+        type=QgsProcessingParameterNumber.Type.Double, optional=True)
+    param.setMinimum(1e-9)
+    return advanced(param)
+
+
+def input_bands(alg, parameters, name, context, layer) -> str | None:
+    """``--bands`` for the engine: as given, else read from the layer for 4+ bands, else None.
+
+    Checked here, before the engine starts: every band must exist and there must be three."""
+    text = (alg.parameterAsString(parameters, name, context) or "").strip()
+    count = layer.bandCount()
+    if text:
+        try:
+            bands = [int(b) for b in text.replace(" ", ",").split(",") if b]
+        except ValueError:
+            raise QgsProcessingException(tr("Input bands '{}' are not three band numbers such as 3,2,1").format(text)) \
+                from None
+        if len(bands) != 3 or not all(1 <= b <= count for b in bands):
+            raise QgsProcessingException(tr("Input bands '{}': give three band numbers between 1 and {} "
+                                            "(the raster has {} bands), e.g. 3,2,1").format(text, count, count))
+        return ",".join(map(str, bands))
+    if count == 3:
+        return None
+    if count < 3:
+        raise QgsProcessingException(tr("The input has {} band(s); it needs red, green and blue").format(count))
+    found = rgb_from_layer(layer)
+    if found is None:
+        names = "; ".join(f"{b}: {layer.bandName(b)}" for b in range(1, count + 1))
+        raise QgsProcessingException(tr("The input has {} bands and none of their descriptions or colours says "
+                                        "which are red, green and blue; set 'Input bands' (e.g. 3,2,1). "
+                                        "Bands: {}").format(count, names))
+    return ",".join(map(str, found))
+
+
+_COLOUR_WORDS = {"red": ("red", "b4", "rot"), "green": ("green", "b3", "grün"), "blue": ("blue", "b2", "blau")}
+
+
+def rgb_from_layer(layer) -> tuple[int, int, int] | None:
+    """Red, green, blue band numbers from GDAL colour interpretation, else from band descriptions."""
+    from qgis.core import QgsRaster
+
+    provider = layer.dataProvider()
+    interp = {}
+    for band in range(1, layer.bandCount() + 1):
+        ci = provider.colorInterpretation(band)
+        for colour, code in (("red", QgsRaster.ColorInterpretation.RedBand),
+                             ("green", QgsRaster.ColorInterpretation.GreenBand),
+                             ("blue", QgsRaster.ColorInterpretation.BlueBand)):
+            if ci == code:
+                interp.setdefault(colour, band)
+    if len(interp) == 3:
+        return interp["red"], interp["green"], interp["blue"]
+    named = {}
+    for band in range(1, layer.bandCount() + 1):
+        desc = layer.bandName(band).lower()
+        desc = desc.split(":", 1)[-1].strip()  # QGIS shows "Band 3: red"
+        for colour, words in _COLOUR_WORDS.items():
+            if any(re.search(rf"\b{re.escape(w)}\b", desc) for w in words):
+                named.setdefault(colour, band)
+    if len(named) == 3:
+        return named["red"], named["green"], named["blue"]
+    return None
+
+
+def optional_float(alg, parameters, name, context):
+    if parameters.get(name) is None or parameters.get(name) == "":
+        return None
+    return alg.parameterAsDouble(parameters, name, context)
+
+
 def int_parameter(name, description, default=None, minimum=None, maximum=None, optional=False):
-    param = QgsProcessingParameterNumber(name, description, type=QgsProcessingParameterNumber.Integer,
+    param = QgsProcessingParameterNumber(name, description, type=QgsProcessingParameterNumber.Type.Integer,
                                          defaultValue=default, optional=optional)
     if minimum is not None:
         param.setMinimum(minimum)
@@ -114,7 +218,7 @@ def model_path(alg, parameters, name, context) -> str | None:
     if path.name == "config.json":
         path = path.parent
     if not path.exists():
-        raise QgsProcessingException(f"Model bundle not found: {value}")
+        raise QgsProcessingException(tr("Model bundle not found: {}").format(value))
     return str(path)
 
 
@@ -123,13 +227,13 @@ def layer_path(alg, parameters, name, context, required=True) -> str | None:
     layer = alg.parameterAsRasterLayer(parameters, name, context)
     if layer is None:
         if required:
-            raise QgsProcessingException(f"Could not load the raster layer for {name}")
+            raise QgsProcessingException(tr("Could not load the raster layer for {}").format(name))
         return None
     source = layer.source()
     if not os.path.exists(source):
         raise QgsProcessingException(
-            f"{name}: the engine reads raster files, and '{layer.name()}' is not one ({source}); "
-            "save it as a GeoTIFF first")
+            tr("{}: the engine reads raster files, and '{}' is not one ({}); save it as a GeoTIFF first").format(
+                name, layer.name(), source))
     return source
 
 
@@ -165,7 +269,7 @@ def deliver_raster(source: str, destination: str, feedback=None) -> str:
     error = writer.writeRaster(pipe, layer.width(), layer.height(), layer.extent(), layer.crs(),
                                QgsProject.instance().transformContext())
     del pipe, layer
-    if error != QgsRasterFileWriter.NoError:
+    if error != QgsRasterFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"Could not write {destination} (raster writer error {int(error)})")
     os.remove(source)
     return destination
@@ -193,9 +297,61 @@ def true_colour_bands(wavelengths, targets=(640.0, 550.0, 460.0)) -> tuple[int, 
     return tuple(min(first_sample, key=lambda bw, t=t: abs(bw[1] - t))[0] for t in targets)
 
 
+def true_colour_renderer(layer: QgsRasterLayer):
+    """Bands nearest 640/550/460 nm with a 2-98 % cumulative cut per band, or None for a layer
+    without wavelengths in its band names (``Band 12: b12 545.7 nm``) or fewer than 3 bands."""
+    from qgis.core import (
+        QgsContrastEnhancement,
+        QgsMultiBandColorRenderer,
+        QgsRasterMinMaxOrigin,
+    )
+
+    bands = true_colour_bands(band_wavelengths(layer))
+    if bands is None or layer.bandCount() < 3:
+        return None
+    provider = layer.dataProvider()
+    renderer = QgsMultiBandColorRenderer(provider, *bands)
+    for band, setter in zip(bands, (renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement,
+                                    renderer.setBlueContrastEnhancement), strict=True):
+        low, high = provider.cumulativeCut(band, CUT_LOW, CUT_HIGH, layer.extent(), 250000)
+        enhancement = QgsContrastEnhancement(provider.dataType(band))
+        enhancement.setContrastEnhancementAlgorithm(
+            QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+        enhancement.setMinimumValue(low)
+        enhancement.setMaximumValue(high if high > low else low + 1e-6)
+        setter(enhancement)
+    origin = QgsRasterMinMaxOrigin()
+    origin.setLimits(QgsRasterMinMaxOrigin.Limits.CumulativeCut)
+    origin.setCumulativeCutLower(CUT_LOW)
+    origin.setCumulativeCutUpper(CUT_HIGH)
+    renderer.setMinMaxOrigin(origin)
+    return renderer
+
+
+def write_default_style(raster: str, feedback=None) -> str | None:
+    """Write ``<stem>.qml`` beside ``raster`` (QGIS's default style for the file): true colour with a
+    2-98 % cut, so the output opens right by hand and in new projects. Returns its path or None."""
+    layer = QgsRasterLayer(raster, Path(raster).stem, "gdal")
+    try:
+        if not layer.isValid():
+            return None
+        renderer = true_colour_renderer(layer)
+        if renderer is None:
+            return None
+        layer.setRenderer(renderer)
+        path = contract.style_path(raster)
+        message, ok = layer.saveNamedStyle(path)
+        if not ok:
+            if feedback is not None:
+                feedback.pushWarning(tr("Could not write the default style {}: {}").format(path, message))
+            return None
+        return path
+    finally:
+        del layer
+
+
 class HyperspectralLayerStyler(QgsProcessingLayerPostProcessorInterface):
-    """Shows a loaded HSI output in true colour (bands nearest 640/550/460 nm) with a stretch; the
-    band names (``Band 12: b12 580.4 nm``) come from the GeoTIFF band descriptions."""
+    """Names a loaded output and shows it in true colour (the same style as its .qml side file)."""
 
     def __init__(self, name: str):
         super().__init__()
@@ -205,33 +361,30 @@ class HyperspectralLayerStyler(QgsProcessingLayerPostProcessorInterface):
         if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
             return
         layer.setName(self.name)
-        from qgis.core import QgsContrastEnhancement, QgsMultiBandColorRenderer, QgsRasterBandStats
-
-        bands = true_colour_bands(band_wavelengths(layer))
-        if bands is None or layer.bandCount() < 3:
-            return
-        renderer = QgsMultiBandColorRenderer(layer.dataProvider(), *bands)
-        for band, setter in zip(bands, (renderer.setRedContrastEnhancement,
-                                        renderer.setGreenContrastEnhancement,
-                                        renderer.setBlueContrastEnhancement), strict=True):
-            stats = layer.dataProvider().bandStatistics(
-                band, QgsRasterBandStats.Min | QgsRasterBandStats.Max, layer.extent(), 250000)
-            enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
-            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
-            enhancement.setMinimumValue(stats.minimumValue)
-            enhancement.setMaximumValue(stats.maximumValue)
-            setter(enhancement)
-        layer.setRenderer(renderer)
-        layer.triggerRepaint()
+        renderer = true_colour_renderer(layer)
+        if renderer is not None:
+            layer.setRenderer(renderer)
+            layer.triggerRepaint()
 
 
-_STYLERS: dict[str, HyperspectralLayerStyler] = {}
+class LayerNamer(QgsProcessingLayerPostProcessorInterface):
+    """Gives a loaded single-band output a name that says what it holds."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        if layer is not None and layer.isValid():
+            layer.setName(self.name)
 
 
-def style_on_load(context, destination: str, name: str) -> None:
-    """Attach the true-colour styler when the output is loaded into the project."""
+_STYLERS: dict[str, QgsProcessingLayerPostProcessorInterface] = {}
+
+
+def style_on_load(context, destination: str, name: str, true_colour: bool = True) -> None:
+    """Attach the true-colour styler (or just the name) when the output is loaded into the project."""
     if context.willLoadLayerOnCompletion(destination):
-        styler = HyperspectralLayerStyler(name)
+        styler = HyperspectralLayerStyler(name) if true_colour else LayerNamer(name)
         _STYLERS[destination] = styler  # QGIS keeps no Python reference; this one must outlive the run
         context.layerToLoadOnCompletionDetails(destination).setPostProcessor(styler)
-

@@ -12,28 +12,38 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
 )
 
+from .. import contract
 from .base import (
+    DEFAULTS,
     DEVICES,
     INPUT_SENSORS,
     HyperLDMAlgorithm,
     advanced,
+    bands_parameter,
     deliver_raster,
     device_parameter,
+    input_bands,
     input_sensor_parameter,
     int_parameter,
     layer_path,
     model_parameter,
     model_path,
+    optional_float,
     optional_int,
+    scale_parameter,
+    style_on_load,
+    tr,
+    write_default_style,
 )
 
-#: engine file name for each raster destination
-RASTERS = {"SPREAD": "spread.tif", "SD_MAP": "sd_map.tif", "SDM_MAP": "sdm_map.tif"}
+#: the contract's output role of each raster destination
+RASTERS = {"MEAN": contract.MEAN, "SPREAD": contract.SPREAD, "SD_MAP": contract.SD_MAP, "SDM_MAP": contract.SDM_MAP}
 
 
 def read_report(path: Path) -> dict:
@@ -41,27 +51,33 @@ def read_report(path: Path) -> dict:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise QgsProcessingException(f"The engine's diversity report {path} is unreadable: {exc}") from None
+        raise QgsProcessingException(tr("The engine's diversity report {} is unreadable: {}").format(path, exc)) \
+            from None
     for key in ("sd", "sdm"):
         value = report.get(key)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise QgsProcessingException(f"The engine's diversity report {path} has no finite '{key}'")
+            raise QgsProcessingException(tr("The engine's diversity report {} has no finite '{}'").format(path, key))
     return report
 
 
 class DiversityAlgorithm(HyperLDMAlgorithm):
-    """Run ``hyperldm-engine diversity`` in a temporary folder and deliver its rasters and numbers."""
+    """Run ``hyperldm-engine diversity`` in a temporary folder and deliver its rasters, numbers and
+    report (the report to a lasting folder the user chooses, beside the outputs by default)."""
 
     INPUT = "INPUT"
+    INPUT_BANDS = "INPUT_BANDS"
+    INPUT_SCALE = "INPUT_SCALE"
     MODEL = "MODEL"
     SAMPLES = "SAMPLES"
     SEED = "SEED"
     STEPS = "STEPS"
     DEVICE = "DEVICE"
     INPUT_SENSOR = "INPUT_SENSOR"
+    MEAN = "MEAN"
     SPREAD = "SPREAD"
     SD_MAP = "SD_MAP"
     SDM_MAP = "SDM_MAP"
+    REPORT_FOLDER = "REPORT_FOLDER"
     SD = "SD"
     SDM = "SDM"
     REPORT = "REPORT"
@@ -70,49 +86,83 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
         return "diversity"
 
     def displayName(self):  # noqa: N802 (QGIS API name)
-        return "Spectral Diversity"
+        return self.tr("Spectral Diversity")
 
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        return (
+        return self.tr(
             "Draws several hyperspectral samples from one RGB raster and measures how diverse they are "
             "with the HyperLDM paper's metrics (Liu et al., TGRS 2023), using the model's spectral "
             "classifier.\n\n"
-            "SD (eq. 26-28): diversity of the spectra within a cube (1 = one class everywhere).\n"
-            "SDM (eq. 29): diversity between the samples at the same pixel (1 = identical samples).\n"
-            "Outputs: the spread between samples (per pixel and band), the per-pixel SD and SDM maps, "
-            "both numbers and an HTML report.\n\n"
+            "SD (eq. 26-28): diversity of the spectra within a cube; SDM (eq. 29): diversity between the "
+            "samples at the same pixel.\n"
+            "Units: the SD and SDM maps hold a Kullback-Leibler divergence per pixel in nats, where 0 means "
+            "no diversity. The SD and SDM numbers are exponentials of such means, where 1 means no "
+            "diversity: SDM = exp(mean of the SDM map); SD = the average over the classifier's classes of "
+            "exp(mean KL of the pixels of that class).\n\n"
+            "Outputs:\n"
+            "- Mean: the mean of the samples (48 bands, reflectance 0-1, true-colour style).\n"
+            "- Spread: 2 bands; band 1 = standard deviation between the samples averaged over the "
+            "wavelengths (reflectance), band 2 = mean spectral angle between the samples (radians).\n"
+            "- SD map and SDM map: 1 band each, nats (see Units).\n"
+            "- Report folder: report.html with its figures, report.md and report.json; empty = a folder "
+            "'<Spread name>_report' beside the Spread output.\n\n"
             "Example: INPUT = orthophoto_rgb.tif, SAMPLES = 4, SEED = 0 gives SD and SDM of four "
             "samples and maps showing where the samples differ.\n"
             "Command line: qgis_process run hyperldm:diversity -- INPUT=rgb.tif SAMPLES=4 "
-            "SPREAD=spread.tif SD_MAP=sd.tif SDM_MAP=sdm.tif\n\n"
-            "Needs the hyperldm-engine program (see Processing > Options > Providers > HyperLDM)."
+            "SPREAD=spread.tif SD_MAP=sd.tif SDM_MAP=sdm.tif REPORT_FOLDER=report\n\n"
+            "Needs the hyperldm-engine program: run 'Set up or update the engine' once."
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input RGB raster"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input RGB raster")))
+        self.addParameter(bands_parameter(self.INPUT_BANDS))
+        self.addParameter(scale_parameter(self.INPUT_SCALE))
         self.addParameter(model_parameter(self.MODEL))
-        self.addParameter(int_parameter(self.SAMPLES, "Number of samples (at least 2)", 4, 2, 64))
-        self.addParameter(int_parameter(self.SEED, "Random seed", 0, 0, 2**31 - 1))
+        self.addParameter(int_parameter(
+            self.SAMPLES, self.tr("Number of samples (at least 2; engine default {})").format(
+                DEFAULTS["diversity_samples"]), DEFAULTS["diversity_samples"], 2, 64))
+        self.addParameter(int_parameter(self.SEED, self.tr("Random seed"), 0, 0, 2**31 - 1))
         self.addParameter(advanced(int_parameter(
-            self.STEPS, "Sampling steps (empty = model default)", None, 1, 1000, optional=True)))
+            self.STEPS, self.tr("Sampling steps (empty = engine default, {})").format(DEFAULTS["steps"]),
+            None, 1, 1000, optional=True)))
         self.addParameter(input_sensor_parameter(self.INPUT_SENSOR))
         self.addParameter(device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.SPREAD, "Spread between samples (standard deviation per band)"))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.SD_MAP, "SD map (per pixel)"))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.SDM_MAP, "SDM map (per pixel)"))
-        self.addOutput(QgsProcessingOutputNumber(self.SD, "SD (spectral diversity within a sample)"))
-        self.addOutput(QgsProcessingOutputNumber(self.SDM, "SDM (diversity between samples)"))
-        self.addOutput(QgsProcessingOutputHtml(self.REPORT, "Diversity report"))
+            self.MEAN, self.tr("Mean of the samples (48 bands, reflectance 0-1)"), optional=True,
+            createByDefault=False))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.SPREAD, self.tr("Spread between samples (band 1: std, reflectance; band 2: spectral angle, rad)")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.SD_MAP, self.tr("SD map (KL per pixel, nats; 0 = no diversity)")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.SDM_MAP, self.tr("SDM map (KL per pixel, nats; 0 = identical samples)")))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.REPORT_FOLDER, self.tr("Report folder (HTML, figures, JSON; empty = beside the Spread output)"),
+            optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber(self.SD, self.tr("SD (diversity within a sample; 1 = none)")))
+        self.addOutput(QgsProcessingOutputNumber(self.SDM, self.tr("SDM (diversity between samples; 1 = none)")))
+        self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Diversity report")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         source = layer_path(self, parameters, self.INPUT, context)
+        bands = input_bands(self, parameters, self.INPUT_BANDS, context, layer)
         destinations = {key: self.parameterAsOutputLayer(parameters, key, context) for key in RASTERS}
+        destinations = {key: dest for key, dest in destinations.items() if dest}
+        report_dir = self.parameterAsString(parameters, self.REPORT_FOLDER, context)
+        if not report_dir:
+            spread = Path(destinations[self.SPREAD])
+            report_dir = str(spread.with_name(spread.stem + "_report"))
         args = ["diversity", source, None,
                 "--samples", str(self.parameterAsInt(parameters, self.SAMPLES, context)),
-                "--seed", str(self.parameterAsInt(parameters, self.SEED, context)), "--overwrite",
-                "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)]]
-        args += ["--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
+                "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
+                "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+                "--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
+        if bands:
+            args += ["--bands", bands]
+        scale = optional_float(self, parameters, self.INPUT_SCALE, context)
+        if scale is not None:
+            args += ["--scale", repr(scale)]
         steps = optional_int(self, parameters, self.STEPS, context)
         if steps is not None:
             args += ["--steps", str(steps)]
@@ -123,25 +173,35 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
         work = Path(tempfile.mkdtemp(prefix="hyperldm-diversity-", dir=QgsProcessingUtils.tempFolder()))
         args[2] = str(work / "out")
         try:
-            outputs = self.run_engine(args, feedback, cleanup=[str(work / "out")])
-            if outputs is None:  # cancelled
+            done = self.run_engine(args, feedback, cleanup=[str(work / "out")])
+            if done is None:  # cancelled
                 return {}
-            out = work / "out"
-            missing = [name for name in [*RASTERS.values(), "report.json", "report.html"]
-                       if not (out / name).is_file()]
+            missing = [role for role in (*RASTERS.values(), contract.REPORT_JSON, contract.REPORT_HTML)
+                       if not all(Path(p).is_file() for p in done.paths(role)) or not done.paths(role)]
             if missing:
-                raise QgsProcessingException(f"The engine's diversity run left out {', '.join(missing)} in {out}")
-            report = read_report(out / "report.json")
-            results = {key: deliver_raster(str(out / RASTERS[key]), dest, feedback)
-                       for key, dest in destinations.items()}
-            # the report links its figures by relative name: move it together with them
-            html = QgsProcessingUtils.generateTempFilename("report.html")
-            Path(html).parent.mkdir(parents=True, exist_ok=True)
-            for item in out.iterdir():
-                if item.suffix.lower() in (".html", ".json", ".md", ".png"):
-                    shutil.move(str(item), str(Path(html).parent / item.name))
+                raise QgsProcessingException(self.tr("The engine's diversity run lists no file for {}").format(
+                    ", ".join(missing)))
+            report = read_report(Path(done.path(contract.REPORT_JSON)))
+            results = {}
+            for key, dest in destinations.items():
+                results[key] = deliver_raster(done.path(RASTERS[key]), dest, feedback)
+                if key == self.MEAN:
+                    write_default_style(dest, feedback)
+            # the report links its figures by relative name: they move together, to a lasting folder
+            target = Path(report_dir)
+            target.mkdir(parents=True, exist_ok=True)
+            for role in (contract.REPORT_HTML, contract.REPORT_MD, contract.REPORT_JSON, contract.FIGURES):
+                for item in done.paths(role):
+                    shutil.move(item, str(target / Path(item).name))
+            html = str(target / Path(done.path(contract.REPORT_HTML)).name)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        feedback.pushInfo(f"SD = {report['sd']:.4f}, SDM = {report['sdm']:.4f}")
-        results.update({self.SD: float(report["sd"]), self.SDM: float(report["sdm"]), self.REPORT: html})
+        feedback.pushInfo(self.tr("SD = {:.4f}, SDM = {:.4f} (1 = no diversity); report in {}").format(
+            report["sd"], report["sdm"], report_dir))
+        for key, name in ((self.MEAN, self.tr("Mean of the samples")), (self.SPREAD, self.tr("Spread")),
+                          (self.SD_MAP, self.tr("SD map (nats)")), (self.SDM_MAP, self.tr("SDM map (nats)"))):
+            if key in results:
+                style_on_load(context, results[key], name, true_colour=key == self.MEAN)
+        results.update({self.SD: done.number("sd"), self.SDM: done.number("sdm"), self.REPORT: html,
+                        self.REPORT_FOLDER: report_dir})
         return results

@@ -4,28 +4,40 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingException,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
+from .. import contract
 from .base import (
+    DEFAULTS,
     DEVICES,
     INPUT_SENSORS,
     HyperLDMAlgorithm,
     advanced,
+    bands_parameter,
     deliver_raster,
     device_parameter,
     engine_target,
+    input_bands,
     input_sensor_parameter,
     int_parameter,
     layer_path,
     model_parameter,
     model_path,
+    optional_float,
     optional_int,
+    scale_parameter,
     style_on_load,
+    tr,
+    write_default_style,
 )
+
+MODES = ["sample", "mean"]
+RGB_CONSISTENCY = ["auto", "on", "off"]
 
 
 def format_extent(rect, authid: str) -> str:
@@ -42,7 +54,7 @@ def creation_options(text: str) -> list[str]:
     for item in items:
         key, sep, _ = item.partition("=")
         if not sep or not key:
-            raise QgsProcessingException(f"Creation option '{item}' is not KEY=VALUE (e.g. COMPRESS=ZSTD)")
+            raise QgsProcessingException(tr("Creation option '{}' is not KEY=VALUE (e.g. COMPRESS=ZSTD)").format(item))
     return items
 
 
@@ -60,6 +72,10 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
     BATCH_SIZE = "BATCH_SIZE"
     DEVICE = "DEVICE"
     INPUT_SENSOR = "INPUT_SENSOR"
+    INPUT_BANDS = "INPUT_BANDS"
+    INPUT_SCALE = "INPUT_SCALE"
+    MODE = "MODE"
+    RGB_CONSISTENCY = "RGB_CONSISTENCY"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     ABUNDANCES = "ABUNDANCES"
     OUTPUT = "OUTPUT"
@@ -68,50 +84,74 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         return "synthesize"
 
     def displayName(self):  # noqa: N802 (QGIS API name)
-        return "Synthesize HSI from RGB"
+        return self.tr("Synthesize HSI from RGB")
 
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        return (
+        return self.tr(
             "Synthesizes a hyperspectral cube (48 bands, 400-1000 nm, reflectance 0-1) from a "
             "georeferenced RGB raster with the HyperLDM latent diffusion model. The output keeps the "
-            "input's CRS and pixel grid; band names give the wavelength (for example 'b12 580.4 nm'). "
-            "Large scenes are processed in overlapping tiles with seamless noise, so memory stays flat.\n\n"
+            "input's CRS and pixel grid; band names give the band and its wavelength (for example "
+            "'s0 b12 545.7 nm'). Large scenes are processed in overlapping tiles with seamless noise, so "
+            "memory stays flat.\n\n"
             "Samples: with more than one, the output stacks the samples as consecutive groups of 48 "
-            "bands (sample 1 = bands 1-48). The same seed gives the same result.\n"
-            "Extent (optional): synthesize only this part of the input.\n"
-            "Abundances (optional): also write per-pixel abundances of the library spectra, summed by class.\n\n"
+            "bands; band names start with the sample, s0 (bands 1-48), s1 (bands 49-96) and so on. "
+            "The same seed gives the same result.\n"
+            "Input bands / scale: a 4-band stack (e.g. Landsat or Sentinel-2 with NIR) needs the red, "
+            "green and blue band numbers unless its band descriptions or colours say which they are; "
+            "16-bit surface reflectance usually needs scale 10000.\n"
+            "Mode: sample draws diverse cubes; mean gives one deterministic cube (accuracy over diversity).\n"
+            "Extent (optional): synthesize only this part of the input; only the tiles that touch it are "
+            "computed.\n"
+            "Abundances (optional): also write per-pixel abundances of the library spectra, summed by class.\n"
+            "Each raster output gets a .qml style beside it, so it opens in true colour (bands nearest "
+            "640/550/460 nm, 2-98 % stretch) also when opened by hand.\n\n"
             "Example: INPUT = orthophoto_rgb.tif, SAMPLES = 3, SEED = 7, OUTPUT = hsi.tif gives a "
             "144-band GeoTIFF with three diverse cubes of the same scene.\n"
             "Command line: qgis_process run hyperldm:synthesize -- INPUT=rgb.tif SAMPLES=3 OUTPUT=hsi.tif\n\n"
-            "Needs the hyperldm-engine program (see Processing > Options > Providers > HyperLDM)."
+            "Needs the hyperldm-engine program: run 'Set up or update the engine' once."
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input RGB raster"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input RGB raster")))
+        self.addParameter(bands_parameter(self.INPUT_BANDS))
+        self.addParameter(scale_parameter(self.INPUT_SCALE))
         self.addParameter(model_parameter(self.MODEL))
-        self.addParameter(int_parameter(self.SAMPLES, "Number of samples (diverse cubes)", 1, 1, 64))
-        self.addParameter(int_parameter(self.SEED, "Random seed", 0, 0, 2**31 - 1))
+        self.addParameter(int_parameter(self.SAMPLES, self.tr("Number of samples (diverse cubes)"),
+                                        DEFAULTS["samples"], 1, 64))
+        self.addParameter(int_parameter(self.SEED, self.tr("Random seed"), 0, 0, 2**31 - 1))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODE, self.tr("Mode (sample = diverse draws; mean = one deterministic cube)"), options=MODES,
+            defaultValue=MODES.index(DEFAULTS["mode"])))
         self.addParameter(advanced(int_parameter(
-            self.STEPS, "Sampling steps (empty = model default)", None, 1, 1000, optional=True)))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Extent (empty = whole input)",
+            self.STEPS, self.tr("Sampling steps (empty = engine default, {})").format(DEFAULTS["steps"]),
+            None, 1, 1000, optional=True)))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent (empty = whole input)"),
                                                        optional=True))
         self.addParameter(advanced(int_parameter(
-            self.TILE_SIZE, "Tile size in pixels (empty = engine default)", None, 16, 16384, optional=True)))
+            self.TILE_SIZE, self.tr("Tile size in pixels (empty = engine default, {})").format(DEFAULTS["tile_size"]),
+            None, 16, 16384, optional=True)))
         self.addParameter(advanced(int_parameter(
-            self.OVERLAP, "Tile overlap in pixels (empty = engine default)", None, 0, 4096, optional=True)))
+            self.OVERLAP, self.tr("Tile overlap in pixels (empty = engine default, {})").format(DEFAULTS["overlap"]),
+            None, 0, 4096, optional=True)))
         self.addParameter(advanced(int_parameter(
-            self.BATCH_SIZE, "Tiles per model call (larger helps on a GPU; empty = 1)", None, 1, 256,
-            optional=True)))
+            self.BATCH_SIZE, self.tr("Tiles per model call (larger helps on a GPU; empty = engine default, {})"
+                                     ).format(DEFAULTS["batch_size"]), None, 1, 256, optional=True)))
         self.addParameter(input_sensor_parameter(self.INPUT_SENSOR))
+        self.addParameter(advanced(QgsProcessingParameterEnum(
+            self.RGB_CONSISTENCY, self.tr("RGB consistency: every cube reproduces the input RGB through the input "
+                                          "sensor (auto = when the sensor is known)"),
+            options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"]))))
         self.addParameter(device_parameter(self.DEVICE))
         options = advanced(QgsProcessingParameterString(
-            self.CREATION_OPTIONS, "GDAL creation options (KEY=VALUE separated by |)", "", optional=True))
+            self.CREATION_OPTIONS, self.tr("GDAL creation options (KEY=VALUE separated by |)"), "", optional=True))
         options.setMetadata({"widget_wrapper": {
             "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
         self.addParameter(options)
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.ABUNDANCES, "Abundances", optional=True, createByDefault=False))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Hyperspectral output"))
+            self.ABUNDANCES, self.tr("Abundances (one band per library class, fraction 0-1)"), optional=True,
+            createByDefault=False))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT, self.tr("Hyperspectral output (GeoTIFF, reflectance 0-1, 48 bands per sample)")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -120,6 +160,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         abundances_dest = self.parameterAsOutputLayer(parameters, self.ABUNDANCES, context)
         samples = self.parameterAsInt(parameters, self.SAMPLES, context)
         seed = self.parameterAsInt(parameters, self.SEED, context)
+        bands = input_bands(self, parameters, self.INPUT_BANDS, context, layer)  # checked before the engine starts
         feedback.pushInfo(f"Input: {source} ({layer.width()} x {layer.height()} px, {layer.bandCount()} "
                           f"bands, CRS {layer.crs().authid() or 'custom'}, pixel "
                           f"{layer.rasterUnitsPerPixelX():g} x {layer.rasterUnitsPerPixelY():g})")
@@ -128,6 +169,14 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         args = ["synthesize", source, target, "--samples", str(samples), "--seed", str(seed),
                 "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)], "--overwrite"]
         args += ["--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
+        args += ["--mode", MODES[self.parameterAsEnum(parameters, self.MODE, context)],
+                 "--rgb-consistency", RGB_CONSISTENCY[self.parameterAsEnum(parameters, self.RGB_CONSISTENCY, context)]]
+        if bands:
+            args += ["--bands", bands]
+            feedback.pushInfo(self.tr("Input bands used as red, green, blue: {}").format(bands))
+        scale = optional_float(self, parameters, self.INPUT_SCALE, context)
+        if scale is not None:
+            args += ["--scale", repr(scale)]
         if samples > 1:
             args += ["--sample-layout", "bands"]
         model = model_path(self, parameters, self.MODEL, context)
@@ -149,12 +198,17 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         if abundances_target:
             args += ["--abundances", abundances_target]
 
-        outputs = self.run_engine(args, feedback, cleanup=[target, abundances_target])
-        if outputs is None:  # cancelled
+        done = self.run_engine(args, feedback, cleanup=[target, abundances_target])
+        if done is None:  # cancelled
             return {}
-        deliver_raster(target, destination, feedback)
+        written = done.paths(contract.HSI)  # what the engine says it wrote, not a guessed name
+        if len(written) != 1:
+            raise QgsProcessingException(self.tr("The engine wrote {} cubes where one file was asked for: {}").format(
+                len(written), ", ".join(written)))
+        deliver_raster(written[0], destination, feedback)
         results = {self.OUTPUT: destination}
+        write_default_style(destination, feedback)
         if abundances_target:
-            results[self.ABUNDANCES] = deliver_raster(abundances_target, abundances_dest, feedback)
+            results[self.ABUNDANCES] = deliver_raster(done.path(contract.ABUNDANCES), abundances_dest, feedback)
         style_on_load(context, destination, "HSI" if samples == 1 else f"HSI ({samples} samples)")
         return results
