@@ -11,7 +11,8 @@ import pytest
 from hyperldm.contract import CONTRACT_VERSION
 from qgis_helpers import RecordingFeedback, require_engine_command, write_fake_engine
 
-WAVELENGTH_NAME = re.compile(r"^Band (\d+): (s(\d+) )?b(\d+) (\d+\.\d) nm$")
+#: "Band 12: b12 545.7 nm" (description) or "Band 12: b12 (545.7 Nanometers)" (GDAL's wavelength metadata)
+WAVELENGTH_NAME = re.compile(r"^Band (\d+): (s(\d+) )?b(\d+) \(?(\d+\.\d+) (nm|Nanometers)\)?$")
 
 
 def _run(alg_id, params, feedback=None):
@@ -70,7 +71,16 @@ def test_synthesize_one_sample_keeps_the_grid_and_names_bands_by_wavelength(qgis
     renderer = layer.renderer()
     assert layer.name() == "HSI" and renderer.type() == "multibandcolor"
     assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (red, green, blue)
-    del layer, rgb, renderer
+    # opened by hand (a new project, the browser): QGIS applies the .qml written beside the output
+    assert out.with_suffix(".qml").is_file()
+    hand = _layer(out)
+    style = hand.renderer()
+    assert style.type() == "multibandcolor"
+    assert (style.redBand(), style.greenBand(), style.blueBand()) == (red, green, blue)
+    stretch = style.redContrastEnhancement()
+    assert 0 <= stretch.minimumValue() < stretch.maximumValue() <= 1.5  # a 2-98 % cut of reflectance
+    assert style.minMaxOrigin().limits() == style.minMaxOrigin().Limits.CumulativeCut
+    del layer, rgb, renderer, hand, style
 
 
 def test_synthesize_samples_stack_as_bands_extent_in_another_crs_and_abundances(qgis_app, scene, bundle,
@@ -98,14 +108,20 @@ def test_synthesize_samples_stack_as_bands_extent_in_another_crs_and_abundances(
     assert numbers[0] <= inner.xMinimum() + 0.5 and numbers[1] >= inner.xMaximum() - 0.5
     assert numbers[0] > e.xMinimum() + 8 and numbers[3] < e.yMaximum() - 8
     layer = _layer(out)
-    assert _grid(layer) == _grid(rgb)
+    # clipped to the extent snapped to the input grid (not the whole input, mostly nodata)
+    ext, px = layer.extent(), rgb.rasterUnitsPerPixelX()
+    assert layer.crs() == rgb.crs() and layer.rasterUnitsPerPixelX() == px
+    assert layer.width() < rgb.width() and layer.height() < rgb.height()
+    assert ext.xMinimum() <= inner.xMinimum() + px and ext.xMaximum() >= inner.xMaximum() - px
+    assert ext.xMinimum() >= inner.xMinimum() - 2 * px and ext.yMaximum() <= inner.yMaximum() + 2 * px
+    assert float((ext.xMinimum() - e.xMinimum()) / px).is_integer()  # on the input grid
     assert layer.bandCount() == 96
     assert layer.bandName(1).endswith("s0 b1 410.0 nm") or WAVELENGTH_NAME.match(layer.bandName(1))
     assert WAVELENGTH_NAME.match(layer.bandName(49)).group(4) == "1"  # sample 2 starts again at b1
     valid = len(_valid_count(layer, 1))
-    assert 0 < valid < layer.width() * layer.height()  # outside the extent is nodata
+    assert valid > 0.8 * layer.width() * layer.height()  # nearly all of the clipped grid is computed
     ab = _layer(abundances)
-    assert _grid(ab) == _grid(rgb) and ab.bandCount() >= 2
+    assert _grid(ab) == _grid(layer) and ab.bandCount() >= 2
     del layer, rgb, ab
 
 
@@ -117,8 +133,8 @@ def test_bad_input_fails_with_the_engine_one_line_message(qgis_app, scene, bundl
     with pytest.raises(QgsProcessingException) as info:  # a valid raster, but one band, not RGB
         _run("hyperldm:synthesize", {"INPUT": str(scene / "labels.tif"), "MODEL": str(bundle),
                                      "STEPS": 1, "OUTPUT": str(out)})
-    message = str(info.value)
-    assert "labels.tif" in message and "\n" not in message and "Traceback" not in message
+    message = str(info.value)  # said by the plugin at once, without starting the engine
+    assert "1 band" in message and "\n" not in message and "Traceback" not in message
     assert not out.exists()
     text = tmp_path / "notes.tif"
     text.write_text("not a raster")
@@ -134,7 +150,7 @@ def test_bad_input_fails_with_the_engine_one_line_message(qgis_app, scene, bundl
 
 def test_diversity_delivers_three_rasters_two_numbers_and_a_report(qgis_app, scene, bundle, tmp_path):
     require_engine_command("diversity")
-    outs = {k: tmp_path / f"{k.lower()}.tif" for k in ("SPREAD", "SD_MAP", "SDM_MAP")}
+    outs = {k: tmp_path / f"{k.lower()}.tif" for k in ("MEAN", "SPREAD", "SD_MAP", "SDM_MAP")}
     fb = RecordingFeedback()
     res = _run("hyperldm:diversity", {"INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle), "SAMPLES": 2,
                                       "SEED": 0, "STEPS": 2, **{k: str(v) for k, v in outs.items()}}, fb)
@@ -147,6 +163,12 @@ def test_diversity_delivers_three_rasters_two_numbers_and_a_report(qgis_app, sce
     assert math.isfinite(res["SD"]) and res["SD"] >= 1.0 - 1e-6      # SD = mean of exp(KL) >= 1
     assert math.isfinite(res["SDM"]) and res["SDM"] >= 1.0 - 1e-6    # exp(mean KL) >= 1
     assert res["REPORT"].endswith(".html") and "<html" in Path(res["REPORT"]).read_text().lower()
+    # the report lasts: beside the outputs by default, with the figures it links and its JSON
+    report_dir = tmp_path / "spread_report"
+    assert res["REPORT"] == str(report_dir / "report.html") and res["REPORT_FOLDER"] == str(report_dir)
+    assert {"report.json", "report.md", "maps.png"} <= {p.name for p in report_dir.iterdir()}
+    assert _layer(outs["SPREAD"]).bandCount() == 2 and _layer(outs["MEAN"]).bandCount() == 48
+    assert (tmp_path / "mean.qml").is_file()
     assert any(f"SD = {res['SD']:.4f}" in i for i in fb.infos)
     del rgb
 
@@ -265,3 +287,57 @@ def test_non_geotiff_destination_is_converted_from_the_engine_geotiff(qgis_app, 
     assert layer.bandCount() == 3 and _valid_count(layer, 2)[0] == 7
     assert not list(tmp_path.glob("*.tif.hyperldm-tmp*"))
     del layer, source
+
+
+FOUR_BAND_ENGINE = """
+    import json, sys
+    print(json.dumps({{"event": "info", "message": "ARGS " + json.dumps(sys.argv[1:])}}), flush=True)
+    print(json.dumps({{"event": "error", "message": "stop here"}}), flush=True)
+    sys.exit(2)
+    """
+
+
+def test_four_band_input_picks_rgb_from_band_descriptions_or_fails_at_once(qgis_app, tmp_path, monkeypatch):
+    """4 bands (RGB + NIR): the red, green, blue bands come from the descriptions; without them the plugin
+    says so in one message before starting the engine; INPUT_BANDS and INPUT_SCALE reach the engine."""
+    import subprocess
+
+    from qgis.core import QgsProcessingException, QgsSettings
+
+    QgsSettings().remove("Processing/Configuration/HYPERLDM_ENGINE_PATH")
+    engine_exe = write_fake_engine(tmp_path / "args-engine", FOUR_BAND_ENGINE.format())
+    monkeypatch.setenv("HYPERLDM_ENGINE", str(engine_exe))
+    plain, named = tmp_path / "nir_stack.tif", tmp_path / "named_stack.tif"
+    for path in (plain, named):
+        subprocess.run(["/usr/bin/gdal_create", "-q", "-of", "GTiff", "-outsize", "16", "8", "-bands", "4", "-ot",
+                        "UInt16", "-a_srs", "EPSG:32633", "-a_ullr", "500000", "4100000", "500160", "4099920",
+                        "-burn", "700", str(path)], check=True)
+    for band, name in enumerate(("Blue", "Green", "Red", "NIR"), start=1):
+        from osgeo import gdal
+
+        ds = gdal.Open(str(named), gdal.GA_Update)
+        ds.GetRasterBand(band).SetDescription(name)
+        ds = None
+    fb = RecordingFeedback()
+    start = time.monotonic()
+    with pytest.raises(QgsProcessingException, match=r"4 bands.*Input bands"):
+        _run("hyperldm:synthesize", {"INPUT": str(plain), "OUTPUT": str(tmp_path / "o.tif")}, fb)
+    assert not any(i.startswith("ARGS") for i in fb.infos) and time.monotonic() - start < 5  # engine not started
+    with pytest.raises(QgsProcessingException, match="between 1 and 4"):
+        _run("hyperldm:synthesize", {"INPUT": str(plain), "INPUT_BANDS": "3,2,5", "OUTPUT": str(tmp_path / "o.tif")})
+    with pytest.raises(QgsProcessingException, match="stop here"):
+        _run("hyperldm:synthesize", {"INPUT": str(named), "INPUT_SCALE": 10000, "OUTPUT": str(tmp_path / "o.tif")}, fb)
+    args = [i for i in fb.infos if i.startswith("ARGS ")]
+    import json
+
+    argv = json.loads(args[-1][5:])
+    assert argv[argv.index("--bands") + 1] == "3,2,1" and float(argv[argv.index("--scale") + 1]) == 10000
+
+
+def test_train_refuses_a_temporary_output_folder(qgis_app, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    rgb = tmp_path / "hsi.tif"
+    _gdal_create(rgb)
+    with pytest.raises(QgsProcessingException, match="temporary folder is deleted"):
+        _run("hyperldm:train", {"HSI": str(rgb), "OUTPUT": "TEMPORARY_OUTPUT"})

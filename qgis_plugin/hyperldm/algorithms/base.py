@@ -42,7 +42,9 @@ DEVICES = ["auto", "cpu", "cuda"]
 INPUT_SENSORS = ["auto", "generic-camera", "nikon-5100", "sigma-sdmerill", "sentinel2-msi", "sentinel2b-msi",
                  "landsat8-oli", "landsat7-etm", "paper-bands"]
 GTIFF_EXTENSIONS = (".tif", ".tiff")
-_WAVELENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*nm\b")
+#: a wavelength in a band name as QGIS shows it: "b12 545.7 nm" (the description) or, when GDAL reads the
+#: band's wavelength metadata, "b12 (545.7 Nanometers)" / "(0.5457 Micrometers)"
+_WAVELENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(nm|nanometers|um|µm|micrometers)\b", re.IGNORECASE)
 #: cumulative cut of the true-colour style (fractions of the pixels below the low / the high end)
 CUT_LOW, CUT_HIGH = 0.02, 0.98
 
@@ -276,11 +278,16 @@ def deliver_raster(source: str, destination: str, feedback=None) -> str:
 
 
 def band_wavelengths(layer: QgsRasterLayer) -> list[float | None]:
-    """Band centre wavelengths (nm) parsed from the band names QGIS shows (``Band 12: b12 580.4 nm``)."""
+    """Band centre wavelengths (nm) parsed from the band names QGIS shows (``Band 12: b12 545.7 nm`` or
+    ``Band 12: b12 (545.7 Nanometers)``)."""
     result = []
     for band in range(1, layer.bandCount() + 1):
         match = _WAVELENGTH.search(layer.bandName(band) or "")
-        result.append(float(match.group(1)) if match else None)
+        if match is None:
+            result.append(None)
+        else:
+            micro = match.group(2).lower() in ("um", "µm", "micrometers")
+            result.append(float(match.group(1)) * (1000.0 if micro else 1.0))
     return result
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterEnum,
@@ -40,11 +43,48 @@ MODES = ["sample", "mean"]
 RGB_CONSISTENCY = ["auto", "on", "off"]
 
 
+def clip_to_window(source: str, window, options, context, feedback) -> str:
+    """Copy the ``window`` (col, row, width, height) of ``source`` beside it with gdal:translate
+    (band descriptions, wavelengths and nodata come along), remove ``source``, return the copy."""
+    import processing
+
+    clipped = str(Path(source).with_name(Path(source).name.replace(".hyperldm-full", ".hyperldm-clip")))
+    try:
+        processing.run("gdal:translate", {
+            "INPUT": source, "EXTRA": "-srcwin {} {} {} {}".format(*window),
+            "OPTIONS": "|".join([*CLIP_OPTIONS, *options]), "OUTPUT": clipped},
+            context=context, feedback=feedback, is_child_algorithm=True)
+    finally:
+        Path(source).unlink(missing_ok=True)
+        Path(source + ".aux.xml").unlink(missing_ok=True)
+    if not Path(clipped).is_file():
+        raise QgsProcessingException(tr("Could not clip the output to the extent ({})").format(clipped))
+    return clipped
+
+
 def format_extent(rect, authid: str) -> str:
     """The engine's ``--extent`` value: ``xmin,xmax,ymin,ymax [EPSG:xxxx]`` (CRS units)."""
     text = ",".join(repr(float(v)) for v in (rect.xMinimum(), rect.xMaximum(),
                                              rect.yMinimum(), rect.yMaximum()))
     return f"{text} [{authid}]" if authid else text
+
+
+def pixel_window(layer, rect) -> tuple[int, int, int, int] | None:
+    """(col, row, width, height) of the input pixels whose centres lie in ``rect`` (input CRS): the
+    extent snapped to the input grid, as the engine's --extent selects pixels. None if none."""
+    e = layer.extent()
+    px, py = layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY()
+    c0 = max(0, math.ceil((rect.xMinimum() - e.xMinimum()) / px - 0.5))
+    c1 = min(layer.width() - 1, math.floor((rect.xMaximum() - e.xMinimum()) / px - 0.5))
+    r0 = max(0, math.ceil((e.yMaximum() - rect.yMaximum()) / py - 0.5))
+    r1 = min(layer.height() - 1, math.floor((e.yMaximum() - rect.yMinimum()) / py - 0.5))
+    if c1 < c0 or r1 < r0:
+        return None
+    return c0, r0, c1 - c0 + 1, r1 - r0 + 1
+
+
+#: what the engine's GeoTIFF writer uses; the clipped copy keeps it (user options come after and win)
+CLIP_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER"]
 
 
 def creation_options(text: str) -> list[str]:
@@ -76,6 +116,7 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
     INPUT_SCALE = "INPUT_SCALE"
     MODE = "MODE"
     RGB_CONSISTENCY = "RGB_CONSISTENCY"
+    OUTPUT_SENSOR = "OUTPUT_SENSOR"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     ABUNDANCES = "ABUNDANCES"
     OUTPUT = "OUTPUT"
@@ -141,6 +182,11 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
             self.RGB_CONSISTENCY, self.tr("RGB consistency: every cube reproduces the input RGB through the input "
                                           "sensor (auto = when the sensor is known)"),
             options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"]))))
+        self.addParameter(advanced(QgsProcessingParameterString(
+            self.OUTPUT_SENSOR, self.tr("Output sensor: resample the cube to its bands, a name (e.g. sentinel2-msi, "
+                                        "landsat8-oli, enmap) or a CSV of band centres and FWHM (empty = the "
+                                        "model's 48 bands; see 'hyperldm-engine synthesize --help')"),
+            "", optional=True)))
         self.addParameter(device_parameter(self.DEVICE))
         options = advanced(QgsProcessingParameterString(
             self.CREATION_OPTIONS, self.tr("GDAL creation options (KEY=VALUE separated by |)"), "", optional=True))
@@ -177,6 +223,9 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         scale = optional_float(self, parameters, self.INPUT_SCALE, context)
         if scale is not None:
             args += ["--scale", repr(scale)]
+        output_sensor = (self.parameterAsString(parameters, self.OUTPUT_SENSOR, context) or "").strip()
+        if output_sensor:
+            args += ["--output-sensor", output_sensor]
         if samples > 1:
             args += ["--sample-layout", "bands"]
         model = model_path(self, parameters, self.MODEL, context)
@@ -187,13 +236,22 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
             value = optional_int(self, parameters, name, context)
             if value is not None:
                 args += [flag, str(value)]
+        window = None
         if parameters.get(self.EXTENT) not in (None, ""):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
             if not rect.isNull() and not rect.isEmpty():
+                window = pixel_window(layer, rect)
+                if window is None:
+                    raise QgsProcessingException(self.tr("The extent selects no pixel of the input"))
                 args += ["--extent", format_extent(rect, layer.crs().authid())]
-                feedback.pushInfo(f"Extent in the input CRS: {args[-1]}")
-        for option in creation_options(self.parameterAsString(parameters, self.CREATION_OPTIONS, context)):
+                feedback.pushInfo(self.tr("Extent in the input CRS: {}; output clipped to {} x {} px").format(
+                    args[-1], window[2], window[3]))
+        options = creation_options(self.parameterAsString(parameters, self.CREATION_OPTIONS, context))
+        for option in options:
             args += ["--co", option]
+        if window is not None:  # the engine computes only the tiles touching the extent; the plugin clips
+            target = str(Path(target).with_name(f".{Path(target).stem}.hyperldm-full.tif"))
+            args[2] = target
         abundances_target = engine_target(abundances_dest, context) if abundances_dest else None
         if abundances_target:
             args += ["--abundances", abundances_target]
@@ -205,10 +263,17 @@ class SynthesizeAlgorithm(HyperLDMAlgorithm):
         if len(written) != 1:
             raise QgsProcessingException(self.tr("The engine wrote {} cubes where one file was asked for: {}").format(
                 len(written), ", ".join(written)))
+        if window is not None:
+            written[0] = clip_to_window(written[0], window, options, context, feedback)
         deliver_raster(written[0], destination, feedback)
         results = {self.OUTPUT: destination}
         write_default_style(destination, feedback)
         if abundances_target:
-            results[self.ABUNDANCES] = deliver_raster(done.path(contract.ABUNDANCES), abundances_dest, feedback)
+            written_abundances = done.path(contract.ABUNDANCES)
+            if window is not None:
+                full = str(Path(written_abundances).with_name(f".{Path(written_abundances).stem}.hyperldm-full.tif"))
+                Path(written_abundances).replace(full)
+                written_abundances = clip_to_window(full, window, options, context, feedback)
+            results[self.ABUNDANCES] = deliver_raster(written_abundances, abundances_dest, feedback)
         style_on_load(context, destination, "HSI" if samples == 1 else f"HSI ({samples} samples)")
         return results
