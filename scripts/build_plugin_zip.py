@@ -2,7 +2,9 @@
 the icon, ``metadata.txt`` copied from the repository root and ``contract.py`` copied from
 ``hyperldm_engine/contract.py`` (each the single source of truth).
 
-Usage: python scripts/build_plugin_zip.py [--out dist/hyperldm.zip] [--sync-only]
+Usage: python scripts/build_plugin_zip.py [--out dist/hyperldm.zip] [--wheel dist/hyperldm_engine-*.whl] [--sync-only]
+``--wheel`` ships the engine's wheel (``python -m pip wheel --no-deps . -w dist``) in ``hyperldm/wheels/``,
+where the plugin's "Set up or update the engine" algorithm installs it from.
 ``--sync-only`` just refreshes ``qgis_plugin/hyperldm/metadata.txt`` and ``contract.py``.
 Standard library only, so any Python (the engine venv or Debian's) can run it.
 """
@@ -61,7 +63,7 @@ def plugin_files() -> list[Path]:
     return files
 
 
-def build(out: Path) -> Path:
+def build(out: Path, wheel: Path | None = None) -> Path:
     check_metadata(ROOT / "metadata.txt")
     for needed in ("__init__.py", "icon.svg"):
         if not (PLUGIN / needed).is_file():
@@ -71,6 +73,10 @@ def build(out: Path) -> Path:
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.write(ROOT / "metadata.txt", "hyperldm/metadata.txt")
         zf.write(CONTRACT, "hyperldm/contract.py")
+        if wheel is not None:
+            if not wheel.is_file() or not wheel.name.startswith("hyperldm_engine-") or wheel.suffix != ".whl":
+                sys.exit(f"error: {wheel} is not a hyperldm_engine wheel")
+            zf.write(wheel, "hyperldm/wheels/" + wheel.name)
         for path in plugin_files():
             zf.write(path, "hyperldm/" + path.relative_to(PLUGIN).as_posix())
     tmp.replace(out)
@@ -80,11 +86,12 @@ def build(out: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "hyperldm.zip")
+    parser.add_argument("--wheel", type=Path, default=None, help="engine wheel to ship in hyperldm/wheels/")
     parser.add_argument("--sync-only", action="store_true")
     args = parser.parse_args(argv)
     sync_metadata()
     if not args.sync_only:
-        out = build(args.out)
+        out = build(args.out, args.wheel)
         with zipfile.ZipFile(out) as zf:
             print(f"{out} ({out.stat().st_size / 1024:.1f} KiB, {len(zf.namelist())} files)")
 
