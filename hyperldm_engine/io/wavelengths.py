@@ -1,6 +1,7 @@
 """Band centre wavelengths (and FWHM) of a hyperspectral raster, in nanometres.
 
 Sources, first match wins: per-band metadata ``wavelength`` (GDAL's ENVI driver, our writer),
+per-band ``IMAGERY`` metadata ``CENTRAL_WAVELENGTH_UM`` / ``FWHM_UM`` (GDAL's standard since 3.10),
 dataset metadata ``wavelength = {...}`` in the default or ENVI domain, band descriptions such as
 ``b12 580.4 nm`` or ``378.19 Nanometers``, and finally an ENVI ``.hdr`` beside the file.
 Micrometre values are converted to nanometres; without units, values below 30 are taken as
@@ -139,6 +140,20 @@ def _from_band_tags(ds: rasterio.DatasetReader) -> tuple[np.ndarray, np.ndarray 
     return centers * factor, (None if np.isnan(fwhm).any() else fwhm)
 
 
+def _from_imagery(ds: rasterio.DatasetReader) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Per-band ``IMAGERY`` domain ``CENTRAL_WAVELENGTH_UM`` (and ``FWHM_UM``), micrometres."""
+    wl, fw = [], []
+    for b in ds.indexes:
+        t = ds.tags(b, ns="IMAGERY")
+        try:
+            wl.append(float(t["CENTRAL_WAVELENGTH_UM"]) * 1000.0)
+            fw.append(float(t["FWHM_UM"]) * 1000.0 if "FWHM_UM" in t else np.nan)
+        except (KeyError, ValueError):
+            return None
+    fwhm = np.array(fw, float)
+    return np.array(wl, float), (None if np.isnan(fwhm).any() else fwhm)
+
+
 def _from_descriptions(descriptions: tuple[str | None, ...]) -> np.ndarray | None:
     values = []
     for d in descriptions:
@@ -179,6 +194,8 @@ def find_wavelengths(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarr
             if from_domains is not None:
                 break
         found = _from_band_tags(ds)
+        if found is None:
+            found = _from_imagery(ds)
         if found is None:
             found = from_domains
         elif found[1] is None and from_domains is not None and from_domains[1] is not None:

@@ -49,6 +49,34 @@ def test_descriptions_only(tmp_path: Path, make_raster) -> None:
     assert f is None
 
 
+def test_imagery_domain_only(tmp_path: Path, make_raster) -> None:
+    """GDAL >= 3.10's standard: band-level IMAGERY CENTRAL_WAVELENGTH_UM / FWHM_UM, micrometres."""
+    p = make_raster(tmp_path / "i.tif", np.zeros((3, 2, 2), np.float32))
+    with rasterio.open(p, "r+") as ds:
+        for b, (c, w) in enumerate([(0.4432, 0.027), (0.4925, 0.098), (0.8647, 0.033)], start=1):
+            ds.update_tags(b, ns="IMAGERY", CENTRAL_WAVELENGTH_UM=str(c), FWHM_UM=str(w))
+    c, f = read_wavelengths(p)
+    np.testing.assert_allclose(c, [443.2, 492.5, 864.7])
+    np.testing.assert_allclose(f, [27, 98, 33])
+
+
+def test_engine_output_read_by_every_path(tmp_path: Path) -> None:
+    """Each source the writer fills is enough on its own: band tags, IMAGERY, ENVI lists, descriptions."""
+    from hyperldm_engine.io.writer import write_raster
+
+    wl, fw = [410.0, 545.7447, 990.0], [12.3404, 12.3404, 12.3404]
+    out = write_raster(tmp_path / "w.tif", np.zeros((3, 2, 2), np.float32), wavelengths_nm=wl, fwhm_nm=fw)
+    np.testing.assert_allclose(read_wavelengths(out)[0], wl)
+    with rasterio.open(out, "r+") as ds:  # strip the per-band default domain: IMAGERY remains
+        for b in ds.indexes:
+            ds.update_tags(b, wavelength="", fwhm="", wavelength_units="")
+    with rasterio.open(out) as ds:
+        assert ds.descriptions[1] == "b2 (545.7447 Nanometers)"
+    c, f = read_wavelengths(out)
+    np.testing.assert_allclose(c, wl, atol=1e-3)  # IMAGERY holds micrometres to 6 decimals
+    np.testing.assert_allclose(f, fw, atol=1e-3)
+
+
 def test_envi_domain_micrometres(tmp_path: Path, make_raster) -> None:
     p = make_raster(tmp_path / "e.tif", np.zeros((3, 2, 2), np.float32))
     with rasterio.open(p, "r+") as ds:
