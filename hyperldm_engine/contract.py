@@ -41,9 +41,10 @@ MEAN, SPREAD, SD_MAP, SDM_MAP = "mean", "spread", "sd_map", "sdm_map"
 REPORT_JSON, REPORT_MD, REPORT_HTML, FIGURES, SAMPLES = "report_json", "report_md", "report_html", "figures", "samples"
 BUNDLE, REPORT, LOSS_PLOT = "bundle", "report", "loss_plot"
 STYLES = "styles"  # QGIS .qml side files written beside raster outputs
+ENVI_HEADER, LIBRARY = "envi_header", "library"  # synthesize --envi-header, --library-out (GeoPackage + CSV)
 
 OUTPUT_ROLES: dict[str, tuple[str, ...]] = {
-    "synthesize": (HSI, ABUNDANCES, STYLES),
+    "synthesize": (HSI, ABUNDANCES, ENVI_HEADER, LIBRARY, STYLES),
     "diversity": (MEAN, SPREAD, SD_MAP, SDM_MAP, REPORT_JSON, REPORT_MD, REPORT_HTML, FIGURES, SAMPLES, STYLES),
     "train": (BUNDLE, REPORT, LOSS_PLOT),
     "simulate": (HSI, "rgb", "labels", ABUNDANCES, "metadata", "preview"),
