@@ -115,7 +115,10 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
     summary = (f"wrote {', '.join(map(str, [*paths, *extras]))}: {stats.computed} tiles computed, "
                f"{stats.skipped} skipped, {stats.seconds:.1f} s ({stats.mpix_per_s * 60:.2f} MPix/min)")
     if progress_mode == "json":
-        emit_done("synthesize", {"hsi": paths, "abundances": abundances},
+        cubes = sample_paths(output, samples, sample_layout)  # paths also lists the abundances
+        emit_done("synthesize", {"hsi": cubes, "abundances": abundances,
+                                 "envi_header": [p for p in extras if p.suffix == ".hdr"],
+                                 "library": [p for p in extras if p.suffix != ".hdr"]},
                   values={"tiles": stats.computed, "skipped": stats.skipped}, seconds=stats.seconds)
     else:
         report_info(summary, progress_mode)
