@@ -54,7 +54,9 @@ def test_run_synthesize(qgis_process_env, scene, bundle, tmp_path):
     info, rgb = _gdalinfo(out), _gdalinfo(scene / "rgb.tif")
     assert _grid(info) == _grid(rgb)
     assert len(info["bands"]) == 48
-    assert info["bands"][11]["description"].startswith("b12 ") and info["bands"][11]["description"].endswith(" nm")
+    description = info["bands"][11]["description"]  # "b12 545.7 nm" or GDAL's ENVI style "b12 (545.7 Nanometers)"
+    assert description.startswith("b12 ") and (description.endswith(" nm") or description.endswith("Nanometers)"))
+    assert (out.with_suffix(".qml")).is_file()  # the true-colour default style QGIS applies on opening
 
 
 def test_run_reports_engine_errors_with_exit_status_1(qgis_process_env, scene, tmp_path):

@@ -79,13 +79,14 @@ class SetupEngineAlgorithm(HyperLDMAlgorithm):
         ).format(USER_VENV)
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+        # Folder behaviour: QGIS 3.22's File behaviour refuses paths without a suffix (a repository, a
+        # python3 executable); a typed .whl path is valid here too.
         self.addParameter(QgsProcessingParameterFile(
-            self.SOURCE, self.tr("Engine source: wheel (.whl) or repository folder (empty = shipped with the "
-                                 "plugin)"), behavior=QgsProcessingParameterFile.Behavior.File,
-            fileFilter="Python wheel (*.whl);;All files (*)", optional=True))
-        self.addParameter(advanced(QgsProcessingParameterFile(
-            self.PYTHON, self.tr("Python interpreter for the environment (empty = python3 on PATH)"),
-            behavior=QgsProcessingParameterFile.Behavior.File, optional=True)))
+            self.SOURCE, self.tr("Engine source: repository folder or wheel (.whl) path (empty = shipped with the "
+                                 "plugin)"), behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True))
+        self.addParameter(advanced(QgsProcessingParameterString(
+            self.PYTHON, self.tr("Python interpreter for the environment (empty = python3 on PATH)"), "",
+            optional=True)))
         self.addParameter(advanced(QgsProcessingParameterString(
             self.VENV, self.tr("Environment folder (empty = {}, where the plugin looks)").format(USER_VENV), "",
             optional=True)))
@@ -104,7 +105,7 @@ class SetupEngineAlgorithm(HyperLDMAlgorithm):
             raise QgsProcessingException(self.tr("Engine source not found: {}").format(source))
         custom_venv = (self.parameterAsString(parameters, self.VENV, context) or "").strip()
         venv = Path(os.path.expanduser(custom_venv)) if custom_venv else user_venv()
-        python = self.parameterAsFile(parameters, self.PYTHON, context) or _find_python()
+        python = (self.parameterAsString(parameters, self.PYTHON, context) or "").strip() or _find_python()
         if not python:
             raise QgsProcessingException(self.tr(
                 "No python3 found on PATH to create the environment with; install Python 3.10 or newer "
