@@ -44,12 +44,15 @@ def check_metadata(path: Path) -> configparser.ConfigParser:
 CONTRACT = ROOT / "hyperldm_engine" / "contract.py"
 
 
-def sync_metadata() -> None:
-    """Copy the root metadata.txt into the plugin folder (QGIS reads it from there), and the
-    engine-plugin contract (the plugin cannot import the engine)."""
+def sync_metadata(contract: bool = False) -> None:
+    """Copy the root metadata.txt into the plugin folder (QGIS reads it from there) and, with
+    ``contract``, the engine-plugin contract (the plugin cannot import the engine). A plain build
+    leaves the checkout's contract copy alone, so that the tests still see a copy that disagrees;
+    the ZIP always gets the engine's."""
     check_metadata(ROOT / "metadata.txt")
     shutil.copyfile(ROOT / "metadata.txt", PLUGIN / "metadata.txt")
-    shutil.copyfile(CONTRACT, PLUGIN / "contract.py")
+    if contract:
+        shutil.copyfile(CONTRACT, PLUGIN / "contract.py")
 
 
 def plugin_files() -> list[Path]:
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wheel", type=Path, default=None, help="engine wheel to ship in hyperldm/wheels/")
     parser.add_argument("--sync-only", action="store_true")
     args = parser.parse_args(argv)
-    sync_metadata()
+    sync_metadata(contract=args.sync_only)
     if not args.sync_only:
         out = build(args.out, args.wheel)
         with zipfile.ZipFile(out) as zf:
