@@ -50,6 +50,9 @@ def resolve_model(model: str | None) -> str:
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,
               help="Also write per-pixel abundances of the library spectra summed by class.")
+@click.option("--abundance-groups", is_flag=True,
+              help="Sum --abundances into material groups (water, vegetation, npv, bare, built, bright), one "
+                   "band each, instead of the library's classes.")
 @click.option("--output-sensor", default=None, metavar="NAME|FILE.csv",
               help=f"Resample every cube to another sensor's bands: {', '.join(output_sensor_names())}, or a CSV "
                    "of band centres and FWHM (wavelength,fwhm[,name]) or of responses (wavelength,<band>...); "
@@ -91,16 +94,19 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
                workers: int | None, scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
                scale: float | None, bands: str | None, overwrite: bool, progress_mode: str, mode: str,
                input_sensor: str, rgb_consistency: str, output_sensor: str | None,
-               envi_header: bool, library_out: str | None) -> None:
+               envi_header: bool, library_out: str | None, abundance_groups: bool) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
     Example: hyperldm-engine synthesize ortho.tif hsi.tif --samples 3 --seed 7
     """
+    if abundance_groups and not abundances:
+        raise click.UsageError("--abundance-groups sums the --abundances output; give --abundances FILE too")
     job = SceneJob(
         input=rgb, output=output, model=resolve_model(model),
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta, mode=mode),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency,
         output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,
+        abundance_grouping="material" if abundance_groups else "class",
         tile=tile_size, overlap=overlap, device=device, sample_layout=sample_layout, abundances=abundances,
         creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
         workers=workers, scheduler=scheduler, scale=scale,

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from hyperldm_engine.models.config import PRESETS
 from hyperldm_engine.spectral.input_sensors import names as sensor_names
+from hyperldm_engine.train.default_plan import PRESET_SETTINGS
 
 _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -17,8 +19,9 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--rgb", type=_PATH, help="RGB raster on the HSI's grid (default: derived through a camera response).")
 @click.option("--labels", type=_PATH, help="Class raster on the HSI's grid; trains the spectral classifier.")
 @click.option("--wavelengths", type=_PATH, help="Band centres (and FWHM) in nm, when the HSI does not carry them.")
-@click.option("--config", "preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
-              help="Model size preset.")
+@click.option("--config", "preset", type=click.Choice(PRESETS), default="default", show_default=True,
+              help="Model preset: default (latent dropout, x0-prediction, Min-SNR, abundance prior), small (its "
+                   "sizes, the paper's method) or paper (the paper's sizes and method).")
 @click.option("--iterations", type=click.IntRange(min=0), default=None,
               help="Iterations of each of the two stages (default 2000 each).")
 @click.option("--vq-iterations", type=click.IntRange(min=0), default=None, help="Stage-1 (VQGAN) iterations.")
@@ -82,7 +85,7 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
         classifier_iterations=0 if labels is None else (
             classifier_iterations if classifier_iterations is not None else base.classifier_iterations),
         patch_size=patch_size, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
-        augment=not no_augment)
+        augment=not no_augment, **PRESET_SETTINGS[preset])
     scene = load_scene(hsi, rgb, labels, wavelengths)
     provenance = {"command": "hyperldm-engine train", "hsi": str(hsi), "rgb": str(rgb) if rgb else None,
                   "labels": str(labels) if labels else None, **_input_sensor(input_sensor, rgb)}

@@ -32,6 +32,8 @@ MAX_LIBRARY = 100_000
 MAX_WIDTH = 8192
 MAX_CODEBOOK = 1 << 20
 MAX_WEIGHTS_GIB = 8.0
+#: model presets: the measured default, its sizes without the departures, and the paper's
+PRESETS = ("default", "small", "paper")
 
 
 class ConfigError(InputError):
@@ -288,13 +290,25 @@ class ModelConfig:
         )
 
     @classmethod
+    def default(cls, n_bands: int = 48, n_library: int = 345, n_classes: int = 6) -> ModelConfig:
+        """The bundled default's design: ``small`` sizes, a decoder trained with 30 % zero latents
+        (it must use the RGB, and gives the mean mode) and an x0-predicting denoiser (a usable
+        clean-latent estimate at every noise level). Where and why it departs from the paper:
+        docs/training.md."""
+        small = cls.small(n_bands=n_bands, n_library=n_library, n_classes=n_classes)
+        return small.replace(vqgan=dataclasses.replace(small.vqgan, latent_dropout=0.3),
+                             denoiser=dataclasses.replace(small.denoiser, prediction="x0"), preset="default")
+
+    @classmethod
     def preset_named(cls, name: str, **sizes: int) -> ModelConfig:
-        """``small`` or ``paper`` with the data sizes (n_bands, n_library, n_classes) filled in."""
+        """``default``, ``small`` or ``paper`` with the data sizes (n_bands, n_library, n_classes) filled in."""
+        if name == "default":
+            return cls.default(**sizes)
         if name == "small":
             return cls.small(**sizes)
         if name == "paper":
             return cls.paper(**sizes)
-        raise ConfigError(f"model config: unknown preset {name!r} (choose small or paper)")
+        raise ConfigError(f"model config: unknown preset {name!r} (choose {', '.join(PRESETS)})")
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)

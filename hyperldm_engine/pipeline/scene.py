@@ -29,6 +29,7 @@ from hyperldm_engine.pipeline.outputs import enter_envi_header, enter_library, o
 from hyperldm_engine.pipeline.synthesize import (
     SamplingOptions,
     SynthesisTileFn,
+    abundance_band_names,
     bundle_summary,
     check_mode,
     choose_input_sensor,
@@ -87,6 +88,7 @@ class SceneJob:
     output_sensor: str | None = None  # spectral.output_sensors name or CSV: resample every cube to its bands
     envi_header: bool = False  # also write OUT.hdr beside each cube (Spectral Python, ENVI)
     library_out: str | None = None  # also write the decoder's endmember library (GeoPackage + CSV)
+    abundance_grouping: str = "class"  # ABUNDANCE_GROUPINGS: library classes or material groups
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
@@ -239,7 +241,7 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
         k = job.sampling.samples
         grid = scene_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
         _check_space(job, sample_paths(job.output, k, job.sample_layout), out_bands.count,
-                     len(model["groups"]), reader.width * reader.height)
+                     len(abundance_band_names(model, job.abundance_grouping)), reader.width * reader.height)
         mask_fn, tiles = _area_of_interest(job, reader, grid)
         stats = scene_statistics(reader)
         for note in stats.warnings:
@@ -253,7 +255,7 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
                     f"{'on' if sensor.consistency else 'off'}", progress_mode)
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
-                                  rgb_response=sensor.response)
+                                  rgb_response=sensor.response, abundance_grouping=job.abundance_grouping)
         if out_bands.resampling is not None:
             report_info(f"output sensor {out_bands.sensor}: {out_bands.describe()}", progress_mode)
         tile_fn = out_bands.wrap(tile_fn)  # --output-sensor: each tile resampled to the sensor's bands
@@ -298,7 +300,7 @@ def _synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[P
             if job.library_out:
                 enter_library(stack, job.library_out, str(job.model), out_bands, job.overwrite)
             if job.abundances:
-                groups = model["groups"]
+                groups = abundance_band_names(model, job.abundance_grouping)
                 writers["abundances"] = stack.enter_context(HsiWriter(
                     job.abundances, like_profile=reader.profile, count=len(groups), nodata=NODATA,
                     band_names=[f"abundance {g}" for g in groups], creation_options=list(job.creation_options),

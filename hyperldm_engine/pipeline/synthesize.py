@@ -37,6 +37,8 @@ DEFAULT_ETA = 1.0
 #: "sample": K draws from the latent diffusion (the paper); "mean": the decoder's deterministic estimate
 #: from the RGB alone (needs a bundle trained with latent dropout), for accuracy over diversity.
 SYNTHESIS_MODES = ("sample", "mean")
+#: --abundances bands: the library's fine classes, or the material groups of ``spectral.groups``
+ABUNDANCE_GROUPINGS = ("class", "material")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class SynthesisTileFn:
     #: input sensor response (3, n_bands) on the model's bands: when given, every cube is projected so
     #: that it reproduces the input RGB exactly (``spectral.consistency``); None leaves cubes as decoded
     rgb_response: np.ndarray | None = None
+    #: "class": abundances summed by the library's classes; "material": by ``spectral.groups.GROUPS``
+    abundance_grouping: str = "class"
     _state: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -189,7 +193,8 @@ class SynthesisTileFn:
                 result = {f"s{s}": np.ascontiguousarray(cubes[i * k + s]) for s in range(k)}
                 if self.abundances:
                     a = ab[i * k:(i + 1) * k].float().mean(dim=0)  # (n_g, H, W), mean over samples
-                    grouped = torch.einsum("gn,nhw->ghw", groups, a)
+                    matrix = groups if self.abundance_grouping == "class" else material_matrix(bundle, device)
+                    grouped = torch.einsum("gn,nhw->ghw", matrix, a)
                     result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
                 results.append(result)
         return results
@@ -279,6 +284,29 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
                            clip_x0=codebook_range(bundle))
     groups = torch.from_numpy(class_groups(bundle.library_classes)[1]).to(device)
     return bundle, sampler, device, groups
+
+
+@functools.lru_cache(maxsize=4)
+def _material_matrix(classes: tuple[str, ...]) -> np.ndarray:
+    from hyperldm_engine.spectral.groups import group_matrix
+
+    return group_matrix(list(classes))
+
+
+def material_matrix(bundle: Any, device: torch.device) -> torch.Tensor:
+    """(n_groups, n_g) matrix summing per-spectrum abundances into the material groups."""
+    return torch.from_numpy(_material_matrix(tuple(bundle.library_classes))).to(device)
+
+
+def abundance_band_names(summary: dict[str, Any], grouping: str) -> list[str]:
+    """Band names of the abundances output: the library's classes or the material groups."""
+    if grouping not in ABUNDANCE_GROUPINGS:
+        raise InputError(f"unknown abundance grouping {grouping!r}; choose one of {', '.join(ABUNDANCE_GROUPINGS)}")
+    if grouping == "material":
+        from hyperldm_engine.spectral.groups import GROUPS
+
+        return list(GROUPS)
+    return list(summary["groups"])
 
 
 def codebook_range(bundle: Any) -> tuple[float, float]:

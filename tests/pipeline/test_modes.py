@@ -94,3 +94,50 @@ def test_config_keys_added_later_may_be_absent():
     data["denoiser"]["prediction"] = "noise"
     with pytest.raises(InputError, match="prediction"):
         ModelConfig.from_dict(data)
+
+
+def _main(argv, capsys):
+    """The real CLI entry point: (exit code, stderr)."""
+    import signal
+
+    from hyperldm_cli.main import main
+
+    previous = signal.getsignal(signal.SIGTERM)  # main installs a SIGTERM handler
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_cli_abundance_groups_and_mean_mode(bundles, tmp_path, capsys):
+    import rasterio
+
+    from hyperldm_engine.spectral.groups import GROUPS
+
+    from .test_synthesize_pipeline import write_rgb
+
+    rgb = write_rgb(tmp_path / "rgb.tif", 24, 32)
+    out, ab = tmp_path / "hsi.tif", tmp_path / "ab.tif"
+    code, err = _main(["synthesize", str(rgb), str(out), "--model", bundles["x0"], "--steps", "2", "--progress",
+                       "none", "--abundances", str(ab), "--abundance-groups", "--mode", "mean",
+                       "--input-sensor", "nikon-5100"], capsys)
+    assert code == 0, err
+    with rasterio.open(ab) as ds:
+        assert ds.count == len(GROUPS)
+        assert [d.removeprefix("abundance ") for d in ds.descriptions] == list(GROUPS)
+        a = ds.read(masked=True)
+        np.testing.assert_allclose(a.sum(0).compressed(), 1.0, atol=1e-4)  # groups partition the library
+    with rasterio.open(out) as ds:
+        tags = ds.tags()
+        assert tags["HYPERLDM_MODE"] == "mean" and tags["HYPERLDM_RGB_CONSISTENCY"] == "on"
+        assert tags["HYPERLDM_INPUT_SENSOR"] == "nikon-5100" and tags["HYPERLDM_INPUT_SENSOR_FROM"] == "option"
+    # the paper-style bundle has no mean mode: a clear one-line refusal, nothing written
+    code, err = _main(["synthesize", str(rgb), str(tmp_path / "x.tif"), "--model", bundles["eps"], "--mode", "mean",
+                       "--progress", "none"], capsys)
+    assert code == 2 and "without latent dropout" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.tif").exists()
+    code, err = _main(["synthesize", str(rgb), str(tmp_path / "y.tif"), "--model", bundles["x0"],
+                       "--abundance-groups", "--progress", "none"], capsys)
+    assert code == 2 and "--abundances" in err
