@@ -115,6 +115,8 @@ def _shell_calls(source: str) -> list[int]:
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         if name not in ("Popen", "run", "call", "check_call", "check_output"):
             continue
+        if isinstance(func, ast.Attribute) and getattr(func.value, "id", "") == "processing":
+            continue  # processing.run("gdal:translate", ...): a QGIS Processing algorithm id, not a command
         shell = [k for k in node.keywords if k.arg == "shell"]
         shell_on = bool(shell) and not (isinstance(shell[0].value, ast.Constant) and shell[0].value.value is False)
         one_string = bool(node.args) and isinstance(node.args[0], (ast.JoinedStr, ast.Constant))
