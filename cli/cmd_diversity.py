@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from hyperldm_cli.common import finish, progress_option
 
 from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE
 from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS
@@ -27,8 +28,7 @@ from hyperldm_engine.spectral.input_sensors import names as sensor_names
               help="Sensor that made the RGB (recorded in the outputs); auto reads the raster's metadata and "
                    "file name, else a generic camera.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-@click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
-              show_default=True)
+@progress_option
 def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int, steps: int, tile_size: int,
               overlap: int, device: str, write_samples: bool, scale: float | None, overwrite: bool,
               progress_mode: str, input_sensor: str = "auto", bands: str | None = None) -> None:
@@ -43,7 +43,6 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
 
     from hyperldm_engine.pipeline.diversity import DiversityJob, output_paths, run_diversity
     from hyperldm_engine.pipeline.synthesize import SamplingOptions
-    from hyperldm_engine.progress import emit_done, report_info
 
     job = DiversityJob(input=rgb, output_dir=out_dir, model=resolve_model(model),
                        sampling=SamplingOptions(samples=samples, seed=seed, steps=steps),
@@ -51,16 +50,13 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
                        overwrite=overwrite, scale=scale, input_sensor=input_sensor,
                        bands=bands or None)
     report = run_diversity(job, progress_mode=progress_mode)
-    if progress_mode == "json":
-        values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}
-        emit_done("diversity", output_paths(out_dir, samples, write_samples), values=values,
-                  seconds=report["timings"]["total_s"])
-    else:
-        report_info(f"SD {report['sd']:.4f} (present classes {report['sd_present_mean']:.4f}), "
-                    f"SDM {report['sdm']:.4f} (IS-like variant {report['sdm_is_variant']:.4f}); "
-                    f"wrote {out_dir} in {report['timings']['total_s']:.1f} s", progress_mode)
-        if progress_mode == "none":
-            click.echo(f"SD {report['sd']:.4f} SDM {report['sdm']:.4f}")
+    values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}
+    finish("diversity", progress_mode, output_paths(out_dir, samples, write_samples), values=values,
+           seconds=report["timings"]["total_s"],
+           text=f"SD {report['sd']:.4f} SDM {report['sdm']:.4f}" if progress_mode == "none" else None,
+           note=f"SD {report['sd']:.4f} (present classes {report['sd_present_mean']:.4f}), "
+                f"SDM {report['sdm']:.4f} (IS-like variant {report['sdm_is_variant']:.4f}); "
+                f"wrote {out_dir} in {report['timings']['total_s']:.1f} s")
 
 
 COMMANDS = [diversity]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from hyperldm_cli.common import finish, progress_option
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
@@ -30,8 +31,7 @@ OUTPUT_NAMES = ("metrics.json", "metrics.md", "per_band_error.png")
                    "(1.0 for reflectance, 4095 for 12-bit).")
 @click.option("--window-size", type=click.IntRange(min=20), default=1024, show_default=True,
               help="Pixels per side of the windows read at a time (memory ~ window^2 x bands x 8 bytes).")
-@click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
-              show_default=True)
+@progress_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
 def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, resample: bool,
              data_range: float, window_size: int, progress_mode: str, overwrite: bool) -> None:
@@ -47,7 +47,7 @@ def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, r
     from hyperldm_engine.metrics.figures import per_band_error_png
     from hyperldm_engine.metrics.report import metrics_markdown, metrics_table
     from hyperldm_engine.metrics.streaming import evaluate_rasters, window_count
-    from hyperldm_engine.progress import Progress, emit_done
+    from hyperldm_engine.progress import Progress
 
     if out_dir is None:
         out_dir = pred.with_name(f"{pred.stem}_evaluation")
@@ -74,11 +74,8 @@ def evaluate(pred: Path, ref: Path, labels: Path | None, out_dir: Path | None, r
         (tmp / "per_band_error.png").write_bytes(png)
     outputs = {role: str(out_dir / name)
                for role, name in zip(("metrics_json", "metrics_md", "per_band_error"), OUTPUT_NAMES, strict=True)}
-    if progress_mode == "json":
-        emit_done("evaluate", outputs, values=result["overall"])
-    else:
-        click.echo(metrics_table(result))
-        click.echo(f"wrote {out_dir}", err=True)
+    finish("evaluate", progress_mode, outputs, values=result["overall"],
+           text=None if progress_mode == "json" else metrics_table(result), note=f"wrote {out_dir}")
 
 
 COMMANDS = [evaluate]

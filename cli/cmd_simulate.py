@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from hyperldm_cli.common import finish, progress_option
 
 
 @click.command("simulate")
@@ -32,8 +33,7 @@ import click
                                  "marsh, crop stages, clouds at GSD >= 5 m); default: the original layout.")
 @click.option("--abundances", is_flag=True, help="Also write abundances.tif (endmember fractions).")
 @click.option("--overwrite", is_flag=True, help="Replace existing files in OUT_DIR.")
-@click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
-              show_default=True)
+@progress_option
 def simulate(out_dir: Path, size: tuple[int, int], seed: int, gsd: float, crs_epsg: int, held_out: bool,
              input_sensor: str | None, radiometry: str, landscape: str | None, abundances: bool, overwrite: bool,
              progress_mode: str) -> None:
@@ -45,7 +45,7 @@ def simulate(out_dir: Path, size: tuple[int, int], seed: int, gsd: float, crs_ep
     --radiometry toa --landscape mixed
     """
     from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
-    from hyperldm_engine.progress import Progress, emit_done
+    from hyperldm_engine.progress import Progress
     from hyperldm_engine.simulate.preview import save_scene_preview
     from hyperldm_engine.simulate.scene import simulate_scene, write_scene
 
@@ -63,11 +63,9 @@ def simulate(out_dir: Path, size: tuple[int, int], seed: int, gsd: float, crs_ep
         paths["preview"] = save_scene_preview(scene, out_dir / "preview.png", overwrite=overwrite)
         progress.advance(1, message="written")
     outputs = {k: str(v) for k, v in paths.items()}
-    if progress_mode == "json":
-        emit_done("simulate", outputs, seconds=scene.params["seconds"])
-    else:
-        click.echo(f"wrote {out_dir} ({width} x {height} px, GSD {gsd:g} m, "
-                   f"simulated in {scene.params['seconds']:.1f} s)", err=True)
+    finish("simulate", progress_mode, outputs, seconds=scene.params["seconds"],
+           note=f"wrote {out_dir} ({width} x {height} px, GSD {gsd:g} m, "
+                f"simulated in {scene.params['seconds']:.1f} s)")
 
 
 def check_metre_crs(epsg: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from hyperldm_cli.common import finish, progress_option
 
 from hyperldm_engine.io.writer import INT_SCALE
 from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
@@ -13,7 +14,6 @@ from hyperldm_engine.pipeline.synthesize import (
     SYNTHESIS_MODES,
     SamplingOptions,
 )
-from hyperldm_engine.progress import emit_done, report_info
 from hyperldm_engine.spectral.input_sensors import AUTO, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
@@ -86,8 +86,7 @@ def resolve_model(model: str | None) -> str:
               help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float).")
 @click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-@click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
-              show_default=True)
+@progress_option
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,
                eta: float, sample_layout: str, abundances: str | None, device: str, autocast: str | None,
                batch_size: int, strip_width: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None,
@@ -120,14 +119,11 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
     extras = written_extras(sample_paths(output, samples, sample_layout), envi_header, library_out)
     summary = (f"wrote {', '.join(map(str, [*paths, *extras]))}: {stats.computed} tiles computed, "
                f"{stats.skipped} skipped, {stats.seconds:.1f} s ({stats.mpix_per_s * 60:.2f} MPix/min)")
-    if progress_mode == "json":
-        cubes = sample_paths(output, samples, sample_layout)  # paths also lists the abundances
-        emit_done("synthesize", {"hsi": cubes, "abundances": abundances,
-                                 "envi_header": [p for p in extras if p.suffix == ".hdr"],
-                                 "library": [p for p in extras if p.suffix != ".hdr"]},
-                  values={"tiles": stats.computed, "skipped": stats.skipped}, seconds=stats.seconds)
-    else:
-        report_info(summary, progress_mode)
+    cubes = sample_paths(output, samples, sample_layout)  # paths also lists the abundances
+    finish("synthesize", progress_mode, {"hsi": cubes, "abundances": abundances,
+                                         "envi_header": [p for p in extras if p.suffix == ".hdr"],
+                                         "library": [p for p in extras if p.suffix != ".hdr"]},
+           values={"tiles": stats.computed, "skipped": stats.skipped}, seconds=stats.seconds, note=summary)
 
 
 COMMANDS = [synthesize]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from hyperldm_cli.common import finish, progress_option
 
 from hyperldm_engine.models.config import PRESETS
 from hyperldm_engine.spectral.input_sensors import names as sensor_names
@@ -42,8 +43,7 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Checkpoint folder (default OUT_BUNDLE.checkpoints).")
 @click.option("--restart", is_flag=True, help="Ignore existing checkpoints and start from scratch.")
 @click.option("--no-augment", is_flag=True, help="Train on the clean RGB only (no radiometric augmentation).")
-@click.option("--progress", "progress_mode", type=click.Choice(["bar", "json", "none"]), default="bar",
-              show_default=True)
+@progress_option
 @click.option("--input-sensor", default="auto", show_default=True,
               type=click.Choice(["auto", *sensor_names()]),
               help="Sensor that made the RGB, recorded in the bundle's training provenance; auto: the --rgb "
@@ -65,7 +65,6 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
     """
     from hyperldm_engine.contract import TRAIN_SUFFIXES
     from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
-    from hyperldm_engine.progress import emit_done
     from hyperldm_engine.train.data import load_scene
     from hyperldm_engine.train.loop import TrainSettings
     from hyperldm_engine.train.run import train_bundle
@@ -96,12 +95,10 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
         return
     outputs = {"bundle": str(out_bundle),
                **{role: str(out_bundle) + suffix for role, suffix in TRAIN_SUFFIXES.items()}}
-    if progress_mode == "json":
-        emit_done("train", outputs, values=metrics)
-    else:
-        synth = metrics.get("synthesis") or {}
-        click.echo(f"wrote {out_bundle}; held-out synthesis MPSNR {synth.get('mpsnr')} dB, "
-                   f"SAM {synth.get('sam')} rad; report {outputs['report']}", err=True)
+    synth = metrics.get("synthesis") or {}
+    finish("train", progress_mode, outputs, values=metrics,
+           note=f"wrote {out_bundle}; held-out synthesis MPSNR {synth.get('mpsnr')} dB, "
+                f"SAM {synth.get('sam')} rad; report {outputs['report']}")
 
 
 def _input_sensor(name: str, rgb: Path | None) -> dict[str, str]:

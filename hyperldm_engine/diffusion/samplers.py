@@ -26,7 +26,8 @@ EpsFn = Callable[[torch.Tensor, int], torch.Tensor]
 NoiseFn = Callable[[int], torch.Tensor]
 StepCallback = Callable[[int, int, "StepOutput"], None]
 
-DEFAULT_DDIM_STEPS = 20
+#: DDIM steps when none are given; the CLI's, the plugin's and the API's default (one owner)
+DEFAULT_STEPS = 20
 
 
 class _Advancer(Protocol):
@@ -152,7 +153,7 @@ class DDIMSampler(_Sampler):
     ``eta = 1`` with n = T reproduces ancestral DDPM exactly.
     """
 
-    def __init__(self, schedule: NoiseSchedule, num_inference_steps: int = DEFAULT_DDIM_STEPS,
+    def __init__(self, schedule: NoiseSchedule, num_inference_steps: int = DEFAULT_STEPS,
                  eta: float = 0.0, clip_x0: tuple[float, float] | None = None) -> None:
         super().__init__(schedule, clip_x0)
         T = schedule.num_steps
@@ -201,6 +202,6 @@ def make_sampler(name: str, schedule: NoiseSchedule, steps: int | None = None, e
                           "ignored (use ddim for fewer steps)", stacklevel=2)
         return DDPMSampler(schedule, clip_x0=clip_x0)
     if key == "ddim":
-        return DDIMSampler(schedule, DEFAULT_DDIM_STEPS if steps is None else steps, eta=eta,
+        return DDIMSampler(schedule, DEFAULT_STEPS if steps is None else steps, eta=eta,
                            clip_x0=clip_x0)
     raise InputError(f"unknown sampler {name!r}; choose 'ddpm' or 'ddim'")

@@ -51,6 +51,20 @@ def true_colour(cube: np.ndarray, wavelengths_nm: Sequence[float] | np.ndarray,
     return stretch(np.stack([cube[b] for b in bands], axis=-1))
 
 
+def read_decimated(path: Path, bands: list[int] | None = None, max_side: int = 800) -> np.ndarray:
+    """A raster (``bands`` 1-based, default all) read at most ``max_side`` px on its long side, by
+    nearest neighbour, masked values as nan (figures of whole scenes in flat memory)."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with rasterio.open(path) as ds:
+        f = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
+        idx = bands or list(range(1, ds.count + 1))
+        a = ds.read(idx, out_shape=(len(idx), max(1, ds.height // f), max(1, ds.width // f)),
+                    resampling=Resampling.nearest, masked=True)
+    return a.astype(np.float64).filled(np.nan)
+
+
 def default_pixels(height: int, width: int, n: int = 4) -> list[tuple[int, int]]:
     """``n`` pixels spread along the diagonal, away from the edges."""
     fr = np.linspace(0.2, 0.8, n)

@@ -17,7 +17,7 @@ import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import rasterio
@@ -43,6 +43,39 @@ PERCENTILE_LEVELS = (1.0, 2.0, 50.0, 98.0, 99.0)
 _GDAL_NAME = re.compile(r"^(/vsi[a-z0-9_]+/|[A-Za-z][A-Za-z0-9_]+:(?!//))")
 #: a rotation or shear this small (relative to the pixel size) is round-off, not a rotation
 ROTATION_TOLERANCE = 1e-9
+
+
+#: Two rasters are on the same grid when CRS and size match and every transform coefficient agrees
+#: to this fraction of a pixel. 1e-6 px is invisible (a micrometre at 1 m pixels) yet accepts an
+#: origin that went through decimal text (ENVI map info, VRT, world files: about 12 significant
+#: digits, i.e. 5e-6 m on a 5e6 m northing, 5e-7 of a 10 m pixel), which 1e-9 refused.
+GRID_TOLERANCE_PX = 1e-6
+
+
+class RasterGrid(NamedTuple):
+    """A raster's grid, kept after the file is closed (CRS, affine transform, size in pixels)."""
+
+    crs: Any
+    transform: Affine
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, raster: Any) -> RasterGrid:
+        return cls(raster.crs, raster.transform, int(raster.width), int(raster.height))
+
+
+def grid_mismatch(a: Any, b: Any) -> str | None:
+    """None if ``a`` and ``b`` (rasterio datasets or the engine's readers: ``.crs .transform .width
+    .height``) share CRS, size and transform within :data:`GRID_TOLERANCE_PX`; else what differs."""
+    if (a.width, a.height) != (b.width, b.height):
+        return f"size {a.width}x{a.height} vs {b.width}x{b.height}"
+    if (a.crs is None) != (b.crs is None) or (a.crs is not None and a.crs != b.crs):
+        return f"CRS {a.crs} vs {b.crs}"
+    pixel = max(abs(a.transform.a), abs(a.transform.e), 1e-12)
+    if not a.transform.almost_equals(b.transform, precision=GRID_TOLERANCE_PX * pixel):
+        return f"transform {tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]}"
+    return None
 
 
 def _open_dataset(path: str | os.PathLike[str]) -> rasterio.DatasetReader:

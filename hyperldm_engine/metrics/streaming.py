@@ -23,7 +23,9 @@ import rasterio
 from rasterio.windows import Window
 
 from hyperldm_engine.errors import InputError
+from hyperldm_engine.io.raster import grid_mismatch
 from hyperldm_engine.metrics.similarity import SSIM_RADIUS, ErrorSums, similarity_sums
+from hyperldm_engine.tiling.windows import block_windows
 
 UNLABELLED = int(np.iinfo(np.int64).min)  # key of valid pixels without a class (labels nodata)
 WAVELENGTH_TOLERANCE_NM = 0.5
@@ -84,17 +86,6 @@ def read_class_names(ds: rasterio.io.DatasetReader) -> dict[int, str]:
     return names
 
 
-def _same_grid(a: rasterio.io.DatasetReader, b: rasterio.io.DatasetReader) -> str | None:
-    """None if both rasters share CRS, transform and size, else what differs."""
-    if (a.width, a.height) != (b.width, b.height):
-        return f"size {a.width}x{a.height} vs {b.width}x{b.height}"
-    if (a.crs is None) != (b.crs is None) or (a.crs is not None and a.crs != b.crs):
-        return f"CRS {a.crs} vs {b.crs}"
-    if not a.transform.almost_equals(b.transform, precision=1e-6 * max(abs(a.transform.a), 1e-12)):
-        return f"transform {tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]}"
-    return None
-
-
 def _band_plan(pred_path: str, ref_path: str, pred_count: int, ref_count: int,
                resample: bool) -> dict[str, Any]:
     """Decide how pred bands map to ref bands: identity, or interpolation onto ref wavelengths."""
@@ -132,17 +123,16 @@ def _band_plan(pred_path: str, ref_path: str, pred_count: int, ref_count: int,
 
 
 def _windows(width: int, height: int, size: int) -> list[tuple[Window, Window, tuple[slice, slice]]]:
-    """(core window, padded window, core slice inside the padded block) covering the raster."""
+    """(core window, padded window, core slice inside the padded block) covering the raster: the
+    core blocks of :func:`~hyperldm_engine.tiling.windows.block_windows`, padded by the SSIM radius."""
     out = []
     m = SSIM_RADIUS
-    for r0 in range(0, height, size):
-        for c0 in range(0, width, size):
-            h, w = min(size, height - r0), min(size, width - c0)
-            pr0, pc0 = max(0, r0 - m), max(0, c0 - m)
-            pr1, pc1 = min(height, r0 + h + m), min(width, c0 + w + m)
-            padded = Window(pc0, pr0, pc1 - pc0, pr1 - pr0)
-            core = (slice(r0 - pr0, r0 - pr0 + h), slice(c0 - pc0, c0 - pc0 + w))
-            out.append((Window(c0, r0, w, h), padded, core))
+    for core in block_windows(width, height, size):
+        r0, c0, h, w = int(core.row_off), int(core.col_off), int(core.height), int(core.width)
+        pr0, pc0 = max(0, r0 - m), max(0, c0 - m)
+        pr1, pc1 = min(height, r0 + h + m), min(width, c0 + w + m)
+        padded = Window(pc0, pr0, pc1 - pc0, pr1 - pr0)
+        out.append((core, padded, (slice(r0 - pr0, r0 - pr0 + h), slice(c0 - pc0, c0 - pc0 + w))))
     return out
 
 
@@ -175,7 +165,7 @@ def evaluate_rasters(pred_path: str | os.PathLike[str], ref_path: str | os.PathL
     pred_path, ref_path = os.fspath(pred_path), os.fspath(ref_path)
     labels_path = None if labels_path is None else os.fspath(labels_path)
     with _open(pred_path, "prediction") as pred, _open(ref_path, "reference") as ref:
-        diff = _same_grid(pred, ref)
+        diff = grid_mismatch(pred, ref)
         if diff:
             raise InputError(f"{pred_path} and {ref_path} are not on the same grid ({diff}); "
                              "warp one onto the other first")
@@ -184,7 +174,7 @@ def evaluate_rasters(pred_path: str | os.PathLike[str], ref_path: str | os.PathL
         class_names: dict[int, str] = {}
         if labels_path is not None:
             labels_ds = _open(labels_path, "labels")
-            ldiff = _same_grid(labels_ds, ref)
+            ldiff = grid_mismatch(labels_ds, ref)
             if ldiff:
                 labels_ds.close()
                 raise InputError(f"{labels_path} and {ref_path} are not on the same grid ({ldiff})")

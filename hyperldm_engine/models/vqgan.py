@@ -221,7 +221,7 @@ class ConditionalVQGAN(nn.Module):
                 f"RGB {tuple(rgb.shape[-2:])} does not match latent {tuple(z_q.shape[-2:])} x {self.factor}"
             )
         feats = self.decoder(z_q, cond)
-        hsi, abundances = self._mix_head(feats, return_abundances)
+        hsi, abundances = self.mix_head(feats, return_abundances)
         return DecoderOutput(hsi=hsi, abundances=abundances, illumination=self.illumination())
 
     def decode_rgb_only(self, rgb: torch.Tensor, return_abundances: bool = True) -> DecoderOutput:
@@ -259,8 +259,10 @@ class ConditionalVQGAN(nn.Module):
         )
 
     # ---- head ----------------------------------------------------------------------------------
-    def _mix_head(self, feats: torch.Tensor, return_abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits -> softmax -> mixing, channels-last in blocks of HEAD_CHUNK pixels."""
+    def mix_head(self, feats: torch.Tensor, return_abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoder features -> abundance logits -> softmax -> ``t * (R @ A)`` (the cube, and the
+        abundances when asked), channels-last in blocks of HEAD_CHUNK pixels. Public so that a caller
+        that runs the decoder itself (``pipeline.synthesize.decode_shared_condition``) finishes the same way."""
         b, c, h, w = feats.shape
         pixels = feats.permute(0, 2, 3, 1).reshape(-1, c)
         t = self.illumination()

@@ -37,7 +37,7 @@ from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, NODATA
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
 from hyperldm_engine.progress import Progress, report_warning
 from hyperldm_engine.tiling.runner import TileRequest, run_tiles
-from hyperldm_engine.tiling.windows import scene_grid
+from hyperldm_engine.tiling.windows import block_windows, scene_grid
 
 #: file names inside the output folder: owned by the engine-plugin contract (hyperldm_engine.contract)
 MEAN, SPREAD, SD_MAP, SDM_MAP = (contract.DIVERSITY_FILES[r] for r in (
@@ -155,7 +155,7 @@ class DiversityTileFn:
         if self.classify is None:
             import torch
 
-            bundle, _, device, _ = self.synth._load()  # type: ignore[attr-defined]
+            bundle, _, device, _ = self.synth.load()  # type: ignore[attr-defined]
             if bundle.classifier is None:
                 raise BundleError(f"{self.synth.bundle_path}: the model has no spectral classifier; "  # type: ignore[attr-defined]
                                   "SD and SDM need one (train the bundle with labels)")
@@ -210,12 +210,6 @@ class DiversityJob:
     input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
 
 
-def _windows(width: int, height: int, size: int = WINDOW):
-    for r0 in range(0, height, size):
-        for c0 in range(0, width, size):
-            yield Window(c0, r0, min(size, width - c0), min(size, height - r0))
-
-
 def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict[str, Any]:
     """SD (two passes over the sample-0 softmax) and the SDM scalars; writes ``sd_map.tif``."""
     import rasterio
@@ -226,7 +220,7 @@ def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict
     n = 0
     with rasterio.open(scratch / "probs0.tif") as p0, rasterio.open(scratch / "pmean.tif") as pm, \
             rasterio.open(scratch / "negent.tif") as ne, rasterio.open(folder / SDM_MAP) as sm:
-        for w in _windows(p0.width, p0.height):
+        for w in block_windows(p0.width, p0.height, WINDOW):
             v = p0.read(window=w, masked=True)
             valid = ~np.ma.getmaskarray(v).any(axis=0)
             if not valid.any():
@@ -239,7 +233,7 @@ def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict
         sd = acc.result()
         with HsiWriter(folder / SD_MAP, like_profile=like, count=1, nodata=NODATA,
                        band_names=["KL(v || p_class) nats"], tags={"HYPERLDM_ENGINE": __version__}) as wr:
-            for w in _windows(p0.width, p0.height):
+            for w in block_windows(p0.width, p0.height, WINDOW):
                 v = p0.read(window=w, masked=True)
                 valid = ~np.ma.getmaskarray(v).any(axis=0)
                 m = acc.pixel_map(v.filled(np.nan), valid)
@@ -252,19 +246,6 @@ def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict
     return {"sd": sd.sd, "sd_present_mean": sd.sd_present, "sd_detail": sd.to_dict(),
             "sdm": float(np.exp(mean_kl)), "sdm_mean_kl_nats": mean_kl,
             "sdm_is_variant": float(np.exp(kl_global)), "sdm_is_variant_kl_nats": kl_global, "n_pixels": n}
-
-
-def _decimated(path: Path, bands: list[int] | None = None, max_side: int = 800) -> np.ndarray:
-    """A raster read at most ``max_side`` px on its long side (masked values as nan)."""
-    import rasterio
-    from rasterio.enums import Resampling
-
-    with rasterio.open(path) as ds:
-        f = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
-        idx = bands or list(range(1, ds.count + 1))
-        a = ds.read(idx, out_shape=(len(idx), max(1, ds.height // f), max(1, ds.width // f)),
-                    resampling=Resampling.nearest, masked=True)
-    return a.astype(np.float64).filled(np.nan)
 
 
 def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, Any]:

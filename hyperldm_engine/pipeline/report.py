@@ -14,25 +14,7 @@ from typing import Any
 
 import numpy as np
 
-
-def jsonable(x: Any) -> Any:
-    """Nested values made JSON-safe: numpy scalars/arrays to python, nan to None, inf to "inf"."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, float | np.floating):
-        v = float(x)
-        if math.isnan(v):
-            return None
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-    return x
+from hyperldm_engine.io.jsonable import jsonable  # noqa: F401  (the experiments import it from here)
 
 
 def _figure(width: float = 7.0, height: float = 5.0) -> Any:
@@ -90,17 +72,18 @@ def html_page(title: str, sections: Sequence[str]) -> str:
 
 
 def _read(path: Path, bands: list[int] | None = None, max_side: int = 800) -> np.ndarray:
-    from hyperldm_engine.pipeline.diversity import _decimated
+    from hyperldm_engine.io.preview import read_decimated
 
-    return _decimated(path, bands, max_side)
+    return read_decimated(path, bands, max_side)
 
 
 def diversity_figures(folder: Path, tc_path: Path, spread_path: Path, sd_path: Path, sdm_path: Path,
                       picks: Any, wavelengths_nm: np.ndarray, classes: list[str], report: dict[str, Any]) -> dict:
     """Write the diversity PNGs into ``folder``; returns {figure key: file name}."""
+    from hyperldm_engine.contract import DIVERSITY_FIGURES
     from hyperldm_engine.io.preview import stretch
-    from hyperldm_engine.pipeline.diversity import FIG_MAPS, FIG_SPECTRA, FIG_SPREAD, FIG_TRUE_COLOUR
 
+    FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS = DIVERSITY_FIGURES
     out: dict[str, str] = {}
     tc = _read(tc_path)
     fig = _figure(6, 6)

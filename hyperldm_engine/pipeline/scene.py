@@ -13,6 +13,7 @@ import numpy as np
 import rasterio
 
 from hyperldm_engine import __version__, contract
+from hyperldm_engine.device import resolve_device
 from hyperldm_engine.errors import BundleError, InputError
 from hyperldm_engine.io.atomic import clean_stale_temporaries
 from hyperldm_engine.io.gdal_env import gdal_cache_bytes
@@ -33,7 +34,6 @@ from hyperldm_engine.pipeline.synthesize import (
     bundle_summary,
     check_mode,
     choose_input_sensor,
-    resolve_device,
 )
 from hyperldm_engine.progress import Progress, report_info, report_warning
 from hyperldm_engine.tiling.aoi import (

@@ -19,17 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from hyperldm_engine.device import resolve_device
 from hyperldm_engine.diffusion.noise import INITIAL_STEP, NoiseField, noise_fn_for_windows
 from hyperldm_engine.diffusion.parameterization import Prediction, model_output_to_eps
-from hyperldm_engine.diffusion.samplers import make_sampler
+from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
-from hyperldm_engine.errors import InputError, ResourceError
+from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
 from hyperldm_engine.spectral.consistency import project_to_rgb
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
 
-DEFAULT_STEPS = 20
 DEFAULT_SAMPLER = "ddim"
 #: DDIM stochasticity: 1 behaves like the paper's ancestral sampler on a 20-step grid (measured best
 #: of eta 0 / 0.5 / 1 on held-out scenes, see benchmarks/RESULTS.md "Sampler settings").
@@ -74,21 +74,6 @@ class SamplingOptions:
             raise InputError(f"noise scale must be positive, got {self.noise_scale}")
 
 
-def resolve_device(name: str) -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available); a missing GPU is a clear error."""
-    key = str(name).lower()
-    if key == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if key == "cpu":
-        return torch.device("cpu")
-    if key.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ResourceError(f"--device {name}: no CUDA GPU is available to this torch "
-                                f"(torch {torch.__version__}); use --device cpu or auto")
-        return torch.device(key)
-    raise InputError(f"unknown device {name!r}; choose cpu, cuda or auto")
-
-
 def class_groups(library_classes: list[str]) -> tuple[list[str], np.ndarray]:
     """Group library spectra by class: names and a (n_groups, n_g) 0/1 matrix summing abundances."""
     names = sorted(set(library_classes))
@@ -125,7 +110,8 @@ class SynthesisTileFn:
         state["_state"] = None
         return state
 
-    def _load(self) -> Any:
+    def load(self) -> tuple[Any, Any, torch.device, torch.Tensor]:
+        """(bundle, sampler, device, class-group matrix), loaded once per process and cached."""
         if self._state is None:
             self._state = _load_state(self.bundle_path, self.device, self.options.sampler,
                                       self.options.steps, self.options.eta, self.options.noise_scale)
@@ -155,7 +141,7 @@ class SynthesisTileFn:
 
     def _batch_same_shape(self, requests: list[TileRequest]) -> list[dict[str, np.ndarray]]:
         """:meth:`batch` for tiles of one shape. Batch element ``b * K + s`` is tile ``b``, sample ``s``."""
-        bundle, sampler, device, groups = self._load()
+        bundle, sampler, device, groups = self.load()
         cfg = bundle.config
         factor = cfg.vqgan.downsample_factor
         align = factor * cfg.denoiser.alignment
@@ -260,7 +246,7 @@ def decode_shared_condition(vqgan: Any, z_q: torch.Tensor, rgb: torch.Tensor,
             raise ValueError(f"RGB {tuple(rgb.shape[-2:])} does not match latent {tuple(z_q.shape[-2:])}")
         cond = [repeat_per_tile(c, n // b) for c in cond]
     feats = vqgan.decoder(z_q, cond)
-    return vqgan._mix_head(feats, abundances)
+    return vqgan.mix_head(feats, abundances)
 
 
 @functools.lru_cache(maxsize=2)

@@ -20,7 +20,13 @@ import numpy as np
 import torch
 
 from hyperldm_engine.errors import InputError
-from hyperldm_engine.io.raster import PERCENTILE_LEVELS, WHITE_PERCENTILE, SceneStatistics, normalise_rgb
+from hyperldm_engine.io.raster import (
+    PERCENTILE_LEVELS,
+    WHITE_PERCENTILE,
+    SceneStatistics,
+    grid_mismatch,
+    normalise_rgb,
+)
 from hyperldm_engine.train.augment import AugmentConfig, Camera, apply_camera, draw_camera
 
 SAMPLE_SIDE = 256
@@ -235,23 +241,14 @@ def scene_normaliser(rgb: np.ndarray, sample: np.ndarray, ok: np.ndarray) -> np.
 
 # ---- scenes from files -----------------------------------------------------------------------------
 
-def _grid(reader) -> tuple[Any, Any, int, int]:
-    return reader.crs, reader.transform, reader.width, reader.height
-
-
-def _same_grid(a, b) -> bool:
-    (ca, ta, wa, ha), (cb, tb, wb, hb) = a, b
-    return (wa, ha) == (wb, hb) and ca == cb and ta.almost_equals(tb, precision=1e-9 * max(abs(ta.a), 1.0))
-
-
-def _read_labels(path: Path, grid: tuple, hsi_path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _read_labels(path: Path, grid: Any, hsi_path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Labels as contiguous class indices (-1 = unlabelled), the raw class values and their names."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
     try:
         with rasterio.open(path) as ds:
-            if not _same_grid(grid, (ds.crs, ds.transform, ds.width, ds.height)):
+            if grid_mismatch(grid, ds):
                 raise InputError(f"{path}: the labels raster is not on the grid of {hsi_path} (CRS, transform "
                                  "and size must match)")
             raw = ds.read(1)
@@ -299,13 +296,13 @@ def load_scene(hsi_path: str | Path, rgb_path: str | Path | None = None, labels_
     The RGB, when given, must share the HSI's grid (CRS, transform, size); when absent it is derived
     from the cube through the camera response (``spectral.rgb``). FWHM defaults to the band spacing.
     """
-    from hyperldm_engine.io.raster import open_hsi, open_rgb
+    from hyperldm_engine.io.raster import RasterGrid, open_hsi, open_rgb
     from hyperldm_engine.spectral.rgb import camera_response, rgb_from_cube
     from hyperldm_engine.spectral.sensor import Sensor
 
     hsi_path = Path(hsi_path)
     with open_hsi(hsi_path, wavelengths_path, scale=hsi_scale) as hr:
-        grid = _grid(hr)
+        grid = RasterGrid.of(hr)
         cube, valid = hr.read()
         wl = np.asarray(hr.wavelengths_nm, float)
         fwhm = None if hr.fwhm_nm is None else np.asarray(hr.fwhm_nm, float)
@@ -317,9 +314,9 @@ def load_scene(hsi_path: str | Path, rgb_path: str | Path | None = None, labels_
     if rgb_path is not None:
         rgb_path = Path(rgb_path)
         with open_rgb(rgb_path, scale=rgb_scale) as rr:
-            if not _same_grid(grid, _grid(rr)):
+            if grid_mismatch(grid, rr):
                 raise InputError(f"{rgb_path}: the RGB raster is not on the grid of {hsi_path} (CRS, transform "
-                                 f"and size must match: {rr.width}x{rr.height} vs {grid[2]}x{grid[3]})")
+                                 f"and size must match: {rr.width}x{rr.height} vs {grid.width}x{grid.height})")
             rgb, rgb_valid = rr.read()
         valid &= rgb_valid
         rgb_source = {"kind": "file", "path": str(rgb_path)}
@@ -332,7 +329,7 @@ def load_scene(hsi_path: str | Path, rgb_path: str | Path | None = None, labels_
         labels, _, names = _read_labels(Path(labels_path), grid, hsi_path)
     scene = TrainScene(name=str(hsi_path), hsi=cube, rgb=np.where(valid, rgb, 0.0).astype(np.float32),
                        valid=valid, wavelengths_nm=wl, fwhm_nm=np.asarray(fwhm, float), labels=labels,
-                       class_names=names, gsd_m=gsd, crs=grid[0], transform=grid[1], rgb_source=rgb_source)
+                       class_names=names, gsd_m=gsd, crs=grid.crs, transform=grid.transform, rgb_source=rgb_source)
     return scene
 
 

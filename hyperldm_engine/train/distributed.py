@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from hyperldm_engine.errors import ResourceError
+from hyperldm_engine.device import resolve_device
 
 CPU = torch.device("cpu")
 
@@ -39,15 +39,6 @@ class DistContext:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``auto`` (CUDA when available) -> a torch device; CUDA absent -> ResourceError."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ResourceError("--device cuda was asked for but no CUDA GPU is available")
-    return torch.device(name)
 
 
 def init_distributed(device: str = "auto") -> DistContext:
