@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-from hyperldm_cli.common import finish, progress_option
+from hyperldm_cli.common import finish, progress_option, scene_options
 
-from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE
 from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS
 from hyperldm_engine.spectral.input_sensors import names as sensor_names
 
@@ -17,27 +16,24 @@ from hyperldm_engine.spectral.input_sensors import names as sensor_names
 @click.option("--model", "model", default=None, help="Model bundle (folder or .zip); default: the bundled model.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the scene-level noise field.")
 @click.option("--steps", default=DEFAULT_STEPS, show_default=True, type=int, help="Sampling steps (DDIM).")
-@click.option("--tile-size", default=DEFAULT_TILE, show_default=True, type=int, help="Tile size in pixels.")
-@click.option("--overlap", default=DEFAULT_OVERLAP, show_default=True, type=int, help="Tile overlap in pixels.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--write-samples", is_flag=True, help="Also write the K samples as sample_0.tif ...")
-@click.option("--scale", type=float, default=None,
-              help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float).")
-@click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based).")
 @click.option("--input-sensor", default="auto", show_default=True, type=click.Choice(["auto", *sensor_names()]),
               help="Sensor that made the RGB (recorded in the outputs); auto reads the raster's metadata and "
                    "file name, else a generic camera.")
+@scene_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
 @progress_option
-def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int, steps: int, tile_size: int,
-              overlap: int, device: str, write_samples: bool, scale: float | None, overwrite: bool,
-              progress_mode: str, input_sensor: str = "auto", bands: str | None = None) -> None:
+def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int, steps: int,
+              write_samples: bool, input_sensor: str, device: str, batch_size: int, strip_width: int,
+              tile_size: int, overlap: int, extent: str | None, aoi: str | None, workers: int | None,
+              scheduler: str | None, scale: float | None, bands: str | None, overwrite: bool,
+              progress_mode: str) -> None:
     """Synthesize K samples from RGB and measure their diversity into OUT_DIR.
 
     Writes mean.tif, spread.tif (std, angular spread), sd_map.tif, sdm_map.tif, report.json,
     report.md, report.html and PNG figures.
 
-    Example: hyperldm-engine diversity ortho.tif ortho_diversity --samples 5
+    Example: hyperldm-engine diversity ortho.tif ortho_diversity --samples 5 --aoi fields.gpkg --workers 2
     """
     from hyperldm_cli.cmd_synthesize import resolve_model
 
@@ -48,7 +44,8 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
                        sampling=SamplingOptions(samples=samples, seed=seed, steps=steps),
                        tile=tile_size, overlap=overlap, device=device, write_samples=write_samples,
                        overwrite=overwrite, scale=scale, input_sensor=input_sensor,
-                       bands=bands or None)
+                       bands=bands or None, extent=extent, aoi=aoi, workers=workers, scheduler=scheduler,
+                       batch_size=batch_size, strip_width=strip_width)
     report = run_diversity(job, progress_mode=progress_mode)
     values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}
     finish("diversity", progress_mode, output_paths(out_dir, samples, write_samples), values=values,

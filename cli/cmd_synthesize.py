@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from hyperldm_cli.common import finish, progress_option
+from hyperldm_cli.common import finish, progress_option, scene_options
 
 from hyperldm_engine.io.writer import INT_SCALE
-from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
+from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import (
     DEFAULT_ETA,
     DEFAULT_STEPS,
@@ -16,7 +16,6 @@ from hyperldm_engine.pipeline.synthesize import (
 )
 from hyperldm_engine.spectral.input_sensors import AUTO, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
-from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 
 def resolve_model(model: str | None) -> str:
@@ -62,29 +61,14 @@ def resolve_model(model: str | None) -> str:
 @click.option("--library-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the decoder's endmember library as a spectral library LIB.gpkg (QGIS, EnMAP-Box) "
                    "and LIB.csv, in the output's bands.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@scene_options
 @click.option("--autocast", type=click.Choice(["bf16", "fp16"]), default=None,
               help="Mixed precision on CUDA (see benchmarks/RESULTS.md for its effect on quality).")
-@click.option("--batch-size", default=1, show_default=True, type=int,
-              help="Tiles per model call; larger values help on a GPU, memory grows linearly.")
-@click.option("--strip-width", default=DEFAULT_STRIP_WIDTH, show_default=True, type=int,
-              help="Pixels merged at a time (vertical strips); memory grows with it, results do not change.")
-@click.option("--tile-size", default=DEFAULT_TILE, show_default=True, type=int, help="Tile size in pixels.")
-@click.option("--overlap", default=DEFAULT_OVERLAP, show_default=True, type=int, help="Tile overlap in pixels.")
-@click.option("--extent", default=None, help='Restrict to "xmin,ymin,xmax,ymax[,EPSG:n]" or QGIS\'s '
-              '"xmin,xmax,ymin,ymax [EPSG:n]"; outside is nodata.')
-@click.option("--aoi", type=click.Path(dir_okay=False), default=None,
-              help="Restrict to the polygons of a vector file (any OGR format, any CRS).")
-@click.option("--workers", type=int, default=None, help="Run tiles on a local dask cluster of N processes.")
-@click.option("--scheduler", default=None, help="Run tiles on an existing dask.distributed scheduler.")
 @click.option("--co", "creation_options", multiple=True, help="GDAL creation option KEY=VALUE (repeatable).")
 @click.option("--cog", is_flag=True, help="Write a Cloud-Optimised GeoTIFF.")
 @click.option("--dtype", type=click.Choice(["float32", "uint16"]), default="float32", show_default=True,
               help=f"uint16 stores reflectance / {INT_SCALE:g}; GDAL's band scale {INT_SCALE:g} lets "
                    "GDAL, rasterio and QGIS show reflectance.")
-@click.option("--scale", type=float, default=None,
-              help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float).")
-@click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @progress_option
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,

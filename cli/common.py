@@ -1,4 +1,5 @@
-"""What every command shares: the ``--progress`` option and the last word of a run (:func:`finish`)."""
+"""What the commands share: option groups (``--progress``; the scene options of synthesize and diversity)
+and the last word of a run (:func:`finish`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
+from hyperldm_engine.pipeline.run import DEFAULT_OVERLAP, DEFAULT_TILE
 from hyperldm_engine.progress import emit_done
+from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 PROGRESS_MODES = ("bar", "json", "none")
 
@@ -34,3 +37,37 @@ def finish(command: str, progress_mode: str, outputs: dict[str, Any], *, values:
         click.echo(text)
     if note is not None and progress_mode == "bar":
         click.echo(note, err=True)
+
+
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Several click options as one decorator, shown in the order given."""
+
+    def decorate(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+#: how a scene is read, cut into tiles, restricted and run: the same for synthesize and diversity
+scene_options = _options(
+    click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto."),
+    click.option("--batch-size", default=1, show_default=True, type=int,
+                 help="Tiles per model call; larger values help on a GPU, memory grows linearly."),
+    click.option("--strip-width", default=DEFAULT_STRIP_WIDTH, show_default=True, type=int,
+                 help="Pixels merged at a time (vertical strips); memory grows with it, results do not change."),
+    click.option("--tile-size", default=DEFAULT_TILE, show_default=True, type=int,
+                 help="Tile size in pixels."),
+    click.option("--overlap", default=DEFAULT_OVERLAP, show_default=True, type=int,
+                 help="Tile overlap in pixels."),
+    click.option("--extent", default=None, help='Restrict to "xmin,ymin,xmax,ymax[,EPSG:n]" or QGIS\'s '
+                 '"xmin,xmax,ymin,ymax [EPSG:n]"; outside is nodata.'),
+    click.option("--aoi", type=click.Path(dir_okay=False), default=None,
+                 help="Restrict to the polygons of a vector file (any OGR format, any CRS)."),
+    click.option("--workers", type=int, default=None, help="Run tiles on a local dask cluster of N processes."),
+    click.option("--scheduler", default=None, help="Run tiles on an existing dask.distributed scheduler."),
+    click.option("--scale", type=float, default=None,
+                 help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float)."),
+    click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based)."),
+)

@@ -74,19 +74,24 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
 def diversity(rgb: PathLike, out_dir: PathLike, *, samples: int = 5, model: PathLike | None = None, seed: int = 0,
               steps: int | None = None, tile_size: int | None = None, overlap: int | None = None,
               device: str = "cpu", write_samples: bool = False, scale: float | None = None,
-              bands: str | Sequence[int] | None = None, input_sensor: str = "auto", overwrite: bool = False,
+              bands: str | Sequence[int] | None = None, input_sensor: str = "auto", batch_size: int = 1,
+              strip_width: int | None = None, extent: str | None = None, aoi: PathLike | None = None,
+              workers: int | None = None, scheduler: str | None = None, overwrite: bool = False,
               progress: str = "none") -> dict[str, Any]:
     """``hyperldm-engine diversity``: K samples, their spread, SD and SDM into ``out_dir``; returns the report
     (the content of ``report.json``: ``sd``, ``sdm``, ``picked_pixels``, ...)."""
     from hyperldm_engine.pipeline.diversity import DiversityJob, run_diversity
     from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE
     from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS, SamplingOptions
+    from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
     sampling = SamplingOptions(samples=samples, seed=seed, steps=DEFAULT_STEPS if steps is None else steps)
     job = DiversityJob(input=str(rgb), output_dir=str(out_dir), model=_model(model), sampling=sampling,
                        tile=DEFAULT_TILE if tile_size is None else tile_size,
                        overlap=DEFAULT_OVERLAP if overlap is None else overlap, device=device,
                        write_samples=write_samples, overwrite=overwrite, scale=scale, input_sensor=input_sensor,
+                       extent=extent, aoi=None if aoi is None else str(aoi), workers=workers, scheduler=scheduler,
+                       batch_size=batch_size, strip_width=DEFAULT_STRIP_WIDTH if strip_width is None else strip_width,
                        **({"bands": bands} if bands else {}))
     return run_diversity(job, progress_mode=progress)
 

@@ -1,6 +1,7 @@
 """Diversity of K samples from one RGB raster: spread maps, the paper's SD and SDM, streamed by tiles.
 
-One tiled pass (the large-scene runner) synthesises the K samples per tile and writes, per pixel:
+One tiled pass (the scene orchestrator, :mod:`.run`: extent, AOI, strips, batching and dask as for
+``synthesize``) synthesises the K samples per tile and writes, per pixel:
 the mean cube, the spread (mean over bands of the per-band std across samples, and the mean
 spectral angle of each sample to the sample mean, radians), the SDM map (mean over k of
 KL(v_k || mean_k v_k) in nats, v_k the spectral classifier's softmax of sample k) and, in a
@@ -10,14 +11,17 @@ window-by-window pass over those rasters gives SD (its class marginals are scene
 ``SDAccumulator`` runs over the written probabilities, then writes the SD map = each pixel's KL to
 its class marginal) and the SDM scalars. Overlapping tiles are blended as every runner output is,
 so the scalars are computed from the blended maps (tiles draw the same scene-level noise, so they
-agree closely in the overlaps).
+agree closely in the overlaps). The pixels plotted in the report are picked per tile (on the worker)
+and reduced in the runner's fixed merge order (on the client), so they too are the same on every
+back end.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +33,22 @@ from rasterio.windows import Window
 from hyperldm_engine import __version__, contract
 from hyperldm_engine.errors import BundleError, InputError
 from hyperldm_engine.io.atomic import atomic_dir
-from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
-from hyperldm_engine.io.raster import open_rgb, scene_statistics
+from hyperldm_engine.io.output_paths import file_output, folder_output
+from hyperldm_engine.io.preview import true_colour_bands
 from hyperldm_engine.io.writer import HsiWriter
 from hyperldm_engine.metrics.diversity import EPS, SDAccumulator, neg_entropy, sample_diversity
-from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, NODATA, check_bundle_folder
+from hyperldm_engine.pipeline import report as report_mod
+from hyperldm_engine.pipeline.run import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    NODATA,
+    check_run_options,
+    open_scene,
+    prepare_outputs,
+)
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
-from hyperldm_engine.progress import Progress, report_warning
-from hyperldm_engine.tiling.runner import TileRequest, run_tiles
-from hyperldm_engine.tiling.windows import block_windows, scene_grid
+from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, OutputSet, TileOutput, TileRequest
+from hyperldm_engine.tiling.windows import block_windows
 
 #: file names inside the output folder: owned by the engine-plugin contract (hyperldm_engine.contract)
 MEAN, SPREAD, SD_MAP, SDM_MAP = (contract.DIVERSITY_FILES[r] for r in (
@@ -90,39 +101,59 @@ def softmax_statistics(probs: np.ndarray, eps: float = EPS) -> dict[str, np.ndar
     return {"sdm": np.nan_to_num(sdm, nan=0.0), "pmean": p.mean(axis=0), "negent": negent}
 
 
+Candidate = tuple[float, int, int, np.ndarray]  # (score, row, col, spectra (K, bands)), scene pixels
+#: key of the per-tile candidates in a :class:`DiversityTileFn` output (not a raster: the runner
+#: writes only the outputs it has writers for, and hands the whole output to the reduce step)
+PICKS = "picks"
+
+
+def tile_candidates(window: Window, cubes: np.ndarray, angle: np.ndarray, probs0: np.ndarray,
+                    mask: np.ndarray) -> dict[str, Candidate]:
+    """A tile's pixels to plot: highest and lowest spread, and the most confident pixel per class.
+
+    ``cubes`` (K, bands, h, w), ``angle`` (h, w), ``probs0`` (n_s, h, w), ``mask`` (h, w); rows and
+    columns are returned in scene pixel coordinates (the tile's window offset added).
+    """
+    if not mask.any():
+        return {}
+    out: dict[str, Candidate] = {}
+    r0, c0 = int(window.row_off), int(window.col_off)
+    valid = np.flatnonzero(mask.ravel())
+    flat_angle = angle.ravel()[valid]
+
+    def offer(key: str, score: float, idx: int) -> None:
+        r, c = divmod(int(idx), mask.shape[1])
+        out[key] = (float(score), r0 + r, c0 + c, np.array(cubes[:, :, r, c], dtype=np.float32))
+
+    offer("highest spread", flat_angle.max(), valid[np.argmax(flat_angle)])
+    offer("lowest spread", -flat_angle.min(), valid[np.argmin(flat_angle)])
+    cls = probs0.reshape(probs0.shape[0], -1)[:, valid]
+    winners = np.argmax(cls, axis=0)
+    for i in np.unique(winners):
+        j = valid[np.flatnonzero(winners == i)[np.argmax(cls[i, winners == i])]]
+        offer(f"class {int(i)}", float(cls[i].max()), j)
+    return out
+
+
 @dataclass
 class PixelPicks:
-    """Streaming choice of pixels to plot: highest and lowest spread, and the most confident per class.
+    """The reduce step of the picked pixels: the best candidate per key over all tiles offered.
 
-    Each entry keeps (score, row, col, spectra (K, bands)) in scene pixel coordinates.
+    Offered in the runner's merge order, a tie keeps the earlier tile, so every back end picks the
+    same pixels. Each entry keeps (score, row, col, spectra (K, bands)) in scene pixel coordinates.
     """
 
     n_classes: int
-    best: dict[str, tuple[float, int, int, np.ndarray]] = field(default_factory=dict)
+    best: dict[str, Candidate] = field(default_factory=dict)
 
-    def _offer(self, key: str, score: float, row: int, col: int, spectra: np.ndarray) -> None:
-        if key not in self.best or score > self.best[key][0]:
-            self.best[key] = (float(score), int(row), int(col), np.array(spectra, dtype=np.float32))
+    def offer(self, candidates: dict[str, Candidate]) -> None:
+        for key, candidate in candidates.items():
+            if key not in self.best or candidate[0] > self.best[key][0]:
+                self.best[key] = candidate
 
-    def update(self, window: Window, cubes: np.ndarray, angle: np.ndarray, probs0: np.ndarray,
-               mask: np.ndarray) -> None:
-        """Offer this tile's candidates; ``cubes`` (K, bands, h, w), ``probs0`` (n_s, h, w)."""
-        if not mask.any():
-            return
-        r0, c0 = int(window.row_off), int(window.col_off)
-        valid = np.flatnonzero(mask.ravel())
-        flat_angle = angle.ravel()[valid]
-        for key, idx in (("highest spread", valid[np.argmax(flat_angle)]),
-                         ("lowest spread", valid[np.argmin(flat_angle)])):
-            r, c = divmod(int(idx), mask.shape[1])
-            score = flat_angle.max() if key == "highest spread" else -flat_angle.min()
-            self._offer(key, score, r0 + r, c0 + c, cubes[:, :, r, c])
-        cls = probs0.reshape(probs0.shape[0], -1)[:, valid]
-        winners = np.argmax(cls, axis=0)
-        for i in np.unique(winners):
-            j = valid[np.flatnonzero(winners == i)[np.argmax(cls[i, winners == i])]]
-            r, c = divmod(int(j), mask.shape[1])
-            self._offer(f"class {int(i)}", float(cls[i].max()), r0 + r, c0 + c, cubes[:, :, r, c])
+    def reduce(self, output: TileOutput) -> None:
+        """``ScenePlan.run``'s ``reduce``: offer a :class:`DiversityTileFn` output's candidates."""
+        self.offer(output[PICKS])  # type: ignore[index]
 
 
 ClassifierFn = Callable[[np.ndarray], np.ndarray]
@@ -136,7 +167,8 @@ class DiversityTileFn:
     maps cubes ``(K, bands, h, w)`` to softmax ``(K, n_s, h, w)`` (default: the bundle's spectral
     classifier). Outputs: ``mean`` (bands), ``spread`` (2), ``sdm`` (1), ``probs0`` and ``pmean``
     (n_s), ``negent`` (1), ``tc0`` (3 true-colour bands of sample 0, for the preview) and the
-    samples ``s0``... when ``write_samples``. Keeps :class:`PixelPicks` (in-process runner only).
+    samples ``s0``... when ``write_samples``; and, under :data:`PICKS`, the tile's
+    :func:`tile_candidates` for :class:`PixelPicks` to reduce.
     """
 
     synth: Callable[[TileRequest], dict[str, np.ndarray]]
@@ -145,17 +177,16 @@ class DiversityTileFn:
     true_colour_bands: tuple[int, int, int]
     classify: ClassifierFn | None = None
     write_samples: bool = False
-    picks: PixelPicks | None = None
 
     def __post_init__(self) -> None:
-        if self.picks is None:
-            self.picks = PixelPicks(self.n_classes)
+        if len(self.true_colour_bands) != 3:
+            raise ValueError(f"true_colour_bands must name 3 bands, got {self.true_colour_bands}")
 
     def _classifier(self) -> ClassifierFn:
         if self.classify is None:
             import torch
 
-            bundle, _, device, _ = self.synth.load()  # type: ignore[attr-defined]
+            bundle, _, device, _ = self.synth.load()  # type: ignore[attr-defined]  (SynthesisTileFn)
             if bundle.classifier is None:
                 raise BundleError(f"{self.synth.bundle_path}: the model has no spectral classifier; "  # type: ignore[attr-defined]
                                   "SD and SDM need one (train the bundle with labels)")
@@ -169,16 +200,21 @@ class DiversityTileFn:
             self.classify = classify
         return self.classify
 
-    def __call__(self, request: TileRequest) -> dict[str, np.ndarray]:
-        out = self.synth(request)
+    def __call__(self, request: TileRequest) -> dict[str, Any]:
+        return self._statistics(request, self.synth(request))
+
+    def batch(self, requests: Sequence[TileRequest]) -> list[dict[str, Any]]:
+        """``--batch-size``: the K samples of several tiles in one model call, then each tile's statistics."""
+        outs = self.synth.batch(requests)  # type: ignore[attr-defined]  (SynthesisTileFn)
+        return [self._statistics(r, out) for r, out in zip(requests, outs, strict=True)]
+
+    def _statistics(self, request: TileRequest, out: dict[str, np.ndarray]) -> dict[str, Any]:
         cubes = np.stack([np.asarray(out[f"s{k}"], np.float32) for k in range(self.samples)])
         cubes = np.where(request.mask[None, None], cubes, 0.0).astype(np.float32)
         spread = spread_maps(cubes)
         probs = self._classifier()(cubes)
         stats = softmax_statistics(probs)
-        assert self.picks is not None
-        self.picks.update(request.window, cubes, spread["angle"], probs[0], request.mask)
-        result = {
+        result: dict[str, Any] = {
             "mean": spread["mean"],
             "spread": np.stack([spread["std"], spread["angle"]]),
             "sdm": stats["sdm"][None].astype(np.float32),
@@ -186,6 +222,7 @@ class DiversityTileFn:
             "pmean": stats["pmean"].astype(np.float32),
             "negent": stats["negent"][None].astype(np.float32),
             "tc0": cubes[0, list(self.true_colour_bands)],
+            PICKS: tile_candidates(request.window, cubes, spread["angle"], probs[0], request.mask),
         }
         if self.write_samples:
             result.update({f"s{k}": cubes[k] for k in range(self.samples)})
@@ -208,6 +245,12 @@ class DiversityJob:
     scale: float | None = None
     bands: list[int] | None = None
     input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
+    extent: str | None = None  # as synthesize: only the tiles and pixels inside are computed and measured
+    aoi: str | None = None
+    workers: int | None = None
+    scheduler: str | None = None
+    batch_size: int = 1
+    strip_width: int = DEFAULT_STRIP_WIDTH
 
 
 def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict[str, Any]:
@@ -253,46 +296,33 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
 
     Everything goes into ``job.output_dir`` atomically (a temporary folder renamed at the end).
     """
-    from hyperldm_engine.pipeline import report as report_mod
-
     t_start = time.perf_counter()
     job.sampling.validate()
     if job.sampling.samples < 2:
         raise InputError(f"--samples must be at least 2 to measure diversity, got {job.sampling.samples}")
+    check_run_options(job)
     out_dir = Path(job.output_dir)
     files = output_paths(out_dir, job.sampling.samples, job.write_samples)
     planned = [folder_output(out_dir)] + [file_output(p) for v in files.values()
                                           for p in (v if isinstance(v, list) else [v])]
     planned += [file_output(out_dir / name) for name in (FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS)]
-    check_outputs(planned, [job.input, job.model], job.overwrite)  # before any work
-    check_bundle_folder(job.model)
+    prepare_outputs(job, planned, job.overwrite)  # before any work
     model = bundle_summary(job.model)
-    from hyperldm_engine.pipeline.synthesize import choose_input_sensor
-
-    # resolved and recorded (the model does not use it here yet)
-    in_sensor = choose_input_sensor(job.input, job.input_sensor, "off", model["wavelengths_nm"], model["fwhm_nm"])
     classes = list(model["class_names"])
     if not classes:
         raise BundleError(f"{job.model}: the model has no spectral classifier classes; SD and SDM need one")
     n_s, n_bands, k = len(classes), model["n_bands"], job.sampling.samples
     wl = model["wavelengths_nm"]
-    from hyperldm_engine.io.preview import true_colour_bands
-
     tc = true_colour_bands(wl)
-    reader = open_rgb(job.input, bands=job.bands, scale=job.scale)
-    with reader, atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
-        stats = scene_statistics(reader)
-        for note in stats.warnings:
-            report_warning(note, progress_mode)
-        grid = scene_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
-        synth = SynthesisTileFn(str(job.model), job.sampling, stats, device=job.device)
+    # the input sensor is resolved and recorded (diversity does not project onto the RGB: off)
+    with open_scene(job, model, progress_mode) as plan, atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
+        synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device)
         tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
+        picks = PixelPicks(n_s)
         scratch = tmp / SCRATCH
         scratch.mkdir()
-        tags = {"HYPERLDM_ENGINE": __version__, "HYPERLDM_MODEL": Path(job.model).name,
-                "HYPERLDM_SEED": job.sampling.seed, "HYPERLDM_STEPS": job.sampling.steps, "HYPERLDM_SAMPLES": k,
-                "HYPERLDM_INPUT_SENSOR": in_sensor.name, "HYPERLDM_INPUT_SENSOR_FROM": in_sensor.source}
-        common = dict(like_profile=reader.profile, nodata=NODATA, tags=tags)
+        tags = plan.tags(job.sampling)
+        common = dict(like_profile=plan.reader.profile, nodata=NODATA, tags=tags)
         specs: dict[str, dict[str, Any]] = {
             "mean": dict(path=tmp / MEAN, count=n_bands, wavelengths_nm=wl, fwhm_nm=model["fwhm_nm"]),
             "spread": dict(path=tmp / SPREAD, band_names=["spectral std (reflectance)", "angular spread (rad)"]),
@@ -309,12 +339,11 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
         with ExitStack() as stack:
             writers = {name: stack.enter_context(HsiWriter(**{**common, **spec})) for name, spec in specs.items()}
             bands = {name: w.count for name, w in writers.items()}
-            with Progress(grid.n_rows * grid.n_cols, "diversity", mode=progress_mode, unit="tile") as progress:
-                run_stats = run_tiles(reader, writers, tile_fn, grid, bands, NODATA, progress=progress)
+            run_stats = plan.run(tile_fn, OutputSet(writers, bands, NODATA), "diversity", carry_dir=scratch,
+                                 reduce=picks.reduce)
         t_tiles = time.perf_counter()
-        metrics = _second_pass(tmp, scratch, n_s, reader.profile)
+        metrics = _second_pass(tmp, scratch, n_s, plan.reader.profile)
         t_metrics = time.perf_counter()
-        assert tile_fn.picks is not None
         report = {
             "sd": metrics["sd"], "sd_present_mean": metrics["sd_present_mean"],
             "sdm": metrics["sdm"], "sdm_is_variant": metrics["sdm_is_variant"],
@@ -322,11 +351,12 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
             "sdm_is_variant_kl_nats": metrics["sdm_is_variant_kl_nats"],
             "samples": k, "seed": job.sampling.seed, "steps": job.sampling.steps,
             "sampler": job.sampling.sampler, "model": str(job.model), "classes": classes,
-            "input": str(job.input), "input_sensor": in_sensor.name, "input_sensor_from": in_sensor.source,
-            "width": reader.width, "height": reader.height,
+            "input": str(job.input), "input_sensor": plan.sensor.name, "input_sensor_from": plan.sensor.source,
+            "width": plan.reader.width, "height": plan.reader.height,
             "n_pixels": metrics["n_pixels"], "sd_detail": metrics["sd_detail"],
             "tiles": {"computed": run_stats.computed, "skipped": run_stats.skipped,
-                      "tile_size": job.tile, "overlap": job.overlap},
+                      "tile_size": job.tile, "overlap": job.overlap, "execution": plan.execution.value},
+            "area": {"extent": job.extent, "aoi": job.aoi},
             "definitions": {
                 "sd": "(1/n_s) sum_i exp(KL_i) over the sample-0 softmax, empty classes count 1",
                 "sd_present_mean": "mean of exp(KL_i) over the classes that occur",
@@ -336,11 +366,11 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
                 "spread": "band 1: mean over bands of the per-band std across samples; band 2: mean spectral "
                           "angle of each sample to the sample mean (radians)",
             },
-            "picked_pixels": {name: {"row": r, "col": c} for name, (_, r, c, _) in tile_fn.picks.best.items()},
+            "picked_pixels": {name: {"row": r, "col": c} for name, (_, r, c, _) in picks.best.items()},
             "engine_version": __version__,
         }
         figures = report_mod.diversity_figures(tmp, scratch / "tc0.tif", tmp / SPREAD, tmp / SD_MAP,
-                                               tmp / SDM_MAP, tile_fn.picks, wl, classes, report)
+                                               tmp / SDM_MAP, picks, wl, classes, report)
         t_end = time.perf_counter()
         report["timings"] = {"tiles_s": round(t_tiles - t_start, 3), "metrics_s": round(t_metrics - t_tiles, 3),
                              "report_s": round(t_end - t_metrics, 3), "total_s": round(t_end - t_start, 3),
@@ -349,8 +379,6 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
         (tmp / REPORT_JSON).write_text(json.dumps(report_mod.jsonable(report), indent=2) + "\n")
         (tmp / REPORT_MD).write_text(report_mod.diversity_markdown(report))
         (tmp / REPORT_HTML).write_text(report_mod.diversity_html(report))
-        import shutil
-
         shutil.rmtree(scratch)
     return report
 

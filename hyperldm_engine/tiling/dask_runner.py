@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import ExitStack
 from typing import Any
 
@@ -21,9 +21,11 @@ from hyperldm_engine.progress import Progress
 from hyperldm_engine.tiling.runner import (
     DEFAULT_STRIP_WIDTH,
     MaskFn,
+    OutputSet,
     RunStats,
     TileFn,
     TileOutput,
+    TilePlan,
     TileRequest,
     stream_tiles,
 )
@@ -88,20 +90,12 @@ def local_client(n_workers: int, processes: bool = True, memory_limit: str | flo
     return Client(cluster, set_as_default=False)
 
 
-def run_tiles_dask(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
-                   out_bands: int | Mapping[str, int], nodata: float, *, client: Any = None,
-                   scheduler: str | None = None, n_workers: int | None = None,
-                   processes: bool = True, progress: Progress | None = None,
-                   mask_fn: MaskFn | None = None, max_rows_in_flight: int = 2, retries: int = 2,
-                   tiles: Collection[tuple[int, int]] | None = None,
-                   strip_width: int | None = DEFAULT_STRIP_WIDTH, carry_dir: str | None = None) -> RunStats:
-    """:func:`run_tiles` with tiles computed as dask tasks; identical output.
-
-    Give exactly one of ``client`` (a ``distributed.Client``), ``scheduler`` (an address such as
-    ``tcp://10.0.0.5:8786``) or ``n_workers`` (a local cluster of that many single-threaded worker
-    processes, closed afterwards). A task that raises is retried ``retries`` times; a task whose
-    worker dies is rescheduled by dask (up to ``distributed.scheduler.allowed-failures``).
-    """
+@contextlib.contextmanager
+def dask_client(*, client: Any = None, scheduler: str | None = None, n_workers: int | None = None,
+                processes: bool = True) -> Iterator[Any]:
+    """Exactly one of ``client`` (a ``distributed.Client``, left open), ``scheduler`` (an address such
+    as ``tcp://10.0.0.5:8786``, connected and closed) or ``n_workers`` (a local cluster of that many
+    single-threaded worker processes, closed afterwards)."""
     given = sum(x is not None for x in (client, scheduler, n_workers))
     if given != 1:
         raise ValueError("give exactly one of client, scheduler or n_workers")
@@ -120,8 +114,23 @@ def run_tiles_dask(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
                 client = local_client(int(n_workers), processes=processes)
                 stack.callback(client.cluster.close)
             stack.callback(client.close)
-        backend = DaskBackend(client, retries=retries)
-        limit = max(1, int(max_rows_in_flight)) * grid.n_cols
-        return stream_tiles(reader, writer, tile_fn, grid, out_bands, nodata, backend, progress=progress,
-                            mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles, strip_width=strip_width,
-                            carry_dir=carry_dir)
+        yield client
+
+
+def run_tiles_dask(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
+                   out_bands: int | Mapping[str, int], nodata: float, *, client: Any = None,
+                   scheduler: str | None = None, n_workers: int | None = None,
+                   processes: bool = True, progress: Progress | None = None,
+                   mask_fn: MaskFn | None = None, max_rows_in_flight: int = 2, retries: int = 2,
+                   tiles: Collection[tuple[int, int]] | None = None,
+                   strip_width: int | None = DEFAULT_STRIP_WIDTH, carry_dir: str | None = None) -> RunStats:
+    """:func:`~hyperldm_engine.tiling.runner.run_tiles` with tiles computed as dask tasks on the
+    cluster of :func:`dask_client`; identical output.
+
+    A task that raises is retried ``retries`` times; a task whose worker dies is rescheduled by dask
+    (up to ``distributed.scheduler.allowed-failures``).
+    """
+    with dask_client(client=client, scheduler=scheduler, n_workers=n_workers, processes=processes) as dask:
+        return stream_tiles(reader, tile_fn, TilePlan(grid, tiles, mask_fn, strip_width, carry_dir),
+                            OutputSet.of(writer, out_bands, nodata), DaskBackend(dask, retries=retries),
+                            max_tiles_in_flight=max(1, int(max_rows_in_flight)) * grid.n_cols, progress=progress)

@@ -122,6 +122,39 @@ class ExecutorBackend:
             h.cancel()
 
 
+@dataclass(frozen=True)
+class TilePlan:
+    """Where tiles are and which of them run: the grid, the tiles to compute (None: all), a pixel
+    mask such as an AOI (None: every valid input pixel), the strip width (None: one strip) and the
+    folder where tile parts carried between strips wait (None: the system's temporary folder)."""
+
+    grid: TileGrid
+    tiles: Collection[tuple[int, int]] | None = None
+    mask_fn: MaskFn | None = None
+    strip_width: int | None = DEFAULT_STRIP_WIDTH
+    carry_dir: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class OutputSet:
+    """What a run writes: writers by output name (``None``: the one output of a tile function that
+    returns an array), the band count of each, and the value written where no pixel is valid."""
+
+    writers: Mapping[str | None, Any]
+    bands: Mapping[str | None, int]
+    nodata: float
+
+    @classmethod
+    def of(cls, writer: Any, out_bands: int | Mapping[str, int], nodata: float) -> OutputSet:
+        """From one writer and a band count, or mappings name -> writer and name -> band count."""
+        writers = dict(writer) if isinstance(writer, Mapping) else {None: writer}
+        bands = dict(out_bands) if isinstance(out_bands, Mapping) else {None: int(out_bands)}
+        if set(writers) != set(bands):
+            raise ValueError(f"writers {sorted(map(str, writers))} and "
+                             f"out_bands {sorted(map(str, bands))} differ")
+        return cls(writers, bands, float(nodata))
+
+
 @dataclass
 class RunStats:
     """What a run did: tiles computed and skipped, seconds, the largest accumulator and the bytes
@@ -197,35 +230,30 @@ def _tile_order(strips: list[Strip], n_rows: int) -> list[tuple[int, int, int]]:
     return [(s, i, j) for s, strip in enumerate(strips) for i in range(n_rows) for j in strip.tile_cols]
 
 
-def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
-                 out_bands: int | Mapping[str, int], nodata: float, backend: Backend,
-                 progress: Progress | None = None, mask_fn: MaskFn | None = None,
-                 max_tiles_in_flight: int = 1, tiles: Collection[tuple[int, int]] | None = None,
-                 flush_align: int | None = None, strip_width: int | None = DEFAULT_STRIP_WIDTH,
-                 carry_dir: str | Path | None = None) -> RunStats:
-    """The shared engine of :func:`run_tiles` and ``run_tiles_dask``.
+def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSet, backend: Backend, *,
+                 max_tiles_in_flight: int = 1, progress: Progress | None = None, flush_align: int | None = None,
+                 reduce: Callable[[TileOutput], None] | None = None) -> RunStats:
+    """The one tile loop of every runner and back end.
 
-    Splits the scene into vertical strips about ``strip_width`` pixels wide (None: one strip; see
+    Splits the scene into vertical strips about ``plan.strip_width`` pixels wide (see
     :func:`~hyperldm_engine.tiling.windows.plan_strips`) and, strip by strip, reads tiles top to
     bottom, submits at most ``max_tiles_in_flight`` ahead of the oldest unmerged one, merges results
     in that fixed order and writes each finished band of rows. Parts of tiles that overhang into
-    the next strip wait in a :class:`~hyperldm_engine.tiling.carry.CarryStore` under ``carry_dir``
-    (default: the system's temporary folder). Memory is one strip's band of rows, whatever the
-    scene's width or height, and the output is bit-identical for any strip width, back end or
-    worker count. ``progress`` advances once per tile of ``tiles`` (all tiles when None).
+    the next strip wait in a :class:`~hyperldm_engine.tiling.carry.CarryStore` under
+    ``plan.carry_dir``. Memory is one strip's band of rows, whatever the scene's width or height,
+    and the output is bit-identical for any strip width, back end or worker count. ``reduce``, when
+    given, receives each computed tile's whole output in that same merge order (values that are not
+    rasters, e.g. per-tile candidates, folded on this side of any cluster). ``progress`` advances
+    once per tile of ``plan.tiles`` (all tiles when None).
     """
+    grid, writers, bands, nodata = plan.grid, outputs.writers, outputs.bands, outputs.nodata
+    tiles, mask_fn = plan.tiles, plan.mask_fn
     if (reader.width, reader.height) != (grid.width, grid.height):
         raise ValueError(f"grid is {grid.width}x{grid.height} "
                          f"but the input is {reader.width}x{reader.height}")
-    writers: dict[str | None, Any] = dict(writer) if isinstance(writer, Mapping) else {None: writer}
-    bands: dict[str | None, int] = (dict(out_bands) if isinstance(out_bands, Mapping)
-                                    else {None: int(out_bands)})
-    if set(writers) != set(bands):
-        raise ValueError(f"writers {sorted(map(str, writers))} and "
-                         f"out_bands {sorted(map(str, bands))} differ")
     block_rows, block_cols = _block_shape(writers)
     align_rows = flush_align or block_rows
-    strips = plan_strips(grid, strip_width, block_cols)
+    strips = plan_strips(grid, plan.strip_width, block_cols)
     # the tallest band in flight: a tile row plus the rows held back to fill whole output blocks
     band_rows = min(grid.height, max(grid.row_sizes) + align_rows)
     weights = TileWeights(grid)
@@ -247,7 +275,7 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     ready: dict[int, TileOutput] = {}
     next_submit = next_merge = 0
     acc: RowBandAccumulator | None = None
-    carry = CarryStore(carry_dir) if len(strips) > 1 else None
+    carry = CarryStore(plan.carry_dir) if len(strips) > 1 else None
     try:
         while next_merge < n:
             while next_submit < n and next_submit - next_merge < limit:
@@ -286,8 +314,10 @@ def stream_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
             if mask is None:
                 stats.skipped += 1
             else:
-                outputs = _as_outputs(ready.pop(k), bands, window, (i, j))
-                _merge(acc, carry, s, i, window, weights(i, j), outputs, mask)
+                result = ready.pop(k)
+                _merge(acc, carry, s, i, window, weights(i, j), _as_outputs(result, bands, window, (i, j)), mask)
+                if reduce is not None:
+                    reduce(result)
                 stats.computed += 1
                 stats.pixels_computed += int(window.width * window.height)
             stats.peak_accumulator_bytes = max(stats.peak_accumulator_bytes, acc.nbytes)
@@ -334,7 +364,9 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
               tiles: Collection[tuple[int, int]] | None = None,
               backend: Backend | None = None, max_tiles_in_flight: int | None = None,
               strip_width: int | None = DEFAULT_STRIP_WIDTH, carry_dir: str | Path | None = None) -> RunStats:
-    """Run ``tile_fn`` over ``grid`` on ``reader``'s pixels, blending into ``writer`` row block by row block.
+    """Run ``tile_fn`` over ``grid`` on ``reader``'s pixels, blending into ``writer`` row block by row block
+    (:func:`stream_tiles` with keyword options, for library use and tests; the pipeline builds a
+    :class:`TilePlan` once and calls :func:`stream_tiles` itself).
 
     ``reader``: ``.width .height [.transform] .read(window) -> (rgb (3,h,w) float32, mask (h,w) bool)``.
     ``writer``: ``.write(array (C,h,w), window)``; or a mapping name -> writer when ``tile_fn``
@@ -346,7 +378,7 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
     and ``Interrupted`` propagate (pending work is cancelled). A custom ``backend`` (e.g. one that
     batches tiles into one model call) replaces the executor; ``max_tiles_in_flight`` then bounds
     how many tiles it may hold (default: ``max_rows_in_flight`` tile rows). ``strip_width`` and
-    ``carry_dir``: see :func:`stream_tiles`.
+    ``carry_dir``: see :class:`TilePlan`.
     """
     if backend is not None and executor is not None:
         raise ValueError("give an executor or a backend, not both")
@@ -358,6 +390,6 @@ def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
         limit = 1
     else:
         limit = max(1, max_rows_in_flight) * grid.n_cols
-    return stream_tiles(reader, writer, tile_fn, grid, out_bands, nodata, backend, progress=progress,
-                        mask_fn=mask_fn, max_tiles_in_flight=limit, tiles=tiles, strip_width=strip_width,
-                        carry_dir=carry_dir)
+    return stream_tiles(reader, tile_fn, TilePlan(grid, tiles, mask_fn, strip_width, carry_dir),
+                        OutputSet.of(writer, out_bands, nodata), backend, max_tiles_in_flight=limit,
+                        progress=progress)

@@ -1,11 +1,13 @@
 """GDAL_CACHEMAX in GDAL's units, converted to the bytes rasterio passes to GDALSetCacheMax64."""
 
+from types import SimpleNamespace
+
 import pytest
 import rasterio
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.gdal_env import gdal_cache_bytes
-from hyperldm_engine.pipeline import scene
+from hyperldm_engine.pipeline import run
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -21,18 +23,25 @@ def test_bad_cache_values_are_refused(value):
         gdal_cache_bytes(value)
 
 
-def test_synthesize_scene_runs_with_a_cache_in_bytes(monkeypatch):
-    """The regression: rasterio.Env(GDAL_CACHEMAX=256) was a 256-byte cache."""
+def test_scenes_open_with_a_cache_in_bytes(monkeypatch):
+    """The regression: rasterio.Env(GDAL_CACHEMAX=256) was a 256-byte cache. Every scene command
+    (synthesize, diversity) opens its input through ``run.open_scene``."""
     seen = {}
 
-    def spy(job, progress_mode):
-        seen["cache"] = rasterio.env.getenv()["GDAL_CACHEMAX"]
-        return [], None
+    class OpenedError(Exception):
+        pass
 
-    monkeypatch.setattr(scene, "_synthesize_scene", spy)
+    def spy(path, bands=None, scale=None):
+        seen["cache"] = rasterio.env.getenv()["GDAL_CACHEMAX"]
+        raise OpenedError
+
+    monkeypatch.setattr(run, "open_rgb", spy)
+    job = SimpleNamespace(input="rgb.tif", bands=None, scale=None)
     monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
-    scene.synthesize_scene(None, "none")
+    with pytest.raises(OpenedError), run.open_scene(job, {"factor": 4}, "none"):
+        pass
     assert seen["cache"] == 64 * 2**20
     monkeypatch.setenv("GDAL_CACHEMAX", "128")
-    scene.synthesize_scene(None, "none")
+    with pytest.raises(OpenedError), run.open_scene(job, {"factor": 4}, "none"):
+        pass
     assert seen["cache"] == 128 * 2**20

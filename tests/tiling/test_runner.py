@@ -175,7 +175,7 @@ class ShuffledBackend:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_completion_order_does_not_change_output_and_in_flight_is_bounded(seed):
-    from hyperldm_engine.tiling.runner import stream_tiles
+    from hyperldm_engine.tiling.runner import OutputSet, TilePlan, stream_tiles
 
     rgb = _scene()
     grid = tile_grid(90, 70, 16, 4, align=4)
@@ -183,6 +183,7 @@ def test_completion_order_does_not_change_output_and_in_flight_is_bounded(seed):
     run_tiles(ArrayReader(rgb), reference, LinearTile(), grid, 5, -1.0)
     backend = ShuffledBackend(seed)
     limit = 2 * grid.n_cols
-    stream_tiles(ArrayReader(rgb), out, LinearTile(), grid, 5, -1.0, backend, max_tiles_in_flight=limit)
+    stream_tiles(ArrayReader(rgb), LinearTile(), TilePlan(grid), OutputSet.of(out, 5, -1.0), backend,
+                 max_tiles_in_flight=limit)
     np.testing.assert_array_equal(out.data, reference.data)
     assert backend.max_in_flight == limit

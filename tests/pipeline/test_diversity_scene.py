@@ -1,0 +1,121 @@
+"""``diversity`` through the scene orchestrator: extent, AOI, strips, batching and dask as for synthesize.
+
+In-process, narrow strips and dask workers give bit-identical maps and the same picked pixels (the
+picks are a reduce step in the runner's merge order); ``--batch-size`` agrees up to the float
+rounding of batched convolutions; ``--extent`` computes and measures only the pixels inside.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from hyperldm_engine.pipeline import diversity as div
+from hyperldm_engine.simulate.scene import simulate_scene, write_scene
+
+MAPS = (div.MEAN, div.SPREAD, div.SD_MAP, div.SDM_MAP)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """dask workers run torch on one thread; so does this process here, so that convolutions sum in
+    the same order on both sides (with more threads oneDNN may round the last bit differently)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def rgb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("scene") / "sim"
+    write_scene(simulate_scene(72, 40, seed=5, held_out=True), out)
+    return out / "rgb.tif"
+
+
+def run(rgb: Path, bundle: str, out: Path, **options) -> tuple[dict, dict[str, np.ndarray]]:
+    job = div.DiversityJob(str(rgb), str(out), bundle, sampling=div.SamplingOptions(samples=2, steps=1),
+                           tile=32, overlap=8, **options)
+    report = div.run_diversity(job, progress_mode="none")
+    maps = {}
+    for name in MAPS:
+        with rasterio.open(out / name) as ds:
+            maps[name] = ds.read()
+    return report, maps
+
+
+def same_report(a: dict, b: dict) -> None:
+    for key in ("sd", "sdm", "sdm_is_variant", "n_pixels", "picked_pixels"):
+        assert a[key] == b[key], key
+
+
+def test_strips_and_dask_workers_are_bit_identical(rgb: Path, tiny_bundle: str, tmp_path: Path) -> None:
+    """Slow: a 2-process dask cluster that imports torch."""
+    base, maps = run(rgb, tiny_bundle, tmp_path / "base")
+    assert base["tiles"]["computed"] > 2 and base["tiles"]["execution"] == "in-process"
+    for name, options in (("strips", {"strip_width": 16}), ("dask", {"workers": 2})):
+        report, other = run(rgb, tiny_bundle, tmp_path / name, **options)
+        for key in MAPS:
+            np.testing.assert_array_equal(maps[key], other[key], err_msg=f"{name}: {key}")
+        same_report(base, report)
+    assert report["tiles"]["execution"] == "dask"
+
+
+def test_batched_tiles_agree(rgb: Path, tiny_bundle: str, tmp_path: Path) -> None:
+    base, maps = run(rgb, tiny_bundle, tmp_path / "base")
+    report, other = run(rgb, tiny_bundle, tmp_path / "batched", batch_size=2)
+    assert report["tiles"]["execution"] == "batched"
+    for key in MAPS:
+        np.testing.assert_allclose(maps[key], other[key], atol=1e-4, err_msg=key)
+    assert report["sdm"] == pytest.approx(base["sdm"], rel=1e-3)
+
+
+def test_extent_measures_only_the_pixels_inside(rgb: Path, tiny_bundle: str, tmp_path: Path) -> None:
+    with rasterio.open(rgb) as ds:
+        left, bottom, _, top = ds.bounds
+        res = ds.res[0]
+        width, height = ds.width, ds.height
+    cols = 20  # the 20 left-most columns
+    extent = f"{left},{bottom},{left + cols * res},{top}"
+    report, maps = run(rgb, tiny_bundle, tmp_path / "extent", extent=extent)
+    assert report["n_pixels"] == cols * height and report["area"]["extent"] == extent
+    assert report["tiles"]["skipped"] > 0
+    with rasterio.open(tmp_path / "extent" / div.SPREAD) as ds:
+        valid = ds.read_masks(1) > 0
+    assert valid[:, :cols].all() and not valid[:, cols:].any() and valid.shape == (height, width)
+    assert all(pick["col"] < cols for pick in report["picked_pixels"].values())
+    dask, other = run(rgb, tiny_bundle, tmp_path / "extent_dask", extent=extent, workers=2)
+    same_report(report, dask)
+    for key in MAPS:
+        np.testing.assert_array_equal(maps[key], other[key], err_msg=key)
+
+
+def test_aoi_and_the_cli_options(rgb: Path, tiny_bundle: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from hyperldm_cli.main import _register_commands, cli
+
+    with rasterio.open(rgb) as ds:
+        left, bottom, _, top = ds.bounds
+        res, epsg = ds.res[0], ds.crs.to_epsg()
+    right = left + 20 * res
+    ring = [[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]
+    aoi = tmp_path / "aoi.geojson"  # GeoJSON in the raster's CRS (the legacy "crs" member)
+    aoi.write_text(json.dumps({"type": "FeatureCollection",
+                               "crs": {"type": "name", "properties": {"name": f"EPSG:{epsg}"}},
+                               "features": [{"type": "Feature", "properties": {},
+                                             "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    _register_commands()
+    result = CliRunner().invoke(cli, ["diversity", str(rgb), str(tmp_path / "cli"), "--model", tiny_bundle,
+                                      "--samples", "2", "--steps", "1", "--tile-size", "32", "--overlap", "8",
+                                      "--aoi", str(aoi), "--batch-size", "2", "--strip-width", "16",
+                                      "--progress", "none"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "cli" / div.REPORT_JSON).read_text())
+    assert report["area"]["aoi"] == str(aoi) and report["n_pixels"] == 20 * 40
+    assert report["tiles"]["execution"] == "batched"
