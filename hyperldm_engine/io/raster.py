@@ -15,6 +15,7 @@ import re
 import stat
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,6 +44,14 @@ PERCENTILE_LEVELS = (1.0, 2.0, 50.0, 98.0, 99.0)
 _GDAL_NAME = re.compile(r"^(/vsi[a-z0-9_]+/|[A-Za-z][A-Za-z0-9_]+:(?!//))")
 #: a rotation or shear this small (relative to the pixel size) is round-off, not a rotation
 ROTATION_TOLERANCE = 1e-9
+
+
+def block_windows(width: int, height: int, size: int) -> Iterator[Window]:
+    """Non-overlapping ``size`` x ``size`` windows covering a raster, row by row (the last row and
+    column shorter): the blocks a whole-raster pass reads one at a time (flat memory)."""
+    for r0 in range(0, height, size):
+        for c0 in range(0, width, size):
+            yield Window(c0, r0, min(size, width - c0), min(size, height - r0))
 
 
 #: Two rasters are on the same grid when CRS and size match and every transform coefficient agrees

@@ -23,9 +23,8 @@ import rasterio
 from rasterio.windows import Window
 
 from hyperldm_engine.errors import InputError
-from hyperldm_engine.io.raster import grid_mismatch
+from hyperldm_engine.io.raster import block_windows, grid_mismatch
 from hyperldm_engine.metrics.similarity import SSIM_RADIUS, ErrorSums, similarity_sums
-from hyperldm_engine.tiling.windows import block_windows
 
 UNLABELLED = int(np.iinfo(np.int64).min)  # key of valid pixels without a class (labels nodata)
 WAVELENGTH_TOLERANCE_NM = 0.5
@@ -124,7 +123,7 @@ def _band_plan(pred_path: str, ref_path: str, pred_count: int, ref_count: int,
 
 def _windows(width: int, height: int, size: int) -> list[tuple[Window, Window, tuple[slice, slice]]]:
     """(core window, padded window, core slice inside the padded block) covering the raster: the
-    core blocks of :func:`~hyperldm_engine.tiling.windows.block_windows`, padded by the SSIM radius."""
+    core blocks of :func:`~hyperldm_engine.io.raster.block_windows`, padded by the SSIM radius."""
     out = []
     m = SSIM_RADIUS
     for core in block_windows(width, height, size):

@@ -35,6 +35,7 @@ from hyperldm_engine.errors import BundleError, InputError
 from hyperldm_engine.io.atomic import atomic_dir
 from hyperldm_engine.io.output_paths import file_output, folder_output
 from hyperldm_engine.io.preview import true_colour_bands
+from hyperldm_engine.io.raster import block_windows
 from hyperldm_engine.io.writer import HsiWriter
 from hyperldm_engine.metrics.diversity import EPS, SDAccumulator, neg_entropy, sample_diversity
 from hyperldm_engine.pipeline import report as report_mod
@@ -48,7 +49,6 @@ from hyperldm_engine.pipeline.run import (
 )
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, OutputSet, TileOutput, TileRequest
-from hyperldm_engine.tiling.windows import block_windows
 
 #: file names inside the output folder: owned by the engine-plugin contract (hyperldm_engine.contract)
 MEAN, SPREAD, SD_MAP, SDM_MAP = (contract.DIVERSITY_FILES[r] for r in (

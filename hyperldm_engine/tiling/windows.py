@@ -27,14 +27,6 @@ from rasterio.windows import Window
 from hyperldm_engine.errors import HyperLDMError
 
 
-def block_windows(width: int, height: int, size: int) -> Iterator[Window]:
-    """Non-overlapping ``size`` x ``size`` windows covering a raster, row by row (the last row and
-    column shorter): the blocks a whole-raster pass reads one at a time (flat memory)."""
-    for r0 in range(0, height, size):
-        for c0 in range(0, width, size):
-            yield Window(c0, r0, min(size, width - c0), min(size, height - r0))
-
-
 def axis_starts(size: int, tile: int, overlap: int, align: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Window starts and lengths (pixels) along one axis of ``size`` pixels, by the module's rule."""
     if size <= tile:

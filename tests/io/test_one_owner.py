@@ -10,8 +10,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from hyperldm_engine.io.jsonable import jsonable
-from hyperldm_engine.io.raster import GRID_TOLERANCE_PX, RasterGrid, grid_mismatch
-from hyperldm_engine.tiling.windows import block_windows
+from hyperldm_engine.io.raster import GRID_TOLERANCE_PX, RasterGrid, block_windows, grid_mismatch
 
 
 def _grid(x0: float = 500000.0, res: float = 10.0, width: int = 100, crs: str | None = "EPSG:32633"):
