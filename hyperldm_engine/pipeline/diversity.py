@@ -36,7 +36,7 @@ from hyperldm_engine.io.atomic import atomic_dir
 from hyperldm_engine.io.output_paths import file_output, folder_output
 from hyperldm_engine.io.preview import true_colour_bands
 from hyperldm_engine.io.raster import block_windows
-from hyperldm_engine.io.writer import HsiWriter
+from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.metrics.diversity import EPS, SDAccumulator, neg_entropy, sample_diversity
 from hyperldm_engine.pipeline import report as report_mod
 from hyperldm_engine.pipeline.run import (
@@ -314,8 +314,15 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
     n_s, n_bands, k = len(classes), model["n_bands"], job.sampling.samples
     wl = model["wavelengths_nm"]
     tc = true_colour_bands(wl)
+    # float32 bands of every raster written (mean, spread, sdm, sd_map, probs0, pmean, negent, tc0, samples)
+    counts = [n_bands, 2, 1, 1, n_s, n_s, 1, len(tc), *([n_bands] * k if job.write_samples else [])]
+
+    def check_size(pixels: int) -> None:  # the largest file for ulimit -f, all of them for the disk
+        check_free_space(out_dir, 4 * pixels * max(counts), copies=sum(counts) / max(counts))
+
     # the input sensor is resolved and recorded (diversity does not project onto the RGB: off)
-    with open_scene(job, model, progress_mode) as plan, atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
+    with open_scene(job, model, progress_mode, check_size=check_size) as plan, \
+            atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
         synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device)
         tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
         picks = PixelPicks(n_s)

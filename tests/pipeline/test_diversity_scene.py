@@ -119,3 +119,16 @@ def test_aoi_and_the_cli_options(rgb: Path, tiny_bundle: str, tmp_path: Path) ->
     report = json.loads((tmp_path / "cli" / div.REPORT_JSON).read_text())
     assert report["area"]["aoi"] == str(aoi) and report["n_pixels"] == 20 * 40
     assert report["tiles"]["execution"] == "batched"
+
+
+def test_free_space_is_checked_before_any_work(rgb: Path, tiny_bundle: str, tmp_path: Path, monkeypatch) -> None:
+    from collections import namedtuple
+
+    from hyperldm_engine.errors import ResourceError
+    from hyperldm_engine.io import writer
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(writer.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(ResourceError, match="not enough disk space"):
+        run(rgb, tiny_bundle, tmp_path / "full")
+    assert not (tmp_path / "full").exists()
