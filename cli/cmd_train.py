@@ -20,9 +20,10 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--rgb", type=_PATH, help="RGB raster on the HSI's grid (default: derived through a camera response).")
 @click.option("--labels", type=_PATH, help="Class raster on the HSI's grid; trains the spectral classifier.")
 @click.option("--wavelengths", type=_PATH, help="Band centres (and FWHM) in nm, when the HSI does not carry them.")
-@click.option("--config", "preset", type=click.Choice(PRESETS), default="default", show_default=True,
-              help="Model preset: default (latent dropout, x0-prediction, Min-SNR, abundance prior), small (its "
-                   "sizes, the paper's method) or paper (the paper's sizes and method).")
+@click.option("--config", "preset", type=click.Choice(PRESETS), default="small", show_default=True,
+              help="Model preset: small (the paper's method at CPU-friendly sizes, as the bundled model), paper "
+                   "(the paper's sizes) or default (experimental: latent dropout, x0-prediction, Min-SNR, "
+                   "abundance prior; see docs/training.md for what it measured).")
 @click.option("--iterations", type=click.IntRange(min=0), default=None,
               help="Iterations of each of the two stages (default 2000 each).")
 @click.option("--vq-iterations", type=click.IntRange(min=0), default=None, help="Stage-1 (VQGAN) iterations.")

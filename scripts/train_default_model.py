@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=None, help=f"bundle folder (default {DEFAULT_OUT})")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (about a minute)")
-    ap.add_argument("--preset", default="default", choices=["default", "small", "paper"])
+    ap.add_argument("--preset", default="small", choices=["small", "default", "paper"],
+                    help="small: the committed bundle's preset; default: experimental (docs/training.md)")
     ap.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
     ap.add_argument("--scenes", type=int, default=24, help="simulated training scenes (default 24)")
     ap.add_argument("--size", type=int, default=160, help="scene side in pixels (default 160)")
@@ -40,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr-vq", type=float, default=2e-4)
     ap.add_argument("--lr-diffusion", type=float, default=4e-4)
     ap.add_argument("--adv-start", type=float, default=0.5, help="fraction of stage 1 before the adversarial loss")
-    ap.add_argument("--min-snr-gamma", type=float, default=5.0, help="stage-2 Min-SNR-gamma (0: plain MSE)")
-    ap.add_argument("--abundance-entropy", type=float, default=0.02, help="abundance sparsity prior weight")
+    ap.add_argument("--min-snr-gamma", type=float, default=None,
+                    help="stage-2 Min-SNR-gamma (0: plain MSE; default: the preset's)")
+    ap.add_argument("--abundance-entropy", type=float, default=None,
+                    help="abundance sparsity prior weight (default: the preset's)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from hyperldm_engine.errors import HyperLDMError
-    from hyperldm_engine.train.default_plan import scene_plan, train_default_model
+    from hyperldm_engine.train.default_plan import PRESET_SETTINGS, scene_plan, train_default_model
     from hyperldm_engine.train.loop import TrainSettings
 
     torch.set_num_threads(args.threads)
@@ -62,14 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     counts = (args.vq_iterations, args.diffusion_iterations, args.classifier_iterations)
     if args.quick:
         counts = tuple(c if c is not None else 20 for c in counts)
-    paper = args.preset == "paper"
+    recipe = dict(PRESET_SETTINGS[args.preset])  # e.g. Min-SNR only with the x0-predicting preset
+    if args.min_snr_gamma is not None:
+        recipe["min_snr_gamma"] = args.min_snr_gamma or None
+    if args.abundance_entropy is not None:
+        recipe["abundance_entropy"] = args.abundance_entropy
     settings = TrainSettings(patch_size=args.patch_size, batch_size=2 if args.quick else args.batch_size,
                              diffusion_patch_size=args.diffusion_patch_size,
                              diffusion_batch_size=2 if args.quick else args.diffusion_batch_size,
                              lr_vq=args.lr_vq, lr_diffusion=args.lr_diffusion, adv_start=args.adv_start,
                              seed=args.seed, checkpoint_every=100, classifier_batch=512,
-                             min_snr_gamma=None if paper or not args.min_snr_gamma else args.min_snr_gamma,
-                             abundance_entropy=0.0 if paper else args.abundance_entropy)
+                             **recipe)
     command = " ".join(["scripts/train_default_model.py", *(sys.argv[1:] if argv is None else argv)])
     try:
         metrics = train_default_model(out, specs, size, settings, args.minutes, counts, preset=args.preset,

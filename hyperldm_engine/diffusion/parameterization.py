@@ -76,13 +76,14 @@ def min_snr_weight(prediction: Prediction | str, alpha_bar: torch.Tensor, gamma:
     In x0 space the weight is ``min(SNR, gamma) + 1``: Min-SNR-gamma (Hang et al. 2023) caps the
     low-noise steps, and the floor of 1 (the "truncated SNR" idea of Salimans and Ho 2022) keeps the
     high-noise steps learning E[x0 | RGB], the deterministic anchor, instead of weighting them ~0.
-    Converted to the prediction's own space (eps loss = SNR x x0 loss, v loss = (SNR + 1) x x0 loss).
+    Converted to the prediction's own space (eps loss = SNR x x0 loss, v loss = (SNR + 1) x x0 loss);
+    for eps-prediction the plain Min-SNR weight ``min(SNR, gamma) / SNR`` (at most 1) is used.
     """
     snr = alpha_bar / (1 - alpha_bar)
-    w_x0 = snr.clamp(max=float(gamma)) + 1.0
     p = Prediction.of(prediction)
+    if p is Prediction.EPSILON:  # no floor: it would weight the noisiest eps errors by 1 / SNR (~8e4)
+        return snr.clamp(max=float(gamma)) / snr
+    w_x0 = snr.clamp(max=float(gamma)) + 1.0
     if p is Prediction.X0:
         return w_x0
-    if p is Prediction.EPSILON:
-        return w_x0 / snr
     return w_x0 / (snr + 1)

@@ -108,7 +108,7 @@ def test_cli_end_to_end_subprocess(scene_dir, tmp_path):
     done = [json.loads(line) for line in run.stdout.splitlines() if '"done"' in line]
     assert done and parse_done(done[-1], "train").path("bundle") == str(out)
     assert parse_done(done[-1]).path("report") == f"{out}.report.md"
-    assert load_bundle(out).config.preset == "default"  # the CLI default preset
+    assert load_bundle(out).config.preset == "small"  # the CLI default preset
     bad = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
     assert bad.returncode == 4 and "already exists" in bad.stderr
 
