@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from hyperldm_engine import __version__
+from hyperldm_engine import __version__, timings
 from hyperldm_engine.errors import HyperLDMError, Interrupted
 from hyperldm_engine.progress import emit_json
 
@@ -22,8 +22,10 @@ from hyperldm_engine.progress import emit_json
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="hyperldm-engine")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--timings", "show_timings", is_flag=True,
+              help="Print the split of wall time by phase on stderr (also with --debug).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, show_timings: bool) -> None:
     """HyperLDM: diverse, physically plausible hyperspectral cubes from georeferenced RGB."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -49,9 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     json_mode = any(a == "--progress=json" or (a == "json" and i > 0 and argv[i - 1] == "--progress")
                     for i, a in enumerate(argv))
     signal.signal(signal.SIGTERM, _on_sigterm)
+    timings.add("start-up: interpreter", timings.process_age() or 0.0)  # Python and the CLI's own imports
     try:
-        _register_commands()
+        with timings.phase("start-up: imports"):  # the commands' modules: torch, rasterio, the engine
+            _register_commands()
         cli.main(args=argv, prog_name="hyperldm-engine", standalone_mode=False)
+        if debug or "--timings" in argv:
+            click.echo(timings.report(), err=True)
     except click.exceptions.Abort:
         _fail("interrupted; no partial output was kept", 130, json_mode)
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "hyperldm_engine"
 PLUGIN = ROOT / "qgis_plugin" / "hyperldm"
 FLOORS = [
-    {"errors", "contract", "progress", "device", "__init__", "data"},
+    {"errors", "contract", "progress", "device", "timings", "__init__", "data"},
     {"spectral", "diffusion", "io"},
     {"metrics", "tiling", "simulate", "models"},
     {"train"},

@@ -29,6 +29,7 @@ from rasterio.windows import Window
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.wavelengths import find_wavelengths, read_wavelength_file
+from hyperldm_engine.timings import timed
 
 # Default divisors that bring integer RGB into 0-1.
 DEFAULT_SCALES = {"uint8": 255.0, "uint16": 65535.0}
@@ -278,6 +279,7 @@ class _RasterReader:
         out[:, ~valid] = 0.0
         return out
 
+    @timed("read")
     def read(self, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(values float32 (bands, h, w), valid bool (h, w))``; invalid pixels are 0.
 
@@ -466,6 +468,7 @@ class SceneStatistics:
         return asdict(self)
 
 
+@timed("statistics")
 def scene_statistics(reader: _RasterReader, max_pixels: int = 2_000_000) -> SceneStatistics:
     """Compute the scene's white level and channel percentiles once, from <= max_pixels pixels.
 

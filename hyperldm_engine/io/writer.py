@@ -44,6 +44,7 @@ from rasterio.windows import Window
 
 from hyperldm_engine.errors import InputError, OutputError, ResourceError
 from hyperldm_engine.io.atomic import atomic_path, remove_with_sidecars, temporary_name
+from hyperldm_engine.timings import timed
 
 try:  # GDAL errors that rasterio does not wrap (e.g. from rasterio.shutil.copy)
     from rasterio._err import CPLE_BaseError
@@ -565,6 +566,7 @@ class HsiWriter:
         self._stack = stack
         return self
 
+    @timed("write")
     def __exit__(self, exc_type, exc, tb) -> bool:
         stack, self._stack = self._stack, None
         assert stack is not None
@@ -675,6 +677,7 @@ class HsiWriter:
             out[bad] = self.nodata if self.nodata is not None else 0
         return out
 
+    @timed("write")
     def write(self, array: np.ndarray, window: Window | None = None, band_offset: int = 0) -> None:
         """Write ``array`` ``(bands, rows, cols)`` (or ``(rows, cols)``) into ``window``.
 

@@ -32,6 +32,7 @@ from hyperldm_engine.models.classifier import SpectralClassifier
 from hyperldm_engine.models.config import ModelConfig
 from hyperldm_engine.models.unet import LatentDenoiser
 from hyperldm_engine.models.vqgan import ConditionalVQGAN
+from hyperldm_engine.timings import timed
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -175,6 +176,7 @@ def save_bundle(path: str | Path, bundle: Bundle, overwrite: bool = False) -> Pa
 # ---- loading -----------------------------------------------------------------------------------
 
 
+@timed("model load")
 def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     """Read, validate and build a bundle (modules in eval mode on ``device``); BundleError if unusable."""
     path = Path(path)

@@ -29,6 +29,7 @@ from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
 from hyperldm_engine.spectral.consistency import project_to_rgb
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
+from hyperldm_engine.timings import timed
 
 DEFAULT_SAMPLER = "ddim"
 #: DDIM stochasticity: 1 behaves like the paper's ancestral sampler on a 20-step grid (measured best
@@ -139,6 +140,7 @@ class SynthesisTileFn:
                 outputs[i] = out
         return outputs
 
+    @timed("tile: other")
     def _batch_same_shape(self, requests: list[TileRequest]) -> list[dict[str, np.ndarray]]:
         """:meth:`batch` for tiles of one shape. Batch element ``b * K + s`` is tile ``b``, sample ``s``."""
         bundle, sampler, device, groups = self.load()
@@ -185,6 +187,7 @@ class SynthesisTileFn:
                 results.append(result)
         return results
 
+    @timed("tile: denoise")
     def _sample_latents(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, noise_fn: Any, k: int
                         ) -> torch.Tensor:
         """K latents per tile from the sampler (scaled latent units), whatever the model predicts."""
@@ -228,6 +231,7 @@ def repeat_per_tile(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.repeat_interleave(k, dim=0)
 
 
+@timed("tile: decode")
 def decode_shared_condition(vqgan: Any, z_q: torch.Tensor, rgb: torch.Tensor,
                             abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``vqgan.decode(z_q, rgb repeated K times per tile)`` with each RGB condition pyramid computed once.

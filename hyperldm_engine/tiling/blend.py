@@ -16,6 +16,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from hyperldm_engine.tiling.windows import TileGrid
+from hyperldm_engine.timings import timed
 
 
 def ramp(length: int) -> np.ndarray:
@@ -128,6 +129,7 @@ class RowBandAccumulator:
         self._extend(r0 + h)
         return slice(r0 - self.top, r0 - self.top + h), slice(c0 - self.col0, c0 - self.col0 + w)
 
+    @timed("blend")
     def add(self, window: Window, weight: np.ndarray, outputs: Mapping[str | None, np.ndarray] | None,
             mask: np.ndarray) -> None:
         """Accumulate one tile: ``weight`` and ``mask`` are (h, w), ``outputs[name]`` is (C, h, w).
@@ -141,6 +143,7 @@ class RowBandAccumulator:
         sums, wm = weighted_parts(outputs, weight, mask)
         self.add_weighted(window, sums, wm, mask)
 
+    @timed("blend")
     def add_weighted(self, window: Window, sums: Mapping[str | None, np.ndarray], den: np.ndarray,
                      valid: np.ndarray) -> None:
         """Accumulate precomputed ``weighted_parts`` (e.g. a piece carried over from another strip)."""
@@ -150,6 +153,7 @@ class RowBandAccumulator:
         for name, arr in sums.items():
             self._num[name][:, rs, cs] += arr
 
+    @timed("blend")
     def flush(self, upto: int, sink: Callable[[str | None, np.ndarray, Window], None]) -> None:
         """Normalise rows ``[top, upto)`` and pass them to ``sink``; no later tile may touch them."""
         upto = int(upto)
