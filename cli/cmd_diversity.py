@@ -25,7 +25,8 @@ from hyperldm_engine.spectral.input_sensors import names as sensor_names
 @progress_option
 def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int, steps: int,
               write_samples: bool, input_sensor: str, device: str, batch_size: int, strip_width: int,
-              tile_size: int, overlap: int, extent: str | None, aoi: str | None, workers: int | None,
+              tile_size: int, overlap: int, extent: str | None, aoi: str | None, keep_grid: bool,
+              workers: int | None,
               scheduler: str | None, scale: float | None, bands: str | None, overwrite: bool,
               progress_mode: str) -> None:
     """Synthesize K samples from RGB and measure their diversity into OUT_DIR.
@@ -44,7 +45,8 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
                        sampling=SamplingOptions(samples=samples, seed=seed, steps=steps),
                        tile=tile_size, overlap=overlap, device=device, write_samples=write_samples,
                        overwrite=overwrite, scale=scale, input_sensor=input_sensor,
-                       bands=bands or None, extent=extent, aoi=aoi, workers=workers, scheduler=scheduler,
+                       bands=bands or None, extent=extent, aoi=aoi, keep_grid=keep_grid, workers=workers,
+                       scheduler=scheduler,
                        batch_size=batch_size, strip_width=strip_width)
     report = run_diversity(job, progress_mode=progress_mode)
     values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}

@@ -74,6 +74,7 @@ def resolve_model(model: str | None) -> str:
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,
                eta: float, sample_layout: str, abundances: str | None, device: str, autocast: str | None,
                batch_size: int, strip_width: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None,
+               keep_grid: bool,
                workers: int | None, scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
                scale: float | None, bands: str | None, overwrite: bool, progress_mode: str, mode: str,
                input_sensor: str, rgb_consistency: str, output_sensor: str | None,
@@ -92,7 +93,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         abundance_grouping="material" if abundance_groups else "class",
         tile=tile_size, overlap=overlap, device=device, sample_layout=sample_layout, abundances=abundances,
         creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
-        workers=workers, scheduler=scheduler, scale=scale,
+        keep_grid=keep_grid, workers=workers, scheduler=scheduler, scale=scale,
         bands=bands or None, autocast=autocast,
         batch_size=batch_size, strip_width=strip_width,
     )

@@ -62,9 +62,12 @@ scene_options = _options(
     click.option("--overlap", default=DEFAULT_OVERLAP, show_default=True, type=int,
                  help="Tile overlap in pixels."),
     click.option("--extent", default=None, help='Restrict to "xmin,ymin,xmax,ymax[,EPSG:n]" or QGIS\'s '
-                 '"xmin,xmax,ymin,ymax [EPSG:n]"; outside is nodata.'),
+                 '"xmin,xmax,ymin,ymax [EPSG:n]"; the output covers the extent snapped to the input grid.'),
     click.option("--aoi", type=click.Path(dir_okay=False), default=None,
-                 help="Restrict to the polygons of a vector file (any OGR format, any CRS)."),
+                 help="Restrict to the polygons of a vector file (any OGR format, any CRS); the output covers "
+                      "their bounding box on the input grid, nodata outside the polygons."),
+    click.option("--keep-grid", is_flag=True,
+                 help="With --extent/--aoi: keep the whole input grid (nodata outside) instead of cropping."),
     click.option("--workers", type=int, default=None, help="Run tiles on a local dask cluster of N processes."),
     click.option("--scheduler", default=None, help="Run tiles on an existing dask.distributed scheduler."),
     click.option("--scale", type=float, default=None,

@@ -42,8 +42,8 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
                abundances: PathLike | None = None, device: str = "cpu", autocast: str | None = None,
                batch_size: int = 1, strip_width: int | None = None, tile_size: int | None = None,
                overlap: int | None = None, extent: str | None = None, aoi: PathLike | None = None,
-               workers: int | None = None, scheduler: str | None = None, co: Sequence[str] = (),
-               cog: bool = False, dtype: str = "float32", scale: float | None = None,
+               keep_grid: bool = False, workers: int | None = None, scheduler: str | None = None,
+               co: Sequence[str] = (), cog: bool = False, dtype: str = "float32", scale: float | None = None,
                bands: str | Sequence[int] | None = None, overwrite: bool = False, progress: str = "none",
                **job_fields: Any) -> list[Path]:
     """``hyperldm-engine synthesize``: RGB raster -> K hyperspectral cubes; returns the written cube paths
@@ -62,7 +62,7 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
         library_out=None if library_out is None else str(library_out),
         tile=DEFAULT_TILE if tile_size is None else tile_size, overlap=DEFAULT_OVERLAP if overlap is None else overlap,
         device=device, sample_layout=sample_layout, abundances=None if abundances is None else str(abundances),
-        creation_options=tuple(co), cog=cog, dtype=dtype, overwrite=overwrite, extent=extent,
+        creation_options=tuple(co), cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, keep_grid=keep_grid,
         aoi=None if aoi is None else str(aoi), workers=workers, scheduler=scheduler, scale=scale,
         bands=bands or None, autocast=autocast, batch_size=batch_size,
         strip_width=DEFAULT_STRIP_WIDTH if strip_width is None else strip_width, **job_fields,
@@ -76,8 +76,8 @@ def diversity(rgb: PathLike, out_dir: PathLike, *, samples: int = 5, model: Path
               device: str = "cpu", write_samples: bool = False, scale: float | None = None,
               bands: str | Sequence[int] | None = None, input_sensor: str = "auto", batch_size: int = 1,
               strip_width: int | None = None, extent: str | None = None, aoi: PathLike | None = None,
-              workers: int | None = None, scheduler: str | None = None, overwrite: bool = False,
-              progress: str = "none") -> dict[str, Any]:
+              keep_grid: bool = False, workers: int | None = None, scheduler: str | None = None,
+              overwrite: bool = False, progress: str = "none") -> dict[str, Any]:
     """``hyperldm-engine diversity``: K samples, their spread, SD and SDM into ``out_dir``; returns the report
     (the content of ``report.json``: ``sd``, ``sdm``, ``picked_pixels``, ...)."""
     from hyperldm_engine.pipeline.diversity import DiversityJob, run_diversity
@@ -90,8 +90,9 @@ def diversity(rgb: PathLike, out_dir: PathLike, *, samples: int = 5, model: Path
                        tile=DEFAULT_TILE if tile_size is None else tile_size,
                        overlap=DEFAULT_OVERLAP if overlap is None else overlap, device=device,
                        write_samples=write_samples, overwrite=overwrite, scale=scale, input_sensor=input_sensor,
-                       extent=extent, aoi=None if aoi is None else str(aoi), workers=workers, scheduler=scheduler,
-                       batch_size=batch_size, strip_width=DEFAULT_STRIP_WIDTH if strip_width is None else strip_width,
+                       extent=extent, aoi=None if aoi is None else str(aoi), keep_grid=keep_grid, workers=workers,
+                       scheduler=scheduler, batch_size=batch_size,
+                       strip_width=DEFAULT_STRIP_WIDTH if strip_width is None else strip_width,
                        **({"bands": bands} if bands else {}))
     return run_diversity(job, progress_mode=progress)
 

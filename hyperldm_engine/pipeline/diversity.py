@@ -140,16 +140,18 @@ class PixelPicks:
     """The reduce step of the picked pixels: the best candidate per key over all tiles offered.
 
     Offered in the runner's merge order, a tie keeps the earlier tile, so every back end picks the
-    same pixels. Each entry keeps (score, row, col, spectra (K, bands)) in scene pixel coordinates.
+    same pixels. Each entry keeps (score, row, col, spectra (K, bands)), row and col on the output
+    grid: scene pixel coordinates less ``origin`` (the output window's top-left pixel, ``(row, col)``).
     """
 
     n_classes: int
     best: dict[str, Candidate] = field(default_factory=dict)
+    origin: tuple[int, int] = (0, 0)
 
     def offer(self, candidates: dict[str, Candidate]) -> None:
-        for key, candidate in candidates.items():
-            if key not in self.best or candidate[0] > self.best[key][0]:
-                self.best[key] = candidate
+        for key, (score, row, col, spectra) in candidates.items():
+            if key not in self.best or score > self.best[key][0]:
+                self.best[key] = (score, row - self.origin[0], col - self.origin[1], spectra)
 
     def reduce(self, output: TileOutput) -> None:
         """``ScenePlan.run``'s ``reduce``: offer a :class:`DiversityTileFn` output's candidates."""
@@ -222,7 +224,7 @@ class DiversityTileFn:
             "pmean": stats["pmean"].astype(np.float32),
             "negent": stats["negent"][None].astype(np.float32),
             "tc0": cubes[0, list(self.true_colour_bands)],
-            PICKS: tile_candidates(request.window, cubes, spread["angle"], probs[0], request.mask),
+            PICKS: tile_candidates(request.window, cubes, spread["angle"], probs[0], request.written),
         }
         if self.write_samples:
             result.update({f"s{k}": cubes[k] for k in range(self.samples)})
@@ -251,6 +253,7 @@ class DiversityJob:
     scheduler: str | None = None
     batch_size: int = 1
     strip_width: int = DEFAULT_STRIP_WIDTH
+    keep_grid: bool = False  # with --extent/--aoi: the maps keep the whole input grid (nodata outside)
 
 
 def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict[str, Any]:
@@ -325,11 +328,12 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
             atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
         synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device)
         tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
-        picks = PixelPicks(n_s)
+        window = plan.out_window
+        picks = PixelPicks(n_s, origin=(0, 0) if window is None else (int(window.row_off), int(window.col_off)))
         scratch = tmp / SCRATCH
         scratch.mkdir()
         tags = plan.tags(job.sampling)
-        common = dict(like_profile=plan.reader.profile, nodata=NODATA, tags=tags)
+        common = dict(like_profile=plan.profile, nodata=NODATA, tags=tags)
         specs: dict[str, dict[str, Any]] = {
             "mean": dict(path=tmp / MEAN, count=n_bands, wavelengths_nm=wl, fwhm_nm=model["fwhm_nm"]),
             "spread": dict(path=tmp / SPREAD, band_names=["spectral std (reflectance)", "angular spread (rad)"]),
@@ -349,7 +353,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
             run_stats = plan.run(tile_fn, OutputSet(writers, bands, NODATA), "diversity", carry_dir=scratch,
                                  reduce=picks.reduce)
         t_tiles = time.perf_counter()
-        metrics = _second_pass(tmp, scratch, n_s, plan.reader.profile)
+        metrics = _second_pass(tmp, scratch, n_s, plan.profile)
         t_metrics = time.perf_counter()
         report = {
             "sd": metrics["sd"], "sd_present_mean": metrics["sd_present_mean"],
@@ -359,11 +363,12 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
             "samples": k, "seed": job.sampling.seed, "steps": job.sampling.steps,
             "sampler": job.sampling.sampler, "model": str(job.model), "classes": classes,
             "input": str(job.input), "input_sensor": plan.sensor.name, "input_sensor_from": plan.sensor.source,
-            "width": plan.reader.width, "height": plan.reader.height,
+            "width": plan.profile["width"], "height": plan.profile["height"],
             "n_pixels": metrics["n_pixels"], "sd_detail": metrics["sd_detail"],
             "tiles": {"computed": run_stats.computed, "skipped": run_stats.skipped,
                       "tile_size": job.tile, "overlap": job.overlap, "execution": plan.execution.value},
-            "area": {"extent": job.extent, "aoi": job.aoi},
+            "area": {"extent": job.extent, "aoi": job.aoi, "keep_grid": job.keep_grid,
+                     "window": None if window is None else [int(v) for v in window.flatten()]},
             "definitions": {
                 "sd": "(1/n_s) sum_i exp(KL_i) over the sample-0 softmax, empty classes count 1",
                 "sd_present_mean": "mean of exp(KL_i) over the classes that occur",

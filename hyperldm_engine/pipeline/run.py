@@ -4,8 +4,11 @@ A command (``synthesize``, ``diversity``) says what a tile computes and what is 
 else happens here, once and in one order: the run options are checked (``check_run_options``),
 every output path against every input before any work (``prepare_outputs``), then
 :func:`open_scene` opens the RGB raster inside a bounded GDAL cache and yields a :class:`ScenePlan`:
-the scene statistics (never per tile), the balanced tile grid, ``--extent``/``--aoi`` placed on it,
-the input sensor, the tags every output carries and the back end (in-process, batched or dask).
+the scene statistics (never per tile), the balanced tile grid, ``--extent``/``--aoi`` placed on it
+and the output grid (:attr:`ScenePlan.profile`: the pixels the area selects, snapped to the input
+grid, unless ``--keep-grid``), the input sensor, the tags every output carries and the back end
+(in-process, batched or dask). Tiles and the noise field stay on the input's grid whatever the output
+grid, so a cropped output holds exactly the pixels of a whole-scene run in its window.
 :meth:`ScenePlan.run` streams the tiles through that back end in the runner's fixed merge order, so
 the result is bit-identical whatever the back end, strip width or worker count; per-tile values
 that are not rasters (``diversity``'s picked pixels) come back through a ``reduce`` callback in
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import rasterio
+from rasterio.windows import Window
 
 from hyperldm_engine import __version__
 from hyperldm_engine.device import resolve_device
@@ -33,9 +37,17 @@ from hyperldm_engine.io.output_paths import Planned, check_outputs
 from hyperldm_engine.io.raster import RgbReader, SceneStatistics, open_rgb, scene_statistics
 from hyperldm_engine.pipeline.synthesize import InputSensorChoice, SamplingOptions, choose_input_sensor
 from hyperldm_engine.progress import Progress, report_info, report_warning
-from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, vector_crs, windows_for_aoi
+from hyperldm_engine.tiling.aoi import (
+    AoiMask,
+    extent_geometry,
+    load_aoi,
+    parse_extent,
+    selected_window,
+    vector_crs,
+    windows_for_aoi,
+)
 from hyperldm_engine.tiling.runner import OutputSet, RunStats, TileOutput, TilePlan, stream_tiles
-from hyperldm_engine.tiling.windows import TileGrid, scene_grid
+from hyperldm_engine.tiling.windows import TileGrid, scene_grid, window_affine
 
 NODATA = -9999.0
 #: 512 px tiles with 64 px overlap: 1.31x pixels computed per scene pixel instead of 1.78x at 256 px,
@@ -73,6 +85,7 @@ class SceneOptions(Protocol):
     scheduler: str | None
     batch_size: int
     strip_width: int
+    keep_grid: bool
 
 
 def execution_of(job: SceneOptions) -> Execution:
@@ -119,10 +132,12 @@ def prepare_outputs(job: SceneOptions, planned: list[Planned], overwrite: bool,
 
 @dataclass(frozen=True)
 class Area:
-    """``--extent``/``--aoi`` on the grid: the pixel mask and the tiles that hold a selected pixel."""
+    """``--extent``/``--aoi`` on the grid: the pixel mask, the tiles that may hold a selected pixel
+    and the bounding window of the selected pixels (the area snapped to the input grid)."""
 
     mask_fn: AoiMask
     tiles: list[tuple[int, int]]
+    window: Window
 
 
 def _area_of_interest(job: SceneOptions, reader: Any, grid: TileGrid) -> Area | None:
@@ -148,10 +163,18 @@ def _area_of_interest(job: SceneOptions, reader: Any, grid: TileGrid) -> Area | 
     if not tiles:
         raise InputError(f"{job.input}: the {what} does not overlap the raster")
     mask = AoiMask(geometry, reader.transform)
-    windows = {(i, j): w for i, j, w in grid}
-    if not any(mask(windows[t]).any() for t in tiles):  # stops at the first tile with a pixel
+    touched = [grid.window(i, j) for i, j in tiles]
+    c0, r0 = min(int(w.col_off) for w in touched), min(int(w.row_off) for w in touched)
+    c1, r1 = max(int(w.col_off + w.width) for w in touched), max(int(w.row_off + w.height) for w in touched)
+    window = selected_window(mask, Window(c0, r0, c1 - c0, r1 - r0))
+    if window is None:
         raise InputError(f"{what}: selects no pixel of {job.input} (no pixel centre lies inside it)")
-    return Area(mask, tiles)
+    return Area(mask, tiles, window)
+
+
+def output_window(job: SceneOptions, area: Area | None) -> Window | None:
+    """The window of the input grid the outputs cover: the area's pixels (None: the whole grid)."""
+    return None if area is None or job.keep_grid else area.window
 
 
 def _gsd_warning(reader: Any, gsd_m: float | list[float] | None, mode: str) -> None:
@@ -189,6 +212,21 @@ class ScenePlan:
     progress_mode: str = "bar"
 
     @property
+    def out_window(self) -> Window | None:
+        """The area's pixels snapped to the input grid (None: the whole grid; also with ``--keep-grid``)."""
+        return output_window(self.job, self.area)
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """The input's profile on the output grid (size and transform of :attr:`out_window`): what
+        every output is created ``like``."""
+        window = self.out_window
+        if window is None:
+            return dict(self.reader.profile)
+        return {**self.reader.profile, "width": int(window.width), "height": int(window.height),
+                "transform": window_affine(window, self.reader.transform)}
+
+    @property
     def rgb_bands(self) -> str:
         return ",".join(map(str, self.reader.bands))
 
@@ -215,7 +253,7 @@ class ScenePlan:
         """
         plan = TilePlan(self.grid, tiles=None if self.area is None else self.area.tiles,
                         mask_fn=None if self.area is None else self.area.mask_fn,
-                        strip_width=self.job.strip_width, carry_dir=carry_dir)
+                        strip_width=self.job.strip_width, carry_dir=carry_dir, out_window=self.out_window)
         with Progress(self.total_tiles, label, mode=self.progress_mode, unit="tile") as progress, \
                 ExitStack() as stack:
             if self.execution is Execution.DASK:
@@ -242,14 +280,16 @@ def open_scene(job: SceneOptions, model: dict[str, Any], progress_mode: str = "b
 
     GDAL's block cache is bounded (``GDAL_CACHEMAX`` in GDAL's units, default 64 MB) so that memory
     stays flat in scene size: by default GDAL may cache 5 % of RAM, which grows with the output it
-    has written. ``check_size(pixels)`` runs as soon as the raster's size is known (free space).
+    has written. ``check_size(pixels)`` runs as soon as the output's size is known (free space),
+    before the statistics pass.
     """
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(os.environ.get("GDAL_CACHEMAX"))), \
             open_rgb(job.input, bands=job.bands, scale=job.scale) as reader:
         grid = scene_grid(reader.width, reader.height, job.tile, job.overlap, align=model["factor"])
-        if check_size is not None:
-            check_size(reader.width * reader.height)
         area = _area_of_interest(job, reader, grid)
+        if check_size is not None:
+            window = output_window(job, area)
+            check_size(reader.width * reader.height if window is None else int(window.width * window.height))
         statistics = scene_statistics(reader)
         for note in statistics.warnings:
             report_warning(note, progress_mode)

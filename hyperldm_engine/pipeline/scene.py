@@ -79,6 +79,7 @@ class SceneJob:
     envi_header: bool = False  # also write OUT.hdr beside each cube (Spectral Python, ENVI)
     library_out: str | None = None  # also write the decoder's endmember library (GeoPackage + CSV)
     abundance_grouping: str = "class"  # ABUNDANCE_GROUPINGS: library classes or material groups
+    keep_grid: bool = False  # --extent/--aoi: write the whole input grid (nodata outside), not the area's window
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
@@ -156,7 +157,7 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         tile_fn = out_bands.wrap(tile_fn)  # --output-sensor: each tile resampled to the sensor's bands
         n_bands = out_bands.count
         tags = plan.tags(job.sampling, HYPERLDM_OUTPUT_SENSOR=out_bands.sensor)
-        writer_args = dict(like_profile=plan.reader.profile, nodata=NODATA if job.dtype == "float32" else 0,
+        writer_args = dict(like_profile=plan.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,
                            overwrite=job.overwrite)  # uint16: the writer's INT_SCALE
         with ExitStack() as stack:
@@ -187,7 +188,7 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
                 enter_library(stack, job.library_out, str(job.model), out_bands, job.overwrite)
             if job.abundances:
                 writers["abundances"] = stack.enter_context(HsiWriter(
-                    job.abundances, like_profile=plan.reader.profile, count=len(groups), nodata=NODATA,
+                    job.abundances, like_profile=plan.profile, count=len(groups), nodata=NODATA,
                     band_names=[f"abundance {g}" for g in groups], creation_options=list(job.creation_options),
                     overwrite=job.overwrite, tags={**tags, "HYPERLDM_ABUNDANCE_GROUPS": ",".join(groups)}))
                 bands["abundances"] = len(groups)

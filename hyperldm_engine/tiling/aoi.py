@@ -3,7 +3,8 @@
 An AOI is a shapely geometry in the raster's CRS. ``load_aoi`` reads any OGR vector (pyogrio) and
 ``parse_extent`` reads an extent string, both reprojected to the raster's CRS with pyproj.
 ``AoiMask`` rasterises the geometry per window (pixel centres inside, like GDAL) for the runner's
-``mask_fn``; ``windows_for_aoi`` lists the tiles that touch it so the others are never read.
+``mask_fn``; ``windows_for_aoi`` lists the tiles that touch it so the others are never read;
+``selected_window`` is the bounding window of the selected pixels, the grid an output is cropped to.
 """
 
 from __future__ import annotations
@@ -187,3 +188,37 @@ def windows_for_aoi(grid: TileGrid, geometry: BaseGeometry, transform: Affine) -
     bounds = np.array([window_footprint(w, transform) for _, _, w in grid])
     hits = shapely.intersects(geometry, shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]))
     return [t for t, hit in zip(ij, hits, strict=True) if hit]
+
+
+def selected_window(mask_fn: AoiMask, within: Window, chunk: int = 64) -> Window | None:
+    """The bounding window of the pixels ``mask_fn`` selects inside ``within`` (None: none selected).
+
+    The requested extent snapped to the raster's grid: the pixels whose centres lie inside, the same
+    rule that decides which pixels are computed. Only the edges are rasterised, ``chunk`` rows or
+    columns at a time from each side inwards, so a large window costs a few strips, not its area.
+    """
+    c0, r0 = int(within.col_off), int(within.row_off)
+    c1, r1 = c0 + int(within.width), r0 + int(within.height)
+
+    def first(lo: int, hi: int, strip, axis: int, reverse: bool) -> int | None:
+        starts = range(lo, hi, chunk)
+        for start in (reversed(starts) if reverse else starts):
+            n = min(chunk, hi - start)
+            hits = np.flatnonzero(mask_fn(strip(start, n)).any(axis=axis))
+            if hits.size:
+                return start + int(hits[-1] if reverse else hits[0])
+        return None
+
+    def rows(start: int, n: int) -> Window:
+        return Window(c0, start, c1 - c0, n)
+
+    top = first(r0, r1, rows, 1, False)
+    if top is None:
+        return None
+    bottom = first(r0, r1, rows, 1, True)
+
+    def cols(start: int, n: int) -> Window:
+        return Window(start, top, n, bottom - top + 1)
+
+    left, right = first(c0, c1, cols, 0, False), first(c0, c1, cols, 0, True)
+    return Window(left, top, right - left + 1, bottom - top + 1)

@@ -41,10 +41,12 @@ DEFAULT_STRIP_WIDTH = 1024
 class TileRequest:
     """Everything a tile function needs: pixels, validity and where the tile sits in the scene.
 
-    ``rgb`` is (3, h, w) float32, ``mask`` (h, w) bool (True = valid), ``row``/``col`` the grid
-    indices, ``latent_row0``/``latent_col0`` the tile's origin on the scene's latent grid
+    ``rgb`` is (3, h, w) float32, ``mask`` (h, w) bool (True = valid input pixel), ``row``/``col``
+    the grid indices, ``latent_row0``/``latent_col0`` the tile's origin on the scene's latent grid
     (pixel offset // align) for indexing the scene-level noise field, ``transform`` the window's
-    affine georeference (None when the reader has none).
+    affine georeference (None when the reader has none), ``area`` (h, w) bool the pixels of an area
+    of interest (None: all). A tile sees every valid input pixel whatever the area, so its values
+    are those of a whole-scene run; only :attr:`written` pixels are merged and written.
     """
 
     window: Window
@@ -56,6 +58,12 @@ class TileRequest:
     latent_col0: int
     align: int
     transform: Affine | None = None
+    area: np.ndarray | None = None
+
+    @property
+    def written(self) -> np.ndarray:
+        """The pixels that reach the outputs: valid and inside the area of interest."""
+        return self.mask if self.area is None else self.mask & self.area
 
     @property
     def latent_origin(self) -> tuple[int, int]:
@@ -125,14 +133,17 @@ class ExecutorBackend:
 @dataclass(frozen=True)
 class TilePlan:
     """Where tiles are and which of them run: the grid, the tiles to compute (None: all), a pixel
-    mask such as an AOI (None: every valid input pixel), the strip width (None: one strip) and the
-    folder where tile parts carried between strips wait (None: the system's temporary folder)."""
+    mask such as an AOI (None: every valid input pixel), the strip width (None: one strip), the
+    folder where tile parts carried between strips wait (None: the system's temporary folder) and
+    the window of the grid the writers hold (None: the whole grid; else each flushed block is
+    cropped to it and written at its offset in the window, whose blocks the flushes then fill)."""
 
     grid: TileGrid
     tiles: Collection[tuple[int, int]] | None = None
     mask_fn: MaskFn | None = None
     strip_width: int | None = DEFAULT_STRIP_WIDTH
     carry_dir: str | Path | None = None
+    out_window: Window | None = None
 
 
 @dataclass(frozen=True)
@@ -253,7 +264,9 @@ def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSe
                          f"but the input is {reader.width}x{reader.height}")
     block_rows, block_cols = _block_shape(writers)
     align_rows = flush_align or block_rows
-    strips = plan_strips(grid, plan.strip_width, block_cols)
+    out = plan.out_window or Window(0, 0, grid.width, grid.height)
+    out_r0, out_c0 = int(out.row_off), int(out.col_off)
+    strips = plan_strips(grid, plan.strip_width, block_cols, origin=out_c0)
     # the tallest band in flight: a tile row plus the rows held back to fill whole output blocks
     band_rows = min(grid.height, max(grid.row_sizes) + align_rows)
     weights = TileWeights(grid)
@@ -268,7 +281,14 @@ def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSe
     t0 = time.perf_counter()
 
     def sink(name: str | None, block: np.ndarray, window: Window) -> None:
-        writers[name].write(block, window=window)
+        """Write the part of ``block`` (at ``window`` of the grid) inside ``out``, at its offset there."""
+        r0, c0 = max(int(window.row_off), out_r0), max(int(window.col_off), out_c0)
+        r1 = min(int(window.row_off + window.height), out_r0 + int(out.height))
+        c1 = min(int(window.col_off + window.width), out_c0 + int(out.width))
+        if r1 > r0 and c1 > c0:
+            part = block[:, r0 - int(window.row_off):r1 - int(window.row_off), c0 - int(window.col_off):
+                         c1 - int(window.col_off)]
+            writers[name].write(part, window=Window(c0 - out_c0, r0 - out_r0, c1 - c0, r1 - r0))
 
     pending: dict[Any, int] = {}
     masks: dict[int, np.ndarray | None] = {}   # None: skipped
@@ -283,18 +303,16 @@ def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSe
                 window = grid.window(i, j)
                 masks[next_submit] = None
                 if wanted is None or (i, j) in wanted:
-                    valid = None if mask_fn is None else np.asarray(mask_fn(window), bool)
-                    if valid is None or valid.any():
+                    area = None if mask_fn is None else np.asarray(mask_fn(window), bool)
+                    if area is None or area.any():
                         rgb, mask = reader.read(window)
-                        mask = np.asarray(mask, bool) if valid is None else np.asarray(mask, bool) & valid
-                        if mask.any():
-                            r0, c0 = grid.latent_origin(i, j)
-                            request = TileRequest(
-                                window=window, rgb=rgb, mask=mask, row=i, col=j, latent_row0=r0,
-                                latent_col0=c0, align=grid.align,
-                                transform=None if base_transform is None
-                                else window_affine(window, base_transform))
-                            masks[next_submit] = mask
+                        r0, c0 = grid.latent_origin(i, j)
+                        request = TileRequest(
+                            window=window, rgb=rgb, mask=np.asarray(mask, bool), row=i, col=j, latent_row0=r0,
+                            latent_col0=c0, align=grid.align, area=area,
+                            transform=None if base_transform is None else window_affine(window, base_transform))
+                        if request.written.any():
+                            masks[next_submit] = request.written
                             pending[backend.submit(tile_fn, request)] = next_submit
                 next_submit += 1
             k = next_merge
@@ -323,7 +341,8 @@ def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSe
             stats.peak_accumulator_bytes = max(stats.peak_accumulator_bytes, acc.nbytes)
             next_merge += 1
             if j == strip.tile_cols[-1]:
-                upto = grid.row_starts[i + 1] // align_rows * align_rows if i + 1 < grid.n_rows else grid.height
+                upto = _flush_row(grid.row_starts[i + 1] if i + 1 < grid.n_rows else grid.height,
+                                  grid.height, out_r0, align_rows)
                 acc.flush(upto, sink)
                 release_free_memory()
             if progress is not None and (wanted is None or (i, j) in wanted):
@@ -339,6 +358,14 @@ def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSe
             carry.close()
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _flush_row(next_row: int, height: int, out_row0: int, align_rows: int) -> int:
+    """Rows above ``next_row`` (the next tile row's first) are final; flush them down to a whole
+    output block counted from the output's first row ``out_row0`` (rows above it are not written)."""
+    if next_row >= height or next_row <= out_row0:
+        return next_row
+    return out_row0 + (next_row - out_row0) // align_rows * align_rows
 
 
 def _merge(acc: RowBandAccumulator, carry: CarryStore | None, strip: int, row: int, window: Window,

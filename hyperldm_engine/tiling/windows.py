@@ -171,13 +171,14 @@ class Strip:
         return self.col1 - self.col0
 
 
-def plan_strips(grid: TileGrid, strip_width: int | None, block_width: int = 1) -> list[Strip]:
+def plan_strips(grid: TileGrid, strip_width: int | None, block_width: int = 1, origin: int = 0) -> list[Strip]:
     """Split ``grid`` into vertical strips about ``strip_width`` pixels wide (None: one strip).
 
-    Strip edges are multiples of ``step = strip_width`` rounded up to a multiple of ``block_width``
-    (so each strip writes whole output blocks) and to at least the widest tile (so a tile overhangs
-    at most into the next strip); tile column ``j`` belongs to strip ``col_starts[j] // step``.
-    Every strip gets a tile column because the stride is at most a tile; the last strip runs to
+    Strip edges are ``origin`` plus multiples of ``step = strip_width`` rounded up to a multiple of
+    ``block_width`` (so each strip writes whole output blocks of an output whose first column is
+    ``origin``) and to at least the widest tile (so a tile overhangs at most into the next strip);
+    tile column ``j`` belongs to strip ``(col_starts[j] - origin) // step``. Every strip gets a tile
+    column because the stride is at most a tile; the first strip starts at 0 and the last runs to
     the raster's edge.
     """
     if strip_width is None or grid.width <= strip_width:
@@ -188,12 +189,13 @@ def plan_strips(grid: TileGrid, strip_width: int | None, block_width: int = 1) -
     step = -(-step // block_width) * block_width
     groups: dict[int, list[int]] = {}
     for j, start in enumerate(grid.col_starts):
-        groups.setdefault(start // step, []).append(j)
+        groups.setdefault((start - origin) // step, []).append(j)
     keys = sorted(groups)
     strips = []
     for n, key in enumerate(keys):
-        col1 = keys[n + 1] * step if n + 1 < len(keys) else grid.width
-        strips.append(Strip(key * step, col1, tuple(groups[key])))
+        col0 = 0 if n == 0 else origin + key * step
+        col1 = origin + keys[n + 1] * step if n + 1 < len(keys) else grid.width
+        strips.append(Strip(col0, col1, tuple(groups[key])))
     return strips
 
 

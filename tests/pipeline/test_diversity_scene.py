@@ -86,9 +86,9 @@ def test_extent_measures_only_the_pixels_inside(rgb: Path, tiny_bundle: str, tmp
     report, maps = run(rgb, tiny_bundle, tmp_path / "extent", extent=extent)
     assert report["n_pixels"] == cols * height and report["area"]["extent"] == extent
     assert report["tiles"]["skipped"] > 0
-    with rasterio.open(tmp_path / "extent" / div.SPREAD) as ds:
+    with rasterio.open(tmp_path / "extent" / div.SPREAD) as ds:  # cropped to the extent's pixels
         valid = ds.read_masks(1) > 0
-    assert valid[:, :cols].all() and not valid[:, cols:].any() and valid.shape == (height, width)
+    assert valid.all() and valid.shape == (height, cols) and width > cols
     assert all(pick["col"] < cols for pick in report["picked_pixels"].values())
     dask, other = run(rgb, tiny_bundle, tmp_path / "extent_dask", extent=extent, workers=2)
     same_report(report, dask)

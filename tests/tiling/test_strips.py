@@ -175,3 +175,36 @@ def test_an_untiled_output_is_written_in_whole_rows():
     stats = run_tiles(ArrayReader(rgb, mask), writer, TileNoise(), grid, 4, -1.0, strip_width=48)
     assert stats.strips == 1
     assert all(int(w.col_off) == 0 and int(w.width) == 230 for w in writer.windows)
+
+
+@pytest.mark.parametrize("strip,out", [(None, Window(37, 21, 150, 50)), (48, Window(37, 21, 150, 50)),
+                                       (40, Window(5, 3, 61, 80)), (64, Window(100, 0, 130, 90))])
+def test_an_output_window_gets_the_whole_runs_pixels_in_whole_blocks(strip, out, tmp_path):
+    """``TilePlan.out_window``: writers the window's size get exactly the whole-grid output's pixels there;
+    flushes and strips fill blocks counted from the window's origin, each written once."""
+    from hyperldm_engine.tiling.runner import InProcessBackend, OutputSet, TilePlan, stream_tiles
+
+    rgb, mask = _scene()
+    grid = tile_grid(230, 90, 32, 8, align=4)
+    reference = ArrayWriter(4, 90, 230)
+    run_tiles(ArrayReader(rgb, mask), reference, TileNoise(), grid, 4, -1.0, strip_width=None)
+    writer = BlockWriter(4, int(out.height), int(out.width))
+    plan = TilePlan(grid, strip_width=strip, carry_dir=tmp_path, out_window=out)
+    stream_tiles(ArrayReader(rgb, mask), TileNoise(), plan, OutputSet.of(writer, 4, -1.0), InProcessBackend())
+    r0, c0 = int(out.row_off), int(out.col_off)
+    np.testing.assert_array_equal(writer.data, reference.data[:, r0:r0 + int(out.height), c0:c0 + int(out.width)])
+    hits = np.zeros((int(out.height), int(out.width)), int)
+    for w in writer.windows:
+        wc, wr, cw, rh = int(w.col_off), int(w.row_off), int(w.width), int(w.height)
+        assert wc % 16 == 0 and (cw % 16 == 0 or wc + cw == out.width), w
+        assert wr % 16 == 0 and (rh % 16 == 0 or wr + rh == out.height), w
+        hits[wr:wr + rh, wc:wc + cw] += 1
+    assert (hits == 1).all()
+
+
+def test_strips_start_at_the_output_windows_origin():
+    grid = tile_grid(230, 50, 32, 8, align=4)
+    strips = plan_strips(grid, 40, 16, origin=37)
+    assert strips[0].col0 == 0 and strips[-1].col1 == 230 and len(strips) > 2
+    assert all((s.col0 - 37) % 48 == 0 for s in strips[1:])  # 40 rounded up to whole 16 px blocks
+    assert sorted(j for s in strips for j in s.tile_cols) == list(range(grid.n_cols))
