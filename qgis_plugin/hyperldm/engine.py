@@ -217,7 +217,8 @@ class EngineRun:
         if not isinstance(event, dict) or "event" not in event:
             if line.strip():
                 self.tail.append(line)
-                if fb is not None:
+                # "error: ..." (stderr) repeats the error event: it is said once, as the run's failure
+                if fb is not None and not line.startswith("error: "):
                     fb.pushConsoleInfo(line)
             return
         kind = event.get("event")

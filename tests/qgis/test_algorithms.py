@@ -122,7 +122,23 @@ def test_synthesize_samples_stack_as_bands_extent_in_another_crs_and_abundances(
     assert valid > 0.8 * layer.width() * layer.height()  # nearly all of the clipped grid is computed
     ab = _layer(abundances)
     assert _grid(ab) == _grid(layer) and ab.bandCount() >= 2
+    # the engine wrote that grid itself: the whole-grid run's values in the window (no copy step; batches
+    # of two tiles pair up differently in the two runs, so equal up to the rounding of batched convolutions)
+    col, row = round((ext.xMinimum() - e.xMinimum()) / px), round((e.yMaximum() - ext.yMaximum()) / px)
+    width, height = layer.width(), layer.height()
+    full = tmp_path / "full.tif"
+    _run("hyperldm:synthesize", {
+        "INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle), "SAMPLES": 2, "SEED": 1, "STEPS": 2,
+        "TILE_SIZE": 32, "OVERLAP": 8, "BATCH_SIZE": 2, "DEVICE": 1, "OUTPUT": str(full)})
     del layer, rgb, ab
+    from osgeo import gdal
+
+    clipped, whole = gdal.Open(str(out)), gdal.Open(str(full))
+    import numpy as np
+
+    np.testing.assert_allclose(clipped.ReadAsArray(), whole.ReadAsArray(col, row, width, height), atol=1e-4)
+    assert clipped.GetMetadataItem("HYPERLDM_SEED") == "1"  # the engine's own tags
+    clipped = whole = None
 
 
 def test_bad_input_fails_with_the_engine_one_line_message(qgis_app, scene, bundle, tmp_path):

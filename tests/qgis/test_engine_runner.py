@@ -104,10 +104,21 @@ def test_engine_error_event_becomes_the_message_and_outputs_are_removed(tmp_path
         print("error: in.tif: not a raster GDAL can open", file=sys.stderr)
         sys.exit(2)
         """)
+    from qgis.core import QgsProcessingFeedback
+
+    lines: list[str] = []
+
+    class Console(QgsProcessingFeedback):
+        def pushConsoleInfo(self, info):  # noqa: N802 (QGIS API name)
+            lines.append(info)
+            super().pushConsoleInfo(info)
+
+    console = Console()
     with pytest.raises(EngineError) as info:
-        EngineRun(["synthesize"], cleanup=[str(out)], executable=str(fake)).run()
+        EngineRun(["synthesize"], feedback=console, cleanup=[str(out)], executable=str(fake)).run()
     assert str(info.value) == "in.tif: not a raster GDAL can open"
     assert not out.exists()
+    assert not [line for line in lines if "not a raster" in line], "the error is said once, not twice"
 
 
 def test_broken_engine_reports_exit_status_last_line_and_fix(tmp_path):

@@ -115,9 +115,9 @@ EXPECTED = {
          "CREATION_OPTIONS"},
         {"OUTPUT": "outputRaster", "ABUNDANCES": "outputRaster"}),
     "hyperldm:diversity": (
-        ["INPUT", "INPUT_BANDS", "INPUT_SCALE", "MODEL", "SAMPLES", "SEED", "STEPS", "INPUT_SENSOR", "DEVICE",
-         "MEAN", "SPREAD", "SD_MAP", "SDM_MAP", "REPORT_FOLDER"],
-        {"INPUT_SCALE", "STEPS", "DEVICE"},
+        ["INPUT", "INPUT_BANDS", "INPUT_SCALE", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP",
+         "BATCH_SIZE", "INPUT_SENSOR", "DEVICE", "MEAN", "SPREAD", "SD_MAP", "SDM_MAP", "REPORT_FOLDER"],
+        {"INPUT_SCALE", "STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE"},
         {"MEAN": "outputRaster", "SPREAD": "outputRaster", "SD_MAP": "outputRaster", "SDM_MAP": "outputRaster",
          "REPORT_FOLDER": "outputFolder", "SD": "outputNumber", "SDM": "outputNumber", "REPORT": "outputHtml"}),
     "hyperldm:train": (
@@ -141,6 +141,14 @@ def test_parameters_outputs_advanced_flags_and_help(qgis_app, alg_id):
     assert flagged == expert
     assert {o.name(): o.type() for o in alg.outputDefinitions()} == outputs
     assert "Example" in alg.shortHelpString() and "qgis_process run " + alg_id in alg.shortHelpString()
+    assert alg.shortHelpString().endswith("run 'Set up or update the engine' once.")  # the base class's line
+    assert (alg.name(), alg.displayName()) == (cls.ID, cls.DISPLAY_NAME) and alg_id == f"hyperldm:{cls.ID}"
+    from qgis.core import QgsProcessingParameterFile
+
+    for param in alg.parameterDefinitions():  # bundles are folders: a folder picker, "folder" said first
+        if param.name() in ("MODEL", "INIT"):
+            assert param.behavior() == QgsProcessingParameterFile.Behavior.Folder
+            assert param.description().startswith(("Model bundle: a folder", "Initial model bundle"))
 
 
 def test_setup_algorithm_parameters(qgis_app):

@@ -11,8 +11,8 @@ from qgis_helpers import ROOT, require_engine_command, run_qgis_process
 ALGORITHMS = {
     "hyperldm:synthesize": ["INPUT", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP",
                             "BATCH_SIZE", "INPUT_SENSOR", "DEVICE", "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
-    "hyperldm:diversity": ["INPUT", "MODEL", "SAMPLES", "SEED", "SPREAD", "SD_MAP", "SDM_MAP", "SD", "SDM",
-                           "REPORT"],
+    "hyperldm:diversity": ["INPUT", "MODEL", "SAMPLES", "SEED", "EXTENT", "TILE_SIZE", "SPREAD", "SD_MAP", "SDM_MAP",
+                           "SD", "SDM", "REPORT"],
     "hyperldm:train": ["HSI", "RGB", "LABELS", "ITERATIONS", "INIT", "INPUT_SENSOR", "DEVICE", "OUTPUT"],
 }
 MODEL3 = ROOT / "examples" / "synthesize_and_diversity.model3"

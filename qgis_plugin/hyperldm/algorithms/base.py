@@ -7,6 +7,7 @@ the form that exists in QGIS 3.22 (PyQt5) and QGIS 4 (PyQt6); user-visible text 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -18,8 +19,10 @@ from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingUtils,
     QgsProject,
@@ -54,8 +57,37 @@ def tr(text: str) -> str:
     return QCoreApplication.translate("HyperLDM", text)
 
 
+#: the last line of every engine algorithm's help
+NEEDS_ENGINE = "Needs the hyperldm-engine program: run 'Set up or update the engine' once."
+
+
 class HyperLDMAlgorithm(QgsProcessingAlgorithm):
-    """Base class: group, icon, flags and the engine call that maps failures to QgsProcessingException."""
+    """Base class: id, display name and help from class constants, group, icon, and the engine call
+    that maps failures to QgsProcessingException.
+
+    An algorithm sets ``ID`` (stable lowercase, ``hyperldm:<ID>``), ``DISPLAY_NAME`` and ``HELP`` (what
+    it does, with an example; ``{}`` fields filled from :meth:`help_values`); engine algorithms get
+    :data:`NEEDS_ENGINE` appended.
+    """
+
+    ID = ""
+    DISPLAY_NAME = ""
+    HELP = ""
+    RUNS_ENGINE = True
+
+    def name(self):
+        return self.ID
+
+    def displayName(self):  # noqa: N802 (QGIS API name)
+        return self.tr(self.DISPLAY_NAME)
+
+    def help_values(self) -> tuple:
+        """Values for the ``{}`` fields of ``HELP`` (defaults read from the contract)."""
+        return ()
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API name)
+        text = self.tr(self.HELP).format(*self.help_values())
+        return f"{text}\n\n{self.tr(NEEDS_ENGINE)}" if self.RUNS_ENGINE else text
 
     def group(self):
         return ""
@@ -85,6 +117,107 @@ class HyperLDMAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from None
 
 
+class SceneAlgorithm(HyperLDMAlgorithm):
+    """An engine command over an RGB scene (``synthesize``, ``diversity``): the parameters they share,
+    added in one order by :meth:`add_scene_parameters`, and their engine arguments from
+    :meth:`scene_arguments` (checked here, before the engine starts, where the plugin can)."""
+
+    INPUT = "INPUT"
+    INPUT_BANDS = "INPUT_BANDS"
+    INPUT_SCALE = "INPUT_SCALE"
+    MODEL = "MODEL"
+    SAMPLES = "SAMPLES"
+    SEED = "SEED"
+    STEPS = "STEPS"
+    EXTENT = "EXTENT"
+    TILE_SIZE = "TILE_SIZE"
+    OVERLAP = "OVERLAP"
+    BATCH_SIZE = "BATCH_SIZE"
+    INPUT_SENSOR = "INPUT_SENSOR"
+    DEVICE = "DEVICE"
+
+    def add_scene_parameters(self, samples, after_seed=(), after_sensor=()):
+        """Input, bands, scale, model, ``samples``, seed, ``after_seed``, steps, extent, tile size,
+        overlap, batch size, input sensor, ``after_sensor``, device."""
+        for param in (
+            QgsProcessingParameterRasterLayer(self.INPUT, tr("Input RGB raster")),
+            bands_parameter(self.INPUT_BANDS), scale_parameter(self.INPUT_SCALE), model_parameter(self.MODEL),
+            samples, int_parameter(self.SEED, tr("Random seed"), 0, 0, 2**31 - 1), *after_seed,
+            advanced(int_parameter(self.STEPS, tr("Sampling steps (empty = engine default, {})").format(
+                DEFAULTS["steps"]), None, 1, 1000, optional=True)),
+            QgsProcessingParameterExtent(self.EXTENT, tr("Extent (empty = whole input; the outputs cover the "
+                                                         "extent snapped to the input's pixels)"), optional=True),
+            advanced(int_parameter(self.TILE_SIZE, tr("Tile size in pixels (empty = engine default, {})").format(
+                DEFAULTS["tile_size"]), None, 16, 16384, optional=True)),
+            advanced(int_parameter(self.OVERLAP, tr("Tile overlap in pixels (empty = engine default, {})").format(
+                DEFAULTS["overlap"]), None, 0, 4096, optional=True)),
+            advanced(int_parameter(self.BATCH_SIZE, tr("Tiles per model call (larger helps on a GPU; empty = engine "
+                                                       "default, {})").format(DEFAULTS["batch_size"]),
+                                   None, 1, 256, optional=True)),
+            input_sensor_parameter(self.INPUT_SENSOR), *after_sensor, device_parameter(self.DEVICE),
+        ):
+            self.addParameter(param)
+
+    def scene_arguments(self, parameters, context, feedback):
+        """``(layer, source, args)``: the input layer, its file and the engine arguments of the shared
+        parameters; the input is described in the log and an extent that selects no pixel refused."""
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        source = layer_path(self, parameters, self.INPUT, context)
+        bands = input_bands(self, parameters, self.INPUT_BANDS, context, layer)  # checked before the engine starts
+        feedback.pushInfo(f"Input: {source} ({layer.width()} x {layer.height()} px, {layer.bandCount()} "
+                          f"bands, CRS {layer.crs().authid() or 'custom'}, pixel "
+                          f"{layer.rasterUnitsPerPixelX():g} x {layer.rasterUnitsPerPixelY():g})")
+        args = ["--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
+                "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+                "--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
+        if bands:
+            args += ["--bands", bands]
+            feedback.pushInfo(tr("Input bands used as red, green, blue: {}").format(bands))
+        scale = optional_float(self, parameters, self.INPUT_SCALE, context)
+        if scale is not None:
+            args += ["--scale", repr(scale)]
+        model = model_path(self, parameters, self.MODEL, context)
+        if model:
+            args += ["--model", model]
+        for name, flag in ((self.STEPS, "--steps"), (self.TILE_SIZE, "--tile-size"),
+                           (self.OVERLAP, "--overlap"), (self.BATCH_SIZE, "--batch-size")):
+            value = optional_int(self, parameters, name, context)
+            if value is not None:
+                args += [flag, str(value)]
+        if parameters.get(self.EXTENT) not in (None, ""):
+            rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
+            if not rect.isNull() and not rect.isEmpty():
+                window = pixel_window(layer, rect)
+                if window is None:
+                    raise QgsProcessingException(tr("The extent selects no pixel of the input"))
+                args += ["--extent", format_extent(rect, layer.crs().authid())]
+                feedback.pushInfo(tr("Extent in the input CRS: {}; output clipped to {} x {} px").format(
+                    args[-1], window[2], window[3]))
+        return layer, source, args
+
+
+def format_extent(rect, authid: str) -> str:
+    """The engine's ``--extent`` value: ``xmin,xmax,ymin,ymax [EPSG:xxxx]`` (CRS units)."""
+    text = ",".join(repr(float(v)) for v in (rect.xMinimum(), rect.xMaximum(),
+                                             rect.yMinimum(), rect.yMaximum()))
+    return f"{text} [{authid}]" if authid else text
+
+
+def pixel_window(layer, rect) -> tuple[int, int, int, int] | None:
+    """(col, row, width, height) of the input pixels whose centres lie in ``rect`` (input CRS): the
+    grid the engine crops its outputs to (``--extent``), for the log and to refuse an extent that
+    selects no pixel before the engine starts. None if none."""
+    e = layer.extent()
+    px, py = layer.rasterUnitsPerPixelX(), layer.rasterUnitsPerPixelY()
+    c0 = max(0, math.ceil((rect.xMinimum() - e.xMinimum()) / px - 0.5))
+    c1 = min(layer.width() - 1, math.floor((rect.xMaximum() - e.xMinimum()) / px - 0.5))
+    r0 = max(0, math.ceil((e.yMaximum() - rect.yMaximum()) / py - 0.5))
+    r1 = min(layer.height() - 1, math.floor((e.yMaximum() - rect.yMinimum()) / py - 0.5))
+    if c1 < c0 or r1 < r0:
+        return None
+    return c0, r0, c1 - c0 + 1, r1 - r0 + 1
+
+
 def advanced(param: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
     """Flag an expert parameter so the dialog folds it under "Advanced parameters"."""
     param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
@@ -93,9 +226,11 @@ def advanced(param: QgsProcessingParameterDefinition) -> QgsProcessingParameterD
 
 def model_parameter(name: str) -> QgsProcessingParameterFile:
     """A bundle is a folder or a .zip of one. Folder behaviour: the dialog offers a folder picker,
-    and (unlike File behaviour in 3.22, which wants a suffix) a typed folder or .zip path is valid."""
+    and (unlike File behaviour in 3.22, which wants a suffix) a typed folder or .zip path is valid.
+    ``qgis_process help`` prints "Argument type: file, Path to a file" for every file parameter
+    whatever its behaviour (fixed text in QGIS), so the description says "folder" first."""
     return QgsProcessingParameterFile(
-        name, tr("Model bundle folder or .zip (empty = the bundled default model)"),
+        name, tr("Model bundle: a folder (or a .zip of one) written by Train; empty = the bundled default model"),
         behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True)
 
 

@@ -14,33 +14,11 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
 )
 
 from .. import contract
-from .base import (
-    DEFAULTS,
-    DEVICES,
-    INPUT_SENSORS,
-    HyperLDMAlgorithm,
-    advanced,
-    bands_parameter,
-    deliver_raster,
-    device_parameter,
-    input_bands,
-    input_sensor_parameter,
-    int_parameter,
-    layer_path,
-    model_parameter,
-    model_path,
-    optional_float,
-    optional_int,
-    scale_parameter,
-    style_on_load,
-    tr,
-    write_default_style,
-)
+from .base import DEFAULTS, SceneAlgorithm, deliver_raster, int_parameter, style_on_load, tr, write_default_style
 
 #: the contract's output role of each raster destination
 RASTERS = {"MEAN": contract.MEAN, "SPREAD": contract.SPREAD, "SD_MAP": contract.SD_MAP, "SDM_MAP": contract.SDM_MAP}
@@ -60,19 +38,38 @@ def read_report(path: Path) -> dict:
     return report
 
 
-class DiversityAlgorithm(HyperLDMAlgorithm):
+class DiversityAlgorithm(SceneAlgorithm):
     """Run ``hyperldm-engine diversity`` in a temporary folder and deliver its rasters, numbers and
     report (the report to a lasting folder the user chooses, beside the outputs by default)."""
 
-    INPUT = "INPUT"
-    INPUT_BANDS = "INPUT_BANDS"
-    INPUT_SCALE = "INPUT_SCALE"
-    MODEL = "MODEL"
-    SAMPLES = "SAMPLES"
-    SEED = "SEED"
-    STEPS = "STEPS"
-    DEVICE = "DEVICE"
-    INPUT_SENSOR = "INPUT_SENSOR"
+    ID = "diversity"
+    DISPLAY_NAME = "Spectral Diversity"
+    HELP = (
+        "Draws several hyperspectral samples from one RGB raster and measures how diverse they are "
+        "with the HyperLDM paper's metrics (Liu et al., TGRS 2023), using the model's spectral "
+        "classifier.\n\n"
+        "SD (eq. 26-28): diversity of the spectra within a cube; SDM (eq. 29): diversity between the "
+        "samples at the same pixel.\n"
+        "Units: the SD and SDM maps hold a Kullback-Leibler divergence per pixel in nats, where 0 means "
+        "no diversity. The SD and SDM numbers are exponentials of such means, where 1 means no "
+        "diversity: SDM = exp(mean of the SDM map); SD = the average over the classifier's classes of "
+        "exp(mean KL of the pixels of that class).\n\n"
+        "Extent (optional): measure only this part of the input: the maps cover the extent snapped "
+        "to the input's pixels, only the tiles that touch it are computed, and SD and SDM are those of "
+        "the extent's pixels.\n\n"
+        "Outputs:\n"
+        "- Mean: the mean of the samples (48 bands, reflectance 0-1, true-colour style).\n"
+        "- Spread: 2 bands; band 1 = standard deviation between the samples averaged over the "
+        "wavelengths (reflectance), band 2 = mean spectral angle between the samples (radians).\n"
+        "- SD map and SDM map: 1 band each, nats (see Units).\n"
+        "- Report folder: report.html with its figures, report.md and report.json; empty = a folder "
+        "'<Spread name>_report' beside the Spread output.\n\n"
+        "Example: INPUT = orthophoto_rgb.tif, SAMPLES = 4, SEED = 0 gives SD and SDM of four "
+        "samples and maps showing where the samples differ.\n"
+        "Command line: qgis_process run hyperldm:diversity -- INPUT=rgb.tif SAMPLES=4 "
+        "SPREAD=spread.tif SD_MAP=sd.tif SDM_MAP=sdm.tif REPORT_FOLDER=report"
+    )
+
     MEAN = "MEAN"
     SPREAD = "SPREAD"
     SD_MAP = "SD_MAP"
@@ -82,51 +79,10 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
     SDM = "SDM"
     REPORT = "REPORT"
 
-    def name(self):
-        return "diversity"
-
-    def displayName(self):  # noqa: N802 (QGIS API name)
-        return self.tr("Spectral Diversity")
-
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        return self.tr(
-            "Draws several hyperspectral samples from one RGB raster and measures how diverse they are "
-            "with the HyperLDM paper's metrics (Liu et al., TGRS 2023), using the model's spectral "
-            "classifier.\n\n"
-            "SD (eq. 26-28): diversity of the spectra within a cube; SDM (eq. 29): diversity between the "
-            "samples at the same pixel.\n"
-            "Units: the SD and SDM maps hold a Kullback-Leibler divergence per pixel in nats, where 0 means "
-            "no diversity. The SD and SDM numbers are exponentials of such means, where 1 means no "
-            "diversity: SDM = exp(mean of the SDM map); SD = the average over the classifier's classes of "
-            "exp(mean KL of the pixels of that class).\n\n"
-            "Outputs:\n"
-            "- Mean: the mean of the samples (48 bands, reflectance 0-1, true-colour style).\n"
-            "- Spread: 2 bands; band 1 = standard deviation between the samples averaged over the "
-            "wavelengths (reflectance), band 2 = mean spectral angle between the samples (radians).\n"
-            "- SD map and SDM map: 1 band each, nats (see Units).\n"
-            "- Report folder: report.html with its figures, report.md and report.json; empty = a folder "
-            "'<Spread name>_report' beside the Spread output.\n\n"
-            "Example: INPUT = orthophoto_rgb.tif, SAMPLES = 4, SEED = 0 gives SD and SDM of four "
-            "samples and maps showing where the samples differ.\n"
-            "Command line: qgis_process run hyperldm:diversity -- INPUT=rgb.tif SAMPLES=4 "
-            "SPREAD=spread.tif SD_MAP=sd.tif SDM_MAP=sdm.tif REPORT_FOLDER=report\n\n"
-            "Needs the hyperldm-engine program: run 'Set up or update the engine' once."
-        )
-
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input RGB raster")))
-        self.addParameter(bands_parameter(self.INPUT_BANDS))
-        self.addParameter(scale_parameter(self.INPUT_SCALE))
-        self.addParameter(model_parameter(self.MODEL))
-        self.addParameter(int_parameter(
+        self.add_scene_parameters(int_parameter(
             self.SAMPLES, self.tr("Number of samples (at least 2; engine default {})").format(
                 DEFAULTS["diversity_samples"]), DEFAULTS["diversity_samples"], 2, 64))
-        self.addParameter(int_parameter(self.SEED, self.tr("Random seed"), 0, 0, 2**31 - 1))
-        self.addParameter(advanced(int_parameter(
-            self.STEPS, self.tr("Sampling steps (empty = engine default, {})").format(DEFAULTS["steps"]),
-            None, 1, 1000, optional=True)))
-        self.addParameter(input_sensor_parameter(self.INPUT_SENSOR))
-        self.addParameter(device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.MEAN, self.tr("Mean of the samples (48 bands, reflectance 0-1)"), optional=True,
             createByDefault=False))
@@ -144,31 +100,15 @@ class DiversityAlgorithm(HyperLDMAlgorithm):
         self.addOutput(QgsProcessingOutputHtml(self.REPORT, self.tr("Diversity report")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        source = layer_path(self, parameters, self.INPUT, context)
-        bands = input_bands(self, parameters, self.INPUT_BANDS, context, layer)
+        _, source, scene_args = self.scene_arguments(parameters, context, feedback)  # checked before the engine
         destinations = {key: self.parameterAsOutputLayer(parameters, key, context) for key in RASTERS}
         destinations = {key: dest for key, dest in destinations.items() if dest}
         report_dir = self.parameterAsString(parameters, self.REPORT_FOLDER, context)
         if not report_dir:
             spread = Path(destinations[self.SPREAD])
             report_dir = str(spread.with_name(spread.stem + "_report"))
-        args = ["diversity", source, None,
-                "--samples", str(self.parameterAsInt(parameters, self.SAMPLES, context)),
-                "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
-                "--device", DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-                "--input-sensor", INPUT_SENSORS[self.parameterAsEnum(parameters, self.INPUT_SENSOR, context)]]
-        if bands:
-            args += ["--bands", bands]
-        scale = optional_float(self, parameters, self.INPUT_SCALE, context)
-        if scale is not None:
-            args += ["--scale", repr(scale)]
-        steps = optional_int(self, parameters, self.STEPS, context)
-        if steps is not None:
-            args += ["--steps", str(steps)]
-        model = model_path(self, parameters, self.MODEL, context)
-        if model:
-            args += ["--model", model]
+        args = ["diversity", source, None, "--samples", str(self.parameterAsInt(parameters, self.SAMPLES, context)),
+                *scene_args]
 
         work = Path(tempfile.mkdtemp(prefix="hyperldm-diversity-", dir=QgsProcessingUtils.tempFolder()))
         args[2] = str(work / "out")

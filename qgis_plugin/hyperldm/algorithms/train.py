@@ -44,32 +44,29 @@ class TrainAlgorithm(HyperLDMAlgorithm):
     WAVELENGTHS = "WAVELENGTHS"
     OUTPUT = "OUTPUT"
 
-    def name(self):
-        return "train"
+    ID = "train"
+    DISPLAY_NAME = "Train on scene"
+    HELP = (
+        "Trains a HyperLDM model bundle (VQGAN, latent diffusion and spectral classifier) on a "
+        "hyperspectral scene, so that Synthesize and Spectral Diversity can use a model that knows "
+        "your sensor and land cover. The output folder is a model bundle for their Model parameter.\n\n"
+        "RGB (optional): the matching RGB raster; empty = made from the HSI bands.\n"
+        "Labels (optional): a class raster for the spectral classifier used by SD and SDM.\n"
+        "Wavelengths (optional): a text or CSV file of band centres (and FWHM) in nm, for a raster "
+        "whose metadata does not carry them.\n"
+        "Iterations: the most iterations of every stage (VQGAN, diffusion and, with labels, the "
+        "classifier); empty = the engine's defaults, {} per stage and {} for the classifier.\n"
+        "Initial model (optional): fine-tune from this bundle instead of starting afresh.\n"
+        "Checkpoints are kept beside the output (OUTPUT.checkpoints); running again with the same "
+        "parameters, also after a cancel, resumes where it stopped. Training is slow on a CPU: use "
+        "a CUDA GPU for real work.\n\n"
+        "Example: HSI = casi_scene.tif, LABELS = landcover.tif, ITERATIONS = 4000, "
+        "OUTPUT = my_model gives a bundle folder my_model.\n"
+        "Command line: qgis_process run hyperldm:train -- HSI=hsi.tif ITERATIONS=200 OUTPUT=my_model"
+    )
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
-        return self.tr("Train on scene")
-
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        return self.tr(
-            "Trains a HyperLDM model bundle (VQGAN, latent diffusion and spectral classifier) on a "
-            "hyperspectral scene, so that Synthesize and Spectral Diversity can use a model that knows "
-            "your sensor and land cover. The output folder is a model bundle for their Model parameter.\n\n"
-            "RGB (optional): the matching RGB raster; empty = made from the HSI bands.\n"
-            "Labels (optional): a class raster for the spectral classifier used by SD and SDM.\n"
-            "Wavelengths (optional): a text or CSV file of band centres (and FWHM) in nm, for a raster "
-            "whose metadata does not carry them.\n"
-            "Iterations: the most iterations of every stage (VQGAN, diffusion and, with labels, the "
-            "classifier); empty = the engine's defaults, {} per stage and {} for the classifier.\n"
-            "Initial model (optional): fine-tune from this bundle instead of starting afresh.\n"
-            "Checkpoints are kept beside the output (OUTPUT.checkpoints); running again with the same "
-            "parameters, also after a cancel, resumes where it stopped. Training is slow on a CPU: use "
-            "a CUDA GPU for real work.\n\n"
-            "Example: HSI = casi_scene.tif, LABELS = landcover.tif, ITERATIONS = 4000, "
-            "OUTPUT = my_model gives a bundle folder my_model.\n"
-            "Command line: qgis_process run hyperldm:train -- HSI=hsi.tif ITERATIONS=200 OUTPUT=my_model\n\n"
-            "Needs the hyperldm-engine program: run 'Set up or update the engine' once."
-        ).format(DEFAULTS["iterations"], DEFAULTS["classifier_iterations"])
+    def help_values(self):
+        return DEFAULTS["iterations"], DEFAULTS["classifier_iterations"]
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterRasterLayer(self.HSI, self.tr("Hyperspectral raster")))
@@ -86,7 +83,8 @@ class TrainAlgorithm(HyperLDMAlgorithm):
                                                                        DEFAULTS["classifier_iterations"]),
             None, 1, 10_000_000, optional=True))
         init = model_parameter(self.INIT)
-        init.setDescription(self.tr("Initial model bundle to fine-tune (empty = train from scratch)"))
+        init.setDescription(self.tr("Initial model bundle to fine-tune: a folder (or a .zip of one); empty = train "
+                                   "from scratch"))
         self.addParameter(advanced(init))
         self.addParameter(input_sensor_parameter(self.INPUT_SENSOR))
         self.addParameter(device_parameter(self.DEVICE))
