@@ -28,7 +28,7 @@ from ..engine import (
 )
 from .base import HyperLDMAlgorithm, advanced
 
-#: a wheel shipped inside the plugin ZIP (scripts/build_plugin_zip.py --with-wheel puts it here)
+#: a wheel shipped inside the plugin ZIP (scripts/build_plugin_zip.py --wheel puts it here)
 WHEEL_FOLDER = Path(__file__).resolve().parent.parent / "wheels"
 _COLLECTING = re.compile(r"^\s*(Collecting|Processing|Downloading|Building|Installing|Successfully)\b")
 
