@@ -66,15 +66,19 @@ class SetupEngineAlgorithm(HyperLDMAlgorithm):
         return self.tr(
             "Installs the hyperldm-engine program that the other HyperLDM algorithms run, with no terminal: "
             "creates a Python virtual environment in {} (where the plugin looks for the engine), installs "
-            "the engine and its pinned dependencies (PyTorch CPU build among them, about 1 GB) with pip, and "
-            "runs 'hyperldm-engine --version'. Run it again to update. pip's output appears in the log; "
-            "Cancel stops it.\n\n"
+            "the engine and its pinned dependencies (PyTorch among them) with pip, and runs "
+            "'hyperldm-engine --version'. Run it again to update. pip's output appears in the log; Cancel "
+            "stops it. With PyTorch's CPU build the environment takes about 1.6 GB; on Linux PyPI's PyTorch "
+            "is the CUDA build, several GB more (see pip arguments).\n\n"
             "Source: a hyperldm_engine wheel (.whl) or the repository folder; empty = the wheel shipped with "
             "the plugin, else the repository this plugin runs from.\n"
-            "Python (advanced): the Python 3.10 or newer to create the environment with; empty = python3 on "
-            "PATH (QGIS's own Python is not used: its libraries would clash with the engine's).\n"
-            "pip arguments (advanced): e.g. '--index-url https://download.pytorch.org/whl/cu124 --extra-index-url "
-            "https://pypi.org/simple' for the CUDA build, or '--no-index --find-links /wheels' offline.\n\n"
+            "Python (advanced): the Python 3.11 or newer (the engine needs it) to create the environment "
+            "with; empty = python3 on PATH (QGIS's own Python is not used: its libraries would clash with "
+            "the engine's).\n"
+            "pip arguments (advanced): e.g. '--extra-index-url https://download.pytorch.org/whl/cpu' for "
+            "PyTorch's CPU build on Linux, '--index-url https://download.pytorch.org/whl/cu124 "
+            "--extra-index-url https://pypi.org/simple' for a CUDA 12.4 build, or '--no-index --find-links "
+            "/wheels' offline.\n\n"
             "Needs internet access to PyPI unless the pip arguments point elsewhere."
         ).format(USER_VENV)
 
@@ -108,7 +112,7 @@ class SetupEngineAlgorithm(HyperLDMAlgorithm):
         python = (self.parameterAsString(parameters, self.PYTHON, context) or "").strip() or _find_python()
         if not python:
             raise QgsProcessingException(self.tr(
-                "No python3 found on PATH to create the environment with; install Python 3.10 or newer "
+                "No python3 found on PATH to create the environment with; install Python 3.11 or newer "
                 "(with its venv module) or choose it as 'Python interpreter'"))
         env = clean_environment()
         steps = [("venv", 0, 10), ("pip", 10, 95), ("version", 95, 100)]
