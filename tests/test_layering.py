@@ -22,7 +22,7 @@ PLUGIN = ROOT / "qgis_plugin" / "hyperldm"
 FLOORS = [
     {"errors", "contract", "progress", "device", "timings", "__init__", "data"},
     {"spectral", "diffusion", "io"},
-    {"metrics", "tiling", "simulate", "models"},
+    {"metrics", "tiling", "simulate", "models", "runtime"},
     {"train"},
     {"pipeline"},
     {"experiments", "api"},
