@@ -4,7 +4,8 @@
 everything else (sampler, quantiser, RGB consistency, abundances) unchanged. ``HYPERLDM_RUNTIME``
 chooses: ``auto`` (the default: ONNX Runtime on CPU when it is installed, else PyTorch), ``torch`` or
 ``onnxruntime``. PyTorch is always the fallback: when the package is missing, the device is not the
-CPU, mixed precision is asked for, or the export fails, the bundle is returned as it is. Measured on
+CPU or the export fails, the bundle is returned as it is, and under ``--autocast`` the denoiser's
+steps run in PyTorch (mixed precision as asked). Measured on
 the default model (benchmarks/RESULTS.md, "Runtimes"): same outputs within 1e-3 reflectance.
 """
 

@@ -188,6 +188,8 @@ class OrtDenoiser:
         return self.torch_module.encode_condition(rgb)
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(x_t.device.type):  # --autocast: PyTorch's mixed precision, as asked
+            return self.torch_module(x_t, t, cond)
         t = torch.as_tensor(t, device=x_t.device)
         if t.dim() == 0:
             t = t.expand(x_t.shape[0])
