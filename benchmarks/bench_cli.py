@@ -42,15 +42,33 @@ def simulate(folder: Path, size: int, seed: int) -> Path:
     return rgb
 
 
-def run_once(rgb: Path, out: Path, extra: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
-    """(wall seconds measured here, the engine's split) of one synthesize subprocess."""
+def run_once(rgb: Path, out: Path, extra: list[str], env: dict[str, str]) -> tuple[float, dict[str, float], float]:
+    """(wall seconds measured here, the engine's split, peak RSS in MB) of one synthesize subprocess."""
     cmd = [CLI, "--timings", "synthesize", str(rgb), str(out), "--overwrite", "--progress", "none", *extra]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, **env})
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read()
     if proc.returncode:
-        raise SystemExit(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return wall, parse_report(proc.stderr)
+        raise SystemExit(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{stderr[-2000:]}")
+    return wall, parse_report(stderr), usage.ru_maxrss / 1024
+
+
+def max_abs_diff(a: Path, b: Path, rows: int = 256) -> float:
+    """Largest |a - b| over two cubes on the same grid, read in bands of rows (flat memory)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    worst = 0.0
+    with rasterio.open(a) as da, rasterio.open(b) as db:
+        for r in range(0, da.height, rows):
+            w = Window(0, r, da.width, min(rows, da.height - r))
+            worst = max(worst, float(abs(da.read(window=w) - db.read(window=w)).max()))
+    return worst
 
 
 def main() -> None:
@@ -77,16 +95,18 @@ def main() -> None:
         splits: dict[str, list[dict[str, float]]] = {name: [] for name, _ in variants}
         for r in range(args.repeats):
             for name, extra in variants:  # alternate: A B A B
-                wall, split = run_once(rgb, work / f"out{size}_{name}.tif", shlex.split(extra), envs[name])
+                wall, split, peak = run_once(rgb, work / f"out{size}_{name}.tif", shlex.split(extra), envs[name])
                 walls[name].append(wall)
                 splits[name].append(split)
-                print(f"run {r + 1} {name} {size}^2: {wall:.1f} s, {size * size / 1e6 / wall * 60:.2f} MPix/min "
-                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
+                print(f"run {r + 1} {name} {size}^2: {wall:.1f} s, {size * size / 1e6 / wall * 60:.2f} MPix/min, "
+                      f"peak RSS {peak:.0f} MB (load {os.getloadavg()[0]:.1f})", flush=True)
         base = statistics.median(walls[variants[0][0]])
         for name, extra in variants:
             wall = statistics.median(walls[name])
+            diff = max_abs_diff(work / f"out{size}_{name}.tif", work / f"out{size}_{variants[0][0]}.tif")
             print(f"cli {name} [{extra or 'defaults'}] {size}^2: median {wall:.1f} s of {len(walls[name])}, "
-                  f"{size * size / 1e6 / wall * 60:.2f} MPix/min, x{base / wall:.2f} vs {variants[0][0]}")
+                  f"{size * size / 1e6 / wall * 60:.2f} MPix/min, x{base / wall:.2f} vs {variants[0][0]}; "
+                  f"max |diff| of the output vs {variants[0][0]}: {diff:.2e}")
             phases = sorted({p for s in splits[name] for p in s if p != "total"},
                             key=lambda p: list(splits[name][0]).index(p) if p in splits[name][0] else 99)
             for p in phases:
