@@ -199,6 +199,7 @@ def test_zip_setup_then_qgis_process_synthesize_on_a_four_band_raster(qgis_app, 
     valid = data[data != nodata] if nodata is not None else data.ravel()
     assert valid.size == width * height and bool(numpy.isfinite(valid).all())  # every pixel computed
     assert float(valid.min()) >= 0.0 and float(valid.max()) <= 1.5  # reflectance
+    cube = ds.ReadAsArray()
     ds = source = None
     expected = [min(range(48), key=lambda i: abs(wavelengths[i] - target)) + 1 for target in (640, 550, 460)]
 
@@ -220,8 +221,15 @@ def test_zip_setup_then_qgis_process_synthesize_on_a_four_band_raster(qgis_app, 
         assert style.type() == "multibandcolor"
         assert [style.redBand(), style.greenBand(), style.blueBand()] == expected
         assert style.minMaxOrigin().limits() == style.minMaxOrigin().Limits.CumulativeCut
-        for stretch in (style.redContrastEnhancement(), style.greenContrastEnhancement(),
-                        style.blueContrastEnhancement()):
-            assert 0.0 <= stretch.minimumValue() < stretch.maximumValue() <= 1.5
+        stretches = (style.redContrastEnhancement(), style.greenContrastEnhancement(),
+                     style.blueContrastEnhancement())
+        for band, stretch in zip(expected, stretches, strict=True):
+            # the 2nd and 98th percentiles of the band (a cut, not min-max, which renders dark and flat)
+            values = cube[band - 1].ravel()
+            low, high = numpy.percentile(values, [2, 98])
+            tolerance = 0.01 * float(values.max() - values.min())
+            assert stretch.minimumValue() == pytest.approx(low, abs=tolerance)
+            assert stretch.maximumValue() == pytest.approx(high, abs=tolerance)
+            assert stretch.maximumValue() < float(values.max()) - tolerance
     finally:
         del layer
