@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 from tiling.fakes import ArrayReader, ArrayWriter
+from tiny_models import build_tiny_bundle
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
-from hyperldm_engine.models.bundle import load_bundle, save_bundle
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
 from hyperldm_engine.tiling.batching import BatchingBackend
@@ -30,18 +29,10 @@ from hyperldm_engine.tiling.windows import tile_grid
 
 
 @pytest.fixture(scope="module")
-def bundle(tiny_bundle: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``tiny_bundle`` with its zero-initialised denoiser layers given random weights.
-
-    A fresh U-Net predicts eps = 0 exactly, which would hide any mix-up of tiles inside a U-Net batch.
-    """
-    b = load_bundle(tiny_bundle)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in b.denoiser.parameters():
-            if not p.any():
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-    return str(save_bundle(tmp_path_factory.mktemp("bundle") / "tiny_random", b, overwrite=True))
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny bundle with its zero-initialised denoiser layers given random weights: a fresh U-Net
+    predicts eps = 0 exactly, which would hide any mix-up of tiles inside a U-Net batch."""
+    return str(build_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny_random", random_denoiser=True))
 
 
 def write_rgb(path: Path, rows: int, cols: int, nodata_box: tuple[slice, slice] | None = None) -> Path:

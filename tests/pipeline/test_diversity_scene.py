@@ -132,3 +132,22 @@ def test_free_space_is_checked_before_any_work(rgb: Path, tiny_bundle: str, tmp_
     with pytest.raises(ResourceError, match="not enough disk space"):
         run(rgb, tiny_bundle, tmp_path / "full")
     assert not (tmp_path / "full").exists()
+
+
+def test_diversity_warns_about_the_pixel_size_as_synthesize_does(tiny_bundle: str, tmp_path: Path) -> None:
+    """A 10 m scene for a model trained at 1 m: the same warning event on both commands (the plugin shows it)."""
+    from click.testing import CliRunner
+    from hyperldm_cli.main import _register_commands, cli
+
+    write_scene(simulate_scene(32, 32, seed=2, gsd_m=10.0), tmp_path / "sim")
+    rgb = tmp_path / "sim" / "rgb.tif"
+    _register_commands()
+    warnings = {}
+    for command, out in (("diversity", tmp_path / "div"), ("synthesize", tmp_path / "hsi.tif")):
+        result = CliRunner().invoke(cli, [command, str(rgb), str(out), "--model", tiny_bundle, "--steps", "1",
+                                          *(["--samples", "2"] if command == "diversity" else []),
+                                          "--tile-size", "32", "--overlap", "8", "--progress", "json"])
+        assert result.exit_code == 0, result.output
+        events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+        warnings[command] = [e["message"] for e in events if e["event"] == "warning" and "GSD" in e["message"]]
+    assert warnings["diversity"] == warnings["synthesize"] and "pixel size 10 m" in warnings["diversity"][0]

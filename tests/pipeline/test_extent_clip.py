@@ -28,9 +28,10 @@ WINDOW = Window(13, 7, 38, 23)
 TILING = ["--tile-size", "32", "--overlap", "8", "--steps", "1", "--progress", "none"]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """dask workers run torch on one thread; so does this process here (same convolution rounding)."""
+    """One torch thread for every run here, the whole-scene runs included (with more threads oneDNN may
+    round the last bit of a convolution differently from run to run); dask workers run on one too."""
     import torch
 
     before = torch.get_num_threads()
@@ -55,10 +56,11 @@ def cli(*argv: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def extent_of(rgb: Path) -> str:
+def extent_of(rgb: Path, cols: tuple[float, float] = COLS, rows: tuple[float, float] = ROWS) -> str:
+    """The extent from ``cols`` and ``rows`` in (fractional) pixel units of ``rgb``."""
     with rasterio.open(rgb) as ds:
         left, top, res = ds.bounds.left, ds.bounds.top, ds.res[0]
-    return f"{left + COLS[0] * res},{top - ROWS[1] * res},{left + COLS[1] * res},{top - ROWS[0] * res}"
+    return f"{left + cols[0] * res},{top - rows[1] * res},{left + cols[1] * res},{top - rows[0] * res}"
 
 
 def read(path: Path) -> tuple[np.ndarray, dict]:
@@ -89,7 +91,9 @@ def assert_cropped(clipped: Path, full: Path, window: Window = WINDOW) -> np.nda
 @pytest.fixture(scope="module")
 def full_runs(rgb: Path, tiny_bundle: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("full")
-    cli("synthesize", rgb, out / "hsi.tif", "--model", tiny_bundle, "--abundances", out / "ab.tif", *TILING)
+    # asking for --abundances changes the cube's last bit (the decoder's other path), so both runs exist
+    cli("synthesize", rgb, out / "hsi_ab.tif", "--model", tiny_bundle, "--abundances", out / "ab.tif", *TILING)
+    cli("synthesize", rgb, out / "hsi.tif", "--model", tiny_bundle, *TILING)
     cli("synthesize", rgb, out / "u16.tif", "--model", tiny_bundle, "--dtype", "uint16", *TILING)
     return out
 
@@ -99,7 +103,7 @@ def test_extent_crops_float32_uint16_and_abundances(rgb: Path, tiny_bundle: str,
     extent = extent_of(rgb)
     cli("synthesize", rgb, tmp_path / "hsi.tif", "--model", tiny_bundle, "--abundances", tmp_path / "ab.tif",
         "--extent", extent, *TILING)
-    cube = assert_cropped(tmp_path / "hsi.tif", full_runs / "hsi.tif")
+    cube = assert_cropped(tmp_path / "hsi.tif", full_runs / "hsi_ab.tif")
     assert cube.shape[0] == 48 and np.isfinite(cube).all() and (cube != -9999).all()  # all inside: no nodata
     wavelengths_nm, _ = find_wavelengths(tmp_path / "hsi.tif")
     assert len(wavelengths_nm) == 48 and 400 <= wavelengths_nm[0] < wavelengths_nm[-1] <= 1000
@@ -189,3 +193,33 @@ def test_diversity_maps_are_cropped(rgb: Path, tiny_bundle: str, tmp_path: Path)
     assert report["picked_pixels"] == {name: {"row": p["row"] - 7, "col": p["col"] - 13}
                                        for name, p in kept["picked_pixels"].items()}
     assert (report["sd"], report["sdm"]) == (kept["sd"], kept["sdm"])
+
+
+def test_only_the_tiles_that_touch_the_extent_are_read_and_computed(rgb: Path, tiny_bundle: str, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    from hyperldm_engine.io import raster
+    from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
+    from hyperldm_engine.pipeline.synthesize import SamplingOptions, bundle_summary
+    from hyperldm_engine.tiling.windows import scene_grid
+
+    reads: list[tuple] = []
+    original = raster._RasterReader.read
+
+    def spy(self, window=None):
+        reads.append(None if window is None else tuple(window.flatten()))
+        return original(self, window)
+
+    monkeypatch.setattr(raster._RasterReader, "read", spy)
+    # pixel centres of columns 41..49 and rows 2..7: inside 2 of the 6 tiles; the extent reaches 0.3 px into
+    # the second tile row (it starts at row 8), which holds no selected pixel centre: never read
+    window = Window(41, 2, 9, 6)
+    job = SceneJob(str(rgb), str(tmp_path / "hsi.tif"), tiny_bundle, sampling=SamplingOptions(steps=1), tile=32,
+                   overlap=8, extent=extent_of(rgb, (40.6, 49.7), (1.6, 8.3)))
+    _, stats = synthesize_scene(job, progress_mode="none")
+    grid = scene_grid(72, 40, 32, 8, align=bundle_summary(tiny_bundle)["factor"])
+    r0, c0, r1, c1 = window.row_off, window.col_off, window.row_off + window.height, window.col_off + window.width
+    touching = {tuple(w.flatten()) for _, _, w in grid if w.row_off < r1 and w.row_off + w.height > r0
+                and w.col_off < c1 and w.col_off + w.width > c0}
+    assert 0 < stats.computed == len(touching) < len(grid) and stats.computed + stats.skipped == len(grid)
+    tiles_read = {w for w in reads if w in {tuple(v.flatten()) for _, _, v in grid}}
+    assert tiles_read == touching

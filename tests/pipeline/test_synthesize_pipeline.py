@@ -17,45 +17,19 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 from rasterio.windows import Window
-from tiny_models import tiny_config
+from tiny_models import build_tiny_bundle
 
-from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
 from hyperldm_engine.metrics.similarity import mpsnr
-from hyperldm_engine.models.bundle import Bundle, build_modules, load_bundle, save_bundle
+from hyperldm_engine.models.bundle import load_bundle
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, decode_shared_condition
-from hyperldm_engine.spectral.library import decoder_library
-from hyperldm_engine.spectral.rgb import camera_response
-from hyperldm_engine.spectral.sensor import default_sensor
 from hyperldm_engine.tiling.runner import TileRequest
 
 
 def build_test_bundle(path: Path) -> Path:
-    """A valid tiny bundle with random weights everywhere (no zero-initialised layer left)."""
-    sensor = default_sensor()
-    R, meta = decoder_library(sensor)
-    cfg = tiny_config(R.shape[1])
-    gen = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        vqgan, denoiser, classifier = build_modules(cfg, torch.from_numpy(R).float())
-    with torch.no_grad():
-        for p in denoiser.parameters():
-            if not p.any():
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-    bundle = Bundle(
-        config=cfg, vqgan=vqgan, denoiser=denoiser, classifier=classifier,
-        sensor_centers_nm=sensor.centers_nm, sensor_fwhm_nm=sensor.fwhm_nm,
-        library_ids=[m["id"] for m in meta], library_names=[m["name"] for m in meta],
-        library_sources=[m["source"] for m in meta], library_classes=[m["class"] for m in meta],
-        rgb={"kind": "camera", "camera": "Nikon 5100 (NPL)", "bands": None,
-             "normalisation": {"method": "scene_white"}},
-        schedule=NoiseSchedule.linear().to_dict(), latent_scale=1.0, class_names=["a", "b", "c"],
-        rgb_response=camera_response(sensor),
-        training={"gsd_m": 2.0, "provenance": {"note": "random weights for pipeline tests"}},
-    )  # fmt: skip
-    return save_bundle(path, bundle, overwrite=True)
+    """The suite's tiny bundle with random weights everywhere (no zero-initialised layer left)."""
+    return build_tiny_bundle(path, random_denoiser=True, gsd_m=2.0)
 
 
 def write_rgb(path: Path, rows: int, cols: int, seed: int = 0) -> Path:

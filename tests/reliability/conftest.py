@@ -10,45 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 from rasterio.transform import from_origin
-from tiny_models import tiny_config
-
-from hyperldm_engine.diffusion.schedule import NoiseSchedule
-from hyperldm_engine.models.bundle import Bundle, build_modules, save_bundle
-from hyperldm_engine.spectral.library import decoder_library
-from hyperldm_engine.spectral.rgb import camera_response
-from hyperldm_engine.spectral.sensor import default_sensor
+from tiny_models import build_tiny_bundle
 
 #: options that make a synthesis of a 64 x 64 scene take well under a second with the tiny bundle
 FAST_SYNTH = {"--tile-size": "32", "--overlap": "8", "--steps": "2", "--progress": "none"}
 
 
-def make_tiny_bundle(path: Path) -> Path:
-    """A valid bundle with random weights (real sensor, library and camera response), ~0.3 MB."""
-    sensor = default_sensor()
-    R, meta = decoder_library(sensor)
-    cfg = tiny_config(R.shape[1])
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        vqgan, denoiser, classifier = build_modules(cfg, torch.from_numpy(R).float())
-    bundle = Bundle(
-        config=cfg, vqgan=vqgan, denoiser=denoiser, classifier=classifier,
-        sensor_centers_nm=sensor.centers_nm, sensor_fwhm_nm=sensor.fwhm_nm,
-        library_ids=[m["id"] for m in meta], library_names=[m["name"] for m in meta],
-        library_sources=[m["source"] for m in meta], library_classes=[m["class"] for m in meta],
-        rgb={"kind": "camera", "camera": "Nikon 5100 (NPL)", "bands": None,
-             "normalisation": {"method": "scene_white"}},
-        schedule=NoiseSchedule.linear().to_dict(), latent_scale=1.0, class_names=["a", "b", "c"],
-        rgb_response=camera_response(sensor),
-        training={"gsd_m": 2.0, "provenance": {"note": "random weights for reliability tests"}},
-    )  # fmt: skip
-    return save_bundle(path, bundle)
-
-
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+    """The suite's tiny bundle (random weights; real sensor, library and camera response), ~0.3 MB."""
+    return build_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny", class_names=["a", "b", "c"], gsd_m=2.0)
 
 
 def write_raster(path: Path, data: np.ndarray, crs: str | None = "EPSG:32633", transform=None,
