@@ -8,7 +8,9 @@ Usage (Debian's python with QGIS 3.22; Xvfb, or QT_QPA_PLATFORM=offscreen, which
 HSI.tif is a cube written by hyperldm:synthesize (with its .qml). Writes setup-engine-dialog.png,
 synthesize-dialog.png (8-bit palette PNGs) and output-true-colour.png (24 bit), small enough for the docs, and
 prints one JSON line: the files and the renderer QGIS applied to the hand-opened output.
-tests/qgis/test_screenshots.py runs it.
+With --run-setup the set-up also runs in its dialog, into a temporary HOME (never yours), and
+setup-engine-log.png shows its Log tab at the end (--setup-source: a wheel or folder, empty = what the
+plugin ships; --setup-pip-args, e.g. '--no-index --find-links DIR'). tests/qgis/test_screenshots.py runs it.
 """
 
 from __future__ import annotations
@@ -52,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--plugins", type=Path, default=ROOT / "qgis_plugin",
                         help="folder that holds the hyperldm plugin folder (default: the checkout)")
+    parser.add_argument("--run-setup", action="store_true", help="also run the set-up and grab its log")
+    parser.add_argument("--setup-source", default="", help="the set-up's engine wheel or folder")
+    parser.add_argument("--setup-pip-args", default="", help="the set-up's extra pip arguments")
+    parser.add_argument("--setup-python", default="", help="the set-up's Python (default: python3 on PATH)")
     args = parser.parse_args(argv)
+    if args.run_setup:  # the set-up installs into ~/.local/share/hyperldm/venv: a temporary one
+        os.environ["HOME"] = tempfile.mkdtemp(prefix="hyperldm-shot-home-")
     sys.path.insert(0, str(args.plugins))
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -95,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         if renderer.type() == "multibandcolor" else [],
         "band_names": [cube.bandName(b) for b in (renderer.redBand(), renderer.greenBand(), renderer.blueBand())]
         if renderer.type() == "multibandcolor" else []}}
-    dialogs = [("setup-engine-dialog.png", "hyperldm:setup_engine", {}),
-               ("synthesize-dialog.png", "hyperldm:synthesize", {"INPUT": rgb.id(), "SAMPLES": 1, "SEED": 7})]
+    dialogs = [("setup-engine-dialog.png", "hyperldm:setup_engine", {}, False),
+               ("synthesize-dialog.png", "hyperldm:synthesize", {"INPUT": rgb.id(), "SAMPLES": 1, "SEED": 7},
+                False)]
+    if args.run_setup:
+        dialogs.insert(1, ("setup-engine-log.png", "hyperldm:setup_engine", {
+            "SOURCE": args.setup_source, "PIP_ARGS": args.setup_pip_args, "PYTHON": args.setup_python}, True))
     canvas = QgsMapCanvas()
     state = {"dialog": None}
 
@@ -114,15 +126,28 @@ def main(argv: list[str] | None = None) -> int:
         if not dialogs:
             show_canvas()
             return
-        _, alg_id, params = dialogs[0]
+        _, alg_id, params, run = dialogs[0]
         dialog = processing.createAlgorithmDialog(alg_id, params)
         dialog.resize(*DIALOG_SIZE)
         dialog.show()
         state["dialog"] = dialog
-        QTimer.singleShot(SETTLE_MS, guarded(shoot_dialog))
+        if run:  # the algorithm runs as a background task; grab the Log tab once it has finished
+            state["waiting"] = True
+
+            def finished():
+                if state.pop("waiting", False):  # the signal may come more than once
+                    QTimer.singleShot(SETTLE_MS, guarded(shoot_dialog))
+
+            QgsApplication.taskManager().allTasksFinished.connect(guarded(finished))
+            QTimer.singleShot(SETTLE_MS, guarded(dialog.runAlgorithm))
+        else:
+            QTimer.singleShot(SETTLE_MS, guarded(shoot_dialog))
 
     def shoot_dialog():
-        name, _, _ = dialogs.pop(0)
+        if dialogs[0][3]:
+            engine = Path(os.environ["HOME"]) / ".local" / "share" / "hyperldm" / "venv" / "bin" / "hyperldm-engine"
+            summary["setup_engine"] = str(engine) if engine.is_file() else None
+        name = dialogs.pop(0)[0]
         dialog = state["dialog"]
         if save_png(dialog.grab().toImage(), args.out_dir / name, palette=True):
             summary["files"].append(str(args.out_dir / name))
@@ -148,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         app.quit()
 
     QTimer.singleShot(0, guarded(show_next_dialog))
-    QTimer.singleShot(60000, app.quit)  # never hang a test
+    QTimer.singleShot(900000 if args.run_setup else 60000, app.quit)  # never hang a test
     app.exec_()
     print(json.dumps(summary))
     renderer = None
@@ -156,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     rgb = cube = None  # no layer may outlive exitQgis (segfault at exit)
     qgis.utils.unloadPlugin("hyperldm")
     app.exitQgis()
-    return 0 if len(summary["files"]) == 3 and not summary["errors"] else 1
+    wanted = 4 if args.run_setup else 3
+    return 0 if len(summary["files"]) == wanted and not summary["errors"] else 1
 
 
 if __name__ == "__main__":

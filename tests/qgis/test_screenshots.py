@@ -1,6 +1,7 @@
 """scripts/screenshots.py (the pictures in docs/qgis-plugin.md) runs under Xvfb and shows what the
-docs say: the set-up dialog, the Synthesize dialog, and a synthesized output that, opened by hand,
-renders in true colour from its .qml."""
+docs say: the set-up dialog and a set-up run's log, the Synthesize dialog, and a synthesized output
+that, opened by hand, renders in true colour from its .qml. The set-up installs the offline stand-in
+package of test_setup_engine.py into a temporary HOME."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 
 import pytest
 from qgis_helpers import ROOT, require_engine_command
+from test_setup_engine import _stand_in_package
 
 SCRIPT = ROOT / "scripts" / "screenshots.py"
 
@@ -42,8 +44,12 @@ def test_screenshots_of_the_dialogs_and_a_true_colour_output(qgis_app, scene, bu
                                            "SEED": 2, "STEPS": 2, "OUTPUT": str(out)})
     assert out.with_suffix(".qml").is_file()
     shots = tmp_path / "img"
+    from hyperldm.contract import CONTRACT_VERSION
+
+    stand_in = _stand_in_package(tmp_path, CONTRACT_VERSION)
     command = [sys.executable, str(SCRIPT), "--input", str(scene / "rgb.tif"), "--output", str(out),
-               "--out-dir", str(shots)]
+               "--out-dir", str(shots), "--run-setup", "--setup-source", str(stand_in), "--setup-python",
+               "/usr/bin/python3", "--setup-pip-args", "--no-build-isolation --no-deps --no-index"]
     env = dict(os.environ)
     env["QGIS_CUSTOM_CONFIG_PATH"] = str(tmp_path / "profile")
     if shutil.which("xvfb-run"):
@@ -53,8 +59,12 @@ def test_screenshots_of_the_dialogs_and_a_true_colour_output(qgis_app, scene, bu
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["errors"] == []
-    names = {"setup-engine-dialog.png", "synthesize-dialog.png", "output-true-colour.png"}
+    names = {"setup-engine-dialog.png", "setup-engine-log.png", "synthesize-dialog.png", "output-true-colour.png"}
     assert {os.path.basename(f) for f in summary["files"]} == names
+    # the set-up ran in its dialog, into a temporary HOME, not the user's
+    engine = summary["setup_engine"]
+    assert engine and engine.endswith("/.local/share/hyperldm/venv/bin/hyperldm-engine") and os.path.isfile(engine)
+    assert not engine.startswith(os.path.expanduser("~") + os.sep)
     # the hand-opened cube got the .qml's true-colour bands (nearest 640 / 550 / 460 nm)
     assert summary["renderer"]["type"] == "multibandcolor"
     from hyperldm.algorithms.base import band_wavelengths, true_colour_bands
@@ -65,7 +75,7 @@ def test_screenshots_of_the_dialogs_and_a_true_colour_output(qgis_app, scene, bu
         assert summary["renderer"]["bands"] == list(true_colour_bands(band_wavelengths(layer)))
     finally:
         del layer
-    for name in ("setup-engine-dialog.png", "synthesize-dialog.png"):
+    for name in ("setup-engine-dialog.png", "setup-engine-log.png", "synthesize-dialog.png"):
         image = _image(shots / name)
         assert (image.width(), image.height()) == (1100, 700)
         assert len(_colours(image)) > 8  # widgets and text, not a blank window
@@ -75,3 +85,4 @@ def test_screenshots_of_the_dialogs_and_a_true_colour_output(qgis_app, scene, bu
     assert len(colours) > 50  # a rendered scene, not an empty canvas
     assert any(abs(r - g) > 8 or abs(g - b) > 8 for r, g, b in colours)  # colour, not the grey default
     assert sum(os.path.getsize(shots / n) for n in names) < 600_000  # small enough for the docs
+    shutil.rmtree(os.path.dirname(engine).rsplit("/.local/", 1)[0], ignore_errors=True)  # the temporary HOME

@@ -137,8 +137,9 @@ class SetupEngineAlgorithm(HyperLDMAlgorithm):
                 if _COLLECTING.match(line):
                     counter["n"] += 1  # pip gives no total: creep towards 95 %
                     low, high = steps[1][1], steps[1][2]
+                    # no setProgressText: the 3.22 dialog writes it into the log too, where pip's line
+                    # already is (every package appeared twice)
                     feedback.setProgress(high - (high - low) * 0.93 ** counter["n"])
-                    feedback.setProgressText(line.strip()[:80])
 
             pip = [str(venv_python), "-m", "pip", "install", "--upgrade", "--progress-bar", "off",
                    "--disable-pip-version-check", *_split(self.parameterAsString(parameters, self.PIP_ARGS, context)),
