@@ -157,16 +157,20 @@ class DDIMSampler(_Sampler):
     """
 
     def __init__(self, schedule: NoiseSchedule, num_inference_steps: int = DEFAULT_STEPS,
-                 eta: float = 0.0, clip_x0: tuple[float, float] | None = None) -> None:
+                 eta: float = 0.0, clip_x0: tuple[float, float] | None = None, start: int | None = None) -> None:
         super().__init__(schedule, clip_x0)
         T = schedule.num_steps
+        first = T - 1 if start is None else int(start)
+        if not 0 <= first <= T - 1:
+            raise InputError(f"DDIM start step must be in 0..{T - 1}, got {start}")
         n = int(num_inference_steps)
-        if not 1 <= n <= T or n != num_inference_steps:
-            raise InputError(f"DDIM steps must be an integer in 1..{T}, got {num_inference_steps}")
+        if not 1 <= n <= first + 1 or n != num_inference_steps:
+            raise InputError(f"DDIM steps must be an integer in 1..{first + 1}, got {num_inference_steps}")
         if not eta >= 0.0:
             raise InputError(f"DDIM eta must be >= 0, got {eta}")
         self.eta = float(eta)
-        ts = [T - 1] if n == 1 else [round((T - 1) * (1.0 - i / (n - 1))) for i in range(n)]
+        # from ``first`` (T - 1: pure noise; lower: a noised anchor, SDEdit) down to 0
+        ts = [first] if n == 1 else [round(first * (1.0 - i / (n - 1))) for i in range(n)]
         self.timesteps = ts
         ab = schedule.alpha_bar.tolist()
         self._prev_ab: dict[int, float] = {}
@@ -195,9 +199,10 @@ Sampler = DDPMSampler | DDIMSampler
 
 
 def make_sampler(name: str, schedule: NoiseSchedule, steps: int | None = None, eta: float = 0.0,
-                 clip_x0: tuple[float, float] | None = None) -> Sampler:
+                 clip_x0: tuple[float, float] | None = None, start: int | None = None) -> Sampler:
     """'ddpm' (all T steps; a different ``steps`` is ignored with a warning) or 'ddim'
-    (``steps`` defaults to DEFAULT_STEPS, ``eta`` 0 = deterministic)."""
+    (``steps`` defaults to DEFAULT_STEPS, ``eta`` 0 = deterministic; ``start`` the first timestep,
+    T - 1 when None, lower to start from a noised anchor)."""
     key = str(name).lower()
     if key == "ddpm":
         if steps is not None and int(steps) != schedule.num_steps:
@@ -206,5 +211,5 @@ def make_sampler(name: str, schedule: NoiseSchedule, steps: int | None = None, e
         return DDPMSampler(schedule, clip_x0=clip_x0)
     if key == "ddim":
         return DDIMSampler(schedule, DEFAULT_STEPS if steps is None else steps, eta=eta,
-                           clip_x0=clip_x0)
+                           clip_x0=clip_x0, start=start)
     raise InputError(f"unknown sampler {name!r}; choose 'ddpm' or 'ddim'")

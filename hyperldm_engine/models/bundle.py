@@ -28,6 +28,7 @@ from safetensors.torch import save as st_save
 
 from hyperldm_engine import __version__
 from hyperldm_engine.errors import BundleError, HyperLDMError
+from hyperldm_engine.models.anchor import AnchorConfig, LatentAnchor
 from hyperldm_engine.models.classifier import SpectralClassifier
 from hyperldm_engine.models.config import ModelConfig
 from hyperldm_engine.models.unet import LatentDenoiser
@@ -45,6 +46,8 @@ _TOP_KEYS = (
     "format_version", "engine_version", "sensor", "library", "rgb", "model", "latent_scale",
     "schedule", "classifier", "training", "metrics",
 )  # fmt: skip
+#: optional top-level keys: "anchor" (bundles with a latent anchor, ``models.anchor``)
+_OPTIONAL_KEYS = ("anchor",)
 _RGB_KINDS = ("camera", "bands")
 
 
@@ -78,6 +81,10 @@ class Bundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     engine_version: str = __version__
     format_version: int = FORMAT_VERSION
+    #: optional deterministic RGB -> latent regression (``models.anchor``) and its config/provenance:
+    #: {"config": AnchorConfig.to_dict(), "training": {...}}
+    anchor: LatentAnchor | None = None
+    anchor_info: dict[str, Any] | None = None
 
     @property
     def library(self) -> torch.Tensor:
@@ -107,6 +114,7 @@ class Bundle:
             "classifier": None if self.classifier is None else {"class_names": [str(c) for c in self.class_names]},
             "training": self.training,
             "metrics": self.metrics,
+            **({"anchor": self.anchor_info} if self.anchor is not None else {}),
         }
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -114,14 +122,15 @@ class Bundle:
         out: dict[str, torch.Tensor] = {"library.R": self.library}
         if self.rgb_response is not None:
             out["rgb.response"] = torch.as_tensor(np.asarray(self.rgb_response), dtype=torch.float32)
-        modules = {"vqgan": self.vqgan, "denoiser": self.denoiser, "classifier": self.classifier}
+        modules = {"vqgan": self.vqgan, "denoiser": self.denoiser, "classifier": self.classifier,
+                   "anchor": self.anchor}
         for prefix, module in modules.items():
             if module is not None:
                 out.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
         return {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in out.items()}
 
     def eval(self) -> Bundle:
-        for m in (self.vqgan, self.denoiser, self.classifier):
+        for m in (self.vqgan, self.denoiser, self.classifier, self.anchor):
             if m is not None:
                 m.eval()
         return self
@@ -278,7 +287,15 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
         where,
         f"format_version {cfg['format_version']!r} is not supported (this engine reads {FORMAT_VERSION})",
     )
-    _exact_keys(cfg, _TOP_KEYS, where, CONFIG_NAME)
+    _exact_keys({k: v for k, v in cfg.items() if k not in _OPTIONAL_KEYS}, _TOP_KEYS, where, CONFIG_NAME)
+    if "anchor" in cfg:
+        _need(isinstance(cfg["anchor"], dict) and isinstance(cfg["anchor"].get("config"), dict), where,
+              "anchor is not a JSON object with a 'config' object")
+        try:
+            anchor = AnchorConfig.from_dict(cfg["anchor"]["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"model bundle {where}: anchor.config is invalid ({exc})") from exc
+        _need(0.0 < anchor.strength <= 1.0, where, f"anchor.config.strength {anchor.strength} is not in (0, 1]")
     _need(isinstance(cfg["engine_version"], str), where, "engine_version is not a string")
     try:
         model = ModelConfig.from_dict(cfg["model"])
@@ -370,7 +387,11 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
     expected: dict[str, tuple[int, ...]] = {"library.R": (model.n_bands, model.n_library)}
     if cfg["rgb"]["has_response"]:
         expected["rgb.response"] = (3, model.n_bands)
-    modules = {"vqgan": vqgan, "denoiser": denoiser, "classifier": classifier}
+    anchor = None
+    if "anchor" in cfg:
+        anchor = LatentAnchor(AnchorConfig.from_dict(cfg["anchor"]["config"]), model.vqgan.latent_channels,
+                              model.vqgan.downsample_factor)
+    modules = {"vqgan": vqgan, "denoiser": denoiser, "classifier": classifier, "anchor": anchor}
     for prefix, module in modules.items():
         if module is not None:
             expected.update({f"{prefix}.{k}": tuple(v.shape) for k, v in module.state_dict().items()})
@@ -412,4 +433,6 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         metrics=dict(cfg["metrics"]),
         engine_version=cfg["engine_version"],
         format_version=cfg["format_version"],
+        anchor=anchor,
+        anchor_info=dict(cfg["anchor"]) if anchor is not None else None,
     )

@@ -35,8 +35,9 @@ DEFAULT_SAMPLER = "ddim"
 #: DDIM stochasticity: 1 behaves like the paper's ancestral sampler on a 20-step grid (measured best
 #: of eta 0 / 0.5 / 1 on held-out scenes, see benchmarks/RESULTS.md "Sampler settings").
 DEFAULT_ETA = 1.0
-#: "sample": K draws from the latent diffusion (the paper); "mean": the decoder's deterministic estimate
-#: from the RGB alone (needs a bundle trained with latent dropout), for accuracy over diversity.
+#: "sample": K draws from the latent diffusion (the paper; with a bundle's latent anchor, started from
+#: the anchor noised to ``anchor_strength``); "mean": the deterministic estimate from the RGB alone (the
+#: decoded anchor, or the zero-latent decoder of a bundle trained with latent dropout).
 SYNTHESIS_MODES = ("sample", "mean")
 #: --abundances bands: the library's fine classes, or the material groups of ``spectral.groups``
 ABUNDANCE_GROUPINGS = ("class", "material")
@@ -57,6 +58,10 @@ class SamplingOptions:
     eta: float = DEFAULT_ETA
     noise_scale: float | None = None
     mode: str = "sample"  # SYNTHESIS_MODES: "sample" draws K latents; "mean" decodes the RGB alone
+    #: where sampling starts, as a fraction of the diffusion's T steps, for bundles with a latent
+    #: anchor: 1 = pure noise (the paper), lower = the anchor noised to that step (less spread, closer
+    #: to the anchor); None = the bundle's default. Ignored by bundles without an anchor.
+    anchor_strength: float | None = None
 
     def validate(self) -> None:
         if self.mode not in SYNTHESIS_MODES:
@@ -73,6 +78,8 @@ class SamplingOptions:
             raise InputError(f"--eta must be in [0, 1], got {self.eta}")
         if self.noise_scale is not None and not self.noise_scale > 0:
             raise InputError(f"noise scale must be positive, got {self.noise_scale}")
+        if self.anchor_strength is not None and not 0.0 < float(self.anchor_strength) <= 1.0:
+            raise InputError(f"--anchor-strength must be in (0, 1], got {self.anchor_strength}")
 
 
 def class_groups(library_classes: list[str]) -> tuple[list[str], np.ndarray]:
@@ -115,7 +122,8 @@ class SynthesisTileFn:
         """(bundle, sampler, device, class-group matrix), loaded once per process and cached."""
         if self._state is None:
             self._state = _load_state(self.bundle_path, self.device, self.options.sampler,
-                                      self.options.steps, self.options.eta, self.options.noise_scale)
+                                      self.options.steps, self.options.eta, self.options.noise_scale,
+                                      self.options.anchor_strength)
         return self._state
 
     def __call__(self, request: TileRequest) -> dict[str, np.ndarray]:
@@ -162,10 +170,13 @@ class SynthesisTileFn:
         noisy = any(sampler.needs_noise(t) for t in sampler.timesteps)
         noise_fn = noise_fn_for_windows(fields * b, origins, rows, cols, device=device, prefetch=noisy)
         with torch.inference_mode(), self._autocast(device):
+            anchor = None if bundle.anchor is None else bundle.anchor(x_rgb).float()  # scaled latent units
             if self.options.mode == "mean":
-                z_q = torch.zeros(b, cfg.vqgan.latent_channels, rows, cols, device=device)
+                z_q = (torch.zeros(b, cfg.vqgan.latent_channels, rows, cols, device=device) if anchor is None
+                       else anchor / bundle.latent_scale)
             else:
-                latents = self._sample_latents(bundle, sampler, x_rgb, noise_fn, k)
+                start = None if anchor is None else sampler.timesteps[0]
+                latents = self._sample_latents(bundle, sampler, x_rgb, noise_fn, k, anchor, start)
         with torch.inference_mode():  # quantise and decode in float32: the codebook lookup is exact
             if self.options.mode != "mean":
                 z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
@@ -188,9 +199,13 @@ class SynthesisTileFn:
         return results
 
     @timed("tile: denoise")
-    def _sample_latents(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, noise_fn: Any, k: int
-                        ) -> torch.Tensor:
-        """K latents per tile from the sampler (scaled latent units), whatever the model predicts."""
+    def _sample_latents(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, noise_fn: Any, k: int,
+                        anchor: torch.Tensor | None = None, start: int | None = None) -> torch.Tensor:
+        """K latents per tile from the sampler (scaled latent units), whatever the model predicts.
+
+        With an ``anchor`` (B, n_x, h, w) the reverse process starts at timestep ``start`` from the
+        anchor noised by the forward process, ``sqrt(ab) anchor + sqrt(1 - ab) noise``, with the same
+        scene-level noise that would otherwise be x_T (so tiles still agree on their overlaps)."""
         cond = repeat_per_tile(bundle.denoiser.encode_condition(x_rgb), k)  # once per tile, all steps
         n = x_rgb.shape[0] * k
         device = x_rgb.device
@@ -202,7 +217,11 @@ class SynthesisTileFn:
             out = bundle.denoiser(x_t, steps[t], cond)
             return model_output_to_eps(out, x_t, alpha_bar[t], prediction)
 
-        return sampler.sample(eps_fn, _to_model(noise_fn(INITIAL_STEP), device), noise_fn)
+        x_start = _to_model(noise_fn(INITIAL_STEP), device)
+        if anchor is not None and start is not None and start < len(alpha_bar) - 1:
+            a = alpha_bar[start]
+            x_start = a ** 0.5 * repeat_per_tile(anchor, k).to(x_start.dtype) + (1.0 - a) ** 0.5 * x_start
+        return sampler.sample(eps_fn, x_start, noise_fn)
 
     def _autocast(self, device: torch.device) -> Any:
         """bf16 / fp16 autocast of the denoiser (CUDA, and CPU where torch supports it); else off."""
@@ -255,7 +274,8 @@ def decode_shared_condition(vqgan: Any, z_q: torch.Tensor, rgb: torch.Tensor,
 
 @functools.lru_cache(maxsize=2)
 def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: int, eta: float,
-                noise_scale: float | None) -> tuple[Any, Any, torch.device, torch.Tensor]:
+                noise_scale: float | None, anchor_strength: float | None = None
+                ) -> tuple[Any, Any, torch.device, torch.Tensor]:
     """Bundle, sampler, device and class-group matrix, loaded once per process (dask workers too)."""
     from hyperldm_engine.models.bundle import load_bundle
 
@@ -272,10 +292,23 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
         p = schedule.params
         schedule = NoiseSchedule.linear(num_steps=schedule.num_steps, beta_start=p["beta_start"],
                                         beta_end=p["beta_end"], noise_scale=noise_scale)
+    start = anchor_start(bundle, schedule.num_steps, anchor_strength)
+    if start is not None and sampler_name == "ddim":
+        steps = min(int(steps), start + 1)
     sampler = make_sampler(sampler_name, schedule, None if sampler_name == "ddpm" else steps, eta=eta,
-                           clip_x0=codebook_range(bundle))
+                           clip_x0=codebook_range(bundle), start=start if sampler_name == "ddim" else None)
     groups = torch.from_numpy(class_groups(bundle.library_classes)[1]).to(device)
     return bundle, sampler, device, groups
+
+
+def anchor_start(bundle: Any, num_steps: int, strength: float | None) -> int | None:
+    """The first timestep of anchored sampling, ``round(strength * (T - 1))``; None without an anchor
+    (or at strength 1: pure noise, the paper's sampling)."""
+    if bundle.anchor is None:
+        return None
+    s = float(bundle.anchor.config.strength if strength is None else strength)
+    start = round(s * (num_steps - 1))
+    return None if start >= num_steps - 1 else max(start, 0)
 
 
 @functools.lru_cache(maxsize=4)
@@ -377,11 +410,12 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "gsd_m": (bundle.training or {}).get("gsd_m"),
         "class_names": list(bundle.class_names),
         "latent_dropout": cfg.vqgan.latent_dropout,
+        "anchor_strength": None if bundle.anchor is None else bundle.anchor.config.strength,
     }
 
 
 def check_mode(mode: str, summary: dict[str, Any], model_path: str | Path) -> None:
     """``--mode mean`` needs a decoder trained to work from the RGB alone (latent dropout)."""
-    if mode == "mean" and not summary.get("latent_dropout"):
+    if mode == "mean" and not summary.get("latent_dropout") and summary.get("anchor_strength") is None:
         raise InputError(f"{model_path}: this model was trained without latent dropout, so it has no "
                          "deterministic mean mode; use --mode sample (or average several --samples)")
