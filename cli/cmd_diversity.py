@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from hyperldm_cli.common import finish, progress_option, scene_options
+from hyperldm_cli.common import finish, progress_option, resolve_model, scene_options
 
 from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS
 from hyperldm_engine.spectral.input_sensors import names as sensor_names
@@ -36,8 +36,6 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
 
     Example: hyperldm-engine diversity ortho.tif ortho_diversity --samples 5 --aoi fields.gpkg --workers 2
     """
-    from hyperldm_cli.cmd_synthesize import resolve_model
-
     from hyperldm_engine.pipeline.diversity import DiversityJob, output_paths, run_diversity
     from hyperldm_engine.pipeline.synthesize import SamplingOptions
 

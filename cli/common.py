@@ -14,6 +14,15 @@ from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 PROGRESS_MODES = ("bar", "json", "none")
 
+
+def resolve_model(model: str | None) -> str:
+    """The bundle to use: ``--model`` or the default bundle shipped in the package."""
+    if model:
+        return model
+    from hyperldm_engine.models.bundle import default_bundle_path
+
+    return str(default_bundle_path())
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -39,7 +48,7 @@ def finish(command: str, progress_mode: str, outputs: dict[str, Any], *, values:
         click.echo(note, err=True)
 
 
-def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+def option_group(*options: Callable[[F], F]) -> Callable[[F], F]:
     """Several click options as one decorator, shown in the order given."""
 
     def decorate(f: F) -> F:
@@ -51,7 +60,7 @@ def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 #: how a scene is read, cut into tiles, restricted and run: the same for synthesize and diversity
-scene_options = _options(
+scene_options = option_group(
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto."),
     click.option("--batch-size", default=1, show_default=True, type=int,
                  help="Tiles per model call; larger values help on a GPU, memory grows linearly."),
