@@ -3,7 +3,9 @@
 # --system-site-packages venv (.venv-qgis) that holds only pytest. The engine runs from its own
 # venv (.venv, made by the README set-up) through HYPERLDM_ENGINE. See docs/qgis-plugin.md.
 # Needs: apt-get install --no-install-recommends python3-qgis qgis gdal-bin xvfb xauth
-# Extra arguments go to pytest (e.g. -k cancel, -x).
+# Extra arguments go to pytest (e.g. -k cancel, -x). The acceptance test of issue 24 is slow (a real pip
+# install of the engine into a temporary HOME, 2-3 minutes): -m slow -k end_to_end -s (prints timings);
+# HYPERLDM_E2E_PIP_ARGS="--no-index --find-links DIR" runs it offline from a folder of wheels.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
