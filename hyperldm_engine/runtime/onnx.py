@@ -2,8 +2,8 @@
 
 Four graphs with dynamic batch and tile sizes: the U-Net step ``(x_t, t, cond) -> model output``,
 the decoder's RGB condition pyramid, the decoder ``(z_q, pyramid) -> features`` and the abundance
-head ``features -> t * (R @ softmax(W f + b))`` (the cube only; a run that also writes abundances
-keeps PyTorch's head). They are exported once per model, engine and library versions and cached
+head ``features -> (t * (R @ A), A = softmax(W f + b))``; the cube is the same whether or not the
+abundances are kept. They are exported once per model, engine and library versions and cached
 under ``$HYPERLDM_CACHE`` (default ``$XDG_CACHE_HOME/hyperldm`` or ``~/.cache/hyperldm``); an
 export takes seconds to a minute, a cached one loads in well under a second. The proxies keep the
 modules' call signatures, so the tile function runs unchanged (``pipeline.synthesize``).
@@ -31,7 +31,7 @@ from torch import nn
 from hyperldm_engine.timings import timed
 
 #: bump when the exported graphs change, so that old cached files are not reused
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 OPSET = 18
 #: pixels per call of the abundance head (as ``models.vqgan.HEAD_CHUNK``, x4: ONNX Runtime's
 #: softmax over 300 logits per pixel needs the whole block in memory): ~75 MiB of logits
@@ -90,7 +90,8 @@ class _Decoder(nn.Module):
 
 
 class _Head(nn.Module):
-    """``models.vqgan.ConditionalVQGAN.mix_head`` without abundances, on (N, C, H, W) features."""
+    """``models.vqgan.ConditionalVQGAN.mix_head`` on (N, C, H, W) features: the cube (N, n_bands, H, W)
+    and the abundances channels-last (N, H, W, n_g), so that one graph serves runs with and without them."""
 
     def __init__(self, vqgan: nn.Module) -> None:
         super().__init__()
@@ -99,9 +100,9 @@ class _Head(nn.Module):
             rt = (vqgan.illumination()[:, None] * vqgan.library).t().contiguous()
         self.register_buffer("rt", rt)
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = torch.softmax(self.linear(feats.permute(0, 2, 3, 1)), dim=-1)
-        return (a @ self.rt).permute(0, 3, 1, 2)
+        return (a @ self.rt).permute(0, 3, 1, 2), a
 
 
 def _quiet_export(module: nn.Module, args: tuple[Any, ...], path: Path, names: list[str],
@@ -147,7 +148,7 @@ def export_graphs(bundle: Any, folder: Path) -> dict[str, Path]:
         feats = vqgan.decoder(x, list(pyramid) or None)
         jobs.append(("decoder", _Decoder(vqgan), (x, pyramid), ["z_q", *names], ["feats"],
                      (hw, tuple(hw for _ in pyramid))))
-        jobs.append(("head", _Head(vqgan), (feats,), ["feats"], ["hsi"], (hw,)))
+        jobs.append(("head", _Head(vqgan), (feats,), ["feats"], ["hsi", "abundances"], (hw,)))
         for name, module, args, inputs, outputs, dynamic in jobs:
             final = folder / f"{name}.onnx"
             if not final.exists():
@@ -203,8 +204,8 @@ class OrtDenoiser:
 
 
 class OrtVQGAN:
-    """Stands in for ``ConditionalVQGAN`` at synthesis: condition pyramid, decoder and the cube's head
-    in ONNX Runtime; quantiser, abundances and everything else from the PyTorch module."""
+    """Stands in for ``ConditionalVQGAN`` at synthesis: condition pyramid, decoder and head in ONNX
+    Runtime; quantiser and everything else from the PyTorch module."""
 
     def __init__(self, vqgan: nn.Module, paths: dict[str, Path]) -> None:
         self.torch_module = vqgan
@@ -225,14 +226,20 @@ class OrtVQGAN:
         return torch.from_numpy(self.decoder_session.run(None, feeds)[0])
 
     def mix_head(self, feats: torch.Tensor, return_abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if return_abundances:
-            return self.torch_module.mix_head(feats, True)
+        """As ``ConditionalVQGAN.mix_head``: the cube, and the abundances (a channels-first view) when asked."""
         n, _, h, w = feats.shape
         rows = max(1, HEAD_PIXELS // max(1, n * w))
         f = _np(feats)
-        hsi = np.concatenate([self.head.run(None, {"feats": np.ascontiguousarray(f[:, :, r:r + rows])})[0]
-                              for r in range(0, h, rows)], axis=2)
-        return torch.from_numpy(hsi), None
+        cubes, abundances = [], []
+        for r in range(0, h, rows):
+            hsi, a = self.head.run(None, {"feats": np.ascontiguousarray(f[:, :, r:r + rows])})
+            cubes.append(hsi)
+            if return_abundances:
+                abundances.append(a)
+        cube = torch.from_numpy(np.concatenate(cubes, axis=2))
+        if not return_abundances:
+            return cube, None
+        return cube, torch.from_numpy(np.concatenate(abundances, axis=1)).permute(0, 3, 1, 2)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.torch_module, name)
