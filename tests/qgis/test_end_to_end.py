@@ -194,6 +194,8 @@ def test_zip_setup_then_qgis_process_synthesize_on_a_four_band_raster(qgis_app, 
     assert 390 < wavelengths[0] < 450 and 950 < wavelengths[-1] < 1010 and wavelengths == sorted(wavelengths)
     listed = [float(w) for w in ds.GetMetadataItem("wavelength").strip("{}").split(",")]  # dataset level too
     assert listed == pytest.approx(wavelengths) and ds.GetMetadataItem("wavelength_units") == "Nanometers"
+    envi = [float(w) for w in ds.GetMetadataItem("wavelength", "ENVI").strip("{}").split(",")]
+    assert envi == pytest.approx(wavelengths)  # and in the ENVI domain, where ENVI-minded readers look
     data = ds.GetRasterBand(20).ReadAsArray()
     nodata = ds.GetRasterBand(20).GetNoDataValue()
     valid = data[data != nodata] if nodata is not None else data.ravel()
