@@ -33,9 +33,8 @@ from hyperldm_engine.timings import timed
 #: bump when the exported graphs change, so that old cached files are not reused
 EXPORT_VERSION = 2
 OPSET = 18
-#: pixels per call of the abundance head (as ``models.vqgan.HEAD_CHUNK``, x4: ONNX Runtime's
-#: softmax over 300 logits per pixel needs the whole block in memory): ~75 MiB of logits
-HEAD_PIXELS = 65536
+#: pixels per call of the abundance head, as ``models.vqgan.HEAD_CHUNK``: 16384 x 300 logits = 19 MiB
+HEAD_PIXELS = 16384
 
 
 def cache_root() -> Path:
@@ -171,6 +170,9 @@ def _session(path: Path) -> Any:
     options.intra_op_num_threads = max(1, torch.get_num_threads())  # the same threads torch would use
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # no memory arena: the arenas of four sessions kept ~600 MB more at peak on a 1024^2 scene (1.90 GB
+    # vs 1.29 GB without, PyTorch 1.16 GB), for no measurable speed (benchmarks/RESULTS.md, "Runtimes")
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
