@@ -91,10 +91,10 @@ def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
 
 
 class _BandOffset:
-    """Adapter: the runner writes one sample's block; this puts it at ``offset`` in a shared file."""
+    """Adapter: the runner writes one sample's ``count`` bands; this puts them at ``offset`` in a shared file."""
 
-    def __init__(self, writer: HsiWriter, offset: int) -> None:
-        self.writer, self.offset = writer, offset
+    def __init__(self, writer: HsiWriter, offset: int, count: int) -> None:
+        self.writer, self.offset, self.count = writer, offset, count
 
     def creation_profile(self) -> dict[str, Any]:
         """The shared file's block layout, so the runner flushes whole compressed blocks."""
@@ -162,7 +162,6 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
                            overwrite=job.overwrite)  # uint16: the writer's INT_SCALE
         with ExitStack() as stack:
             writers: dict[str, Any] = {}
-            bands: dict[str, int] = {}
             if job.sample_layout == "bands" and k > 1:
                 wl = np.tile(out_bands.wavelengths_nm, k)
                 names = [f"s{s} {out_bands.names[b] if out_bands.names else f'b{b + 1}'}" for s in range(k)
@@ -170,15 +169,13 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
                 shared = stack.enter_context(HsiWriter(
                     paths[0], count=k * n_bands, wavelengths_nm=wl, fwhm_nm=np.tile(out_bands.fwhm_nm, k),
                     band_names=names, tags={**tags, "HYPERLDM_SAMPLE_LAYOUT": "bands"}, **writer_args))
-                for s in range(k):
-                    writers[f"s{s}"], bands[f"s{s}"] = _BandOffset(shared, s * n_bands), n_bands
+                writers.update({f"s{s}": _BandOffset(shared, s * n_bands, n_bands) for s in range(k)})
                 cubes = [shared]
             else:
                 for s, path in enumerate(paths):
                     writers[f"s{s}"] = stack.enter_context(HsiWriter(
                         path, count=n_bands, wavelengths_nm=out_bands.wavelengths_nm, fwhm_nm=out_bands.fwhm_nm,
                         band_names=out_bands.names, tags={**tags, "HYPERLDM_SAMPLE": s}, **writer_args))
-                    bands[f"s{s}"] = n_bands
                 cubes = [writers[f"s{s}"] for s in range(len(paths))]
             for cube in cubes:  # --envi-header: OUT.hdr beside each cube, renamed with it
                 if job.envi_header:
@@ -191,7 +188,6 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
                     job.abundances, like_profile=plan.profile, count=len(groups), nodata=NODATA,
                     band_names=[f"abundance {g}" for g in groups], creation_options=list(job.creation_options),
                     overwrite=job.overwrite, tags={**tags, "HYPERLDM_ABUNDANCE_GROUPS": ",".join(groups)}))
-                bands["abundances"] = len(groups)
-            stats = plan.run(tile_fn, OutputSet(writers, bands, writer_args["nodata"]), "synthesize",
+            stats = plan.run(tile_fn, OutputSet.of_writers(writers, writer_args["nodata"]), "synthesize",
                              carry_dir=Path(job.output).parent)
     return paths + ([Path(job.abundances)] if job.abundances else []), stats

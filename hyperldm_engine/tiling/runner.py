@@ -165,6 +165,11 @@ class OutputSet:
                              f"out_bands {sorted(map(str, bands))} differ")
         return cls(writers, bands, float(nodata))
 
+    @classmethod
+    def of_writers(cls, writers: Mapping[str, Any], nodata: float) -> OutputSet:
+        """Writers by name, each with its band count as ``.count`` (``HsiWriter``)."""
+        return cls(dict(writers), {name: int(w.count) for name, w in writers.items()}, float(nodata))
+
 
 @dataclass
 class RunStats:
