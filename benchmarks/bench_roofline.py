@@ -152,9 +152,11 @@ def main() -> None:
         def condition() -> Any:
             return bundle.denoiser.encode_condition(rgb)
 
-        counted = {name: (counter_count(fn), hand_count(mod, fn)) for name, fn, mod in (
-            ("denoiser step", step, bundle.denoiser), ("denoiser condition", condition, bundle.denoiser),
-            ("decoder", decode, bundle.vqgan))}
+        # the head's mixing product A @ (t R)^T is a plain matmul, not a module: added by hand
+        mixing = 2.0 * side * side * cfg.n_library * cfg.n_bands
+        counted = {name: (counter_count(fn), hand_count(mod, fn) + extra) for name, fn, mod, extra in (
+            ("denoiser step", step, bundle.denoiser, 0.0), ("denoiser condition", condition, bundle.denoiser, 0.0),
+            ("decoder", decode, bundle.vqgan, mixing))}
     for name, (c1, c2) in counted.items():
         print(f"flops {name}: flop_counter {c1 / 1e9:.3f} GFLOP, by hand {c2 / 1e9:.3f} GFLOP "
               f"(ratio {c1 / c2:.4f})")
@@ -198,7 +200,7 @@ def main() -> None:
     # 4. where the time goes ------------------------------------------------------------------------
     from torch.profiler import ProfilerActivity, profile
 
-    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         c = bundle.denoiser.encode_condition(rgb)
         for _ in range(steps):
             bundle.denoiser(x, t, c)
@@ -209,6 +211,10 @@ def main() -> None:
     for e in events[:args.profile_top]:
         print(f"  {e.key}: {e.self_cpu_time_total / 1e3:.0f} ms ({100 * e.self_cpu_time_total / total:.1f} %), "
               f"{e.count} calls")
+    slow = [e for e in prof.key_averages(group_by_input_shape=True) if e.key == "aten::_slow_conv2d_forward"]
+    for e in sorted(slow, key=lambda e: e.self_cpu_time_total, reverse=True)[:6]:
+        print(f"  slow (non-oneDNN) convolution, input shapes {e.input_shapes[:2]}: "
+              f"{e.self_cpu_time_total / 1e3:.0f} ms, {e.count} calls")
 
 
 if __name__ == "__main__":
