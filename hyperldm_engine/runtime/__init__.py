@@ -2,11 +2,15 @@
 
 :func:`accelerate` returns the bundle with its denoiser and decoder run by the chosen runtime and
 everything else (sampler, quantiser, RGB consistency, abundances) unchanged. ``HYPERLDM_RUNTIME``
-chooses: ``auto`` (the default: ONNX Runtime on CPU when it is installed, else PyTorch), ``torch`` or
-``onnxruntime``. PyTorch is always the fallback: when the package is missing, the device is not the
+chooses: ``torch`` (the default), ``onnxruntime``, or ``auto`` (ONNX Runtime on CPU when installed).
+Measured (benchmarks/RESULTS.md, "Speed against the machine's limit"): on a quiet 2-core machine
+PyTorch is as fast or faster end to end (ONNX Runtime x0.83-1.0); on a busy one, where other
+processes hold cores, ONNX Runtime was x2.7-2.9 faster, because eager PyTorch's many small
+multi-threaded operators stall at every barrier. Opt in on shared machines. Outputs agree within
+1e-6 reflectance before quantisation (rounding can flip a nearest-codebook choice, as thread counts
+do in PyTorch). PyTorch is always the fallback: when the package is missing, the device is not the
 CPU or the export fails, the bundle is returned as it is, and under ``--autocast`` the denoiser's
-steps run in PyTorch (mixed precision as asked). Measured on
-the default model (benchmarks/RESULTS.md, "Runtimes"): same outputs within 1e-3 reflectance.
+steps run in PyTorch (mixed precision as asked).
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ def onnxruntime_available() -> bool:
 
 
 def chosen_runtime(device_type: str = "cpu", autocast: str | None = None, requested: str | None = None) -> str:
-    """The runtime a run uses: ``requested`` (default: ``$HYPERLDM_RUNTIME`` or ``auto``) resolved."""
+    """The runtime a run uses: ``requested`` (default: ``$HYPERLDM_RUNTIME``, else ``torch``) resolved."""
     from hyperldm_engine.errors import InputError
 
-    name = (requested or os.environ.get(ENV) or "auto").strip().lower()
+    name = (requested or os.environ.get(ENV) or "torch").strip().lower()
     if name not in RUNTIMES:
         raise InputError(f"{ENV}={name!r}: choose one of {', '.join(RUNTIMES)}")
     if name == "torch" or device_type != "cpu" or autocast is not None:

@@ -173,6 +173,9 @@ def _session(path: Path) -> Any:
     # no memory arena: the arenas of four sessions kept ~600 MB more at peak on a 1024^2 scene (1.90 GB
     # vs 1.29 GB without, PyTorch 1.16 GB), for no measurable speed (benchmarks/RESULTS.md, "Runtimes")
     options.enable_cpu_mem_arena = False
+    # threads that sleep between calls: spinning ones took the cores from PyTorch's own threads (the
+    # sampler's arithmetic, the noise field) on 2 cores; quiet 1024^2 scene 9.7 s vs 12.0-13.4 s spinning
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -17,6 +17,8 @@ needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="pip install 
 
 def test_choice_of_runtime(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
+    assert chosen_runtime("cpu") == "torch"  # the default: PyTorch
+    monkeypatch.setenv(ENV, "auto")
     assert chosen_runtime("cpu") == ("onnxruntime" if onnxruntime_available() else "torch")
     assert chosen_runtime("cuda") == "torch"
     assert chosen_runtime("cpu", autocast="bf16") == "torch"
