@@ -285,7 +285,7 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
     # run without layout conversions (about 1.5x faster U-Net steps on CPU, the same on CUDA).
     bundle.denoiser.to(memory_format=torch.channels_last)
     bundle.vqgan.to(memory_format=torch.channels_last)
-    from hyperldm_engine.runtime import accelerate  # HYPERLDM_RUNTIME: ONNX Runtime on CPU when installed
+    from hyperldm_engine.runtime import accelerate  # HYPERLDM_RUNTIME=onnxruntime: ONNX Runtime on CPU (opt-in)
     bundle = accelerate(bundle, device.type)
     schedule = NoiseSchedule.from_dict(bundle.schedule)
     if noise_scale is not None:
