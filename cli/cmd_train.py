@@ -31,6 +31,10 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Stage-2 (latent diffusion) iterations.")
 @click.option("--classifier-iterations", type=click.IntRange(min=0), default=None,
               help="Classifier iterations (with --labels; default 500).")
+@click.option("--anchor-iterations", type=click.IntRange(min=0), default=None,
+              help="Latent-anchor iterations after the stages (default 0: no anchor, the paper's model; "
+                   "experimental). The anchor gives --mode mean and starts sampling near the RGB's latent "
+                   "(docs/training.md).")
 @click.option("--patch-size", type=click.IntRange(min=8), default=64, show_default=True,
               help="Training patch side in pixels (a multiple of the model's alignment, e.g. 32 for small).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
@@ -53,7 +57,8 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT_BUNDLE.")
 def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wavelengths: Path | None,
           preset: str, iterations: int | None, vq_iterations: int | None, diffusion_iterations: int | None,
-          classifier_iterations: int | None, patch_size: int, batch_size: int, init_bundle: Path | None,
+          classifier_iterations: int | None, anchor_iterations: int | None, patch_size: int, batch_size: int,
+          init_bundle: Path | None,
           device: str, seed: int, checkpoint_every: int, checkpoint_dir: Path | None, restart: bool,
           no_augment: bool, progress_mode: str, overwrite: bool, input_sensor: str = "auto") -> None:
     """Train a model bundle on HSI (+ RGB, + labels); the last 10% of rows are held out for the report.
@@ -66,6 +71,7 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
     """
     from hyperldm_engine.contract import TRAIN_SUFFIXES
     from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
+    from hyperldm_engine.train.anchor import DEFAULT_ANCHOR_ITERATIONS
     from hyperldm_engine.train.data import load_scene
     from hyperldm_engine.train.loop import TrainSettings
     from hyperldm_engine.train.run import train_bundle
@@ -84,6 +90,7 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
         else (both if both is not None else base.diffusion_iterations),
         classifier_iterations=0 if labels is None else (
             classifier_iterations if classifier_iterations is not None else base.classifier_iterations),
+        anchor_iterations=DEFAULT_ANCHOR_ITERATIONS if anchor_iterations is None else anchor_iterations,
         patch_size=patch_size, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
         augment=not no_augment, **PRESET_SETTINGS[preset])
     scene = load_scene(hsi, rgb, labels, wavelengths)

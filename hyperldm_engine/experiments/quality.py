@@ -309,8 +309,9 @@ def sample_without_consistency(bundle: Any, model: str, scene: Any, rgb: np.ndar
 
 
 def mean_mode(bundle: Any, model: str, scene: Any, rgb: np.ndarray, consistency: bool = True):
-    """``--mode mean``: the decoder's deterministic cube from the RGB alone (latent-dropout models)."""
-    if not bundle.config.vqgan.latent_dropout:
+    """``--mode mean``: the deterministic cube from the RGB alone (the decoded latent anchor, or the
+    zero-latent decoder of latent-dropout models)."""
+    if not bundle.config.vqgan.latent_dropout and bundle.anchor is None:
         return None
     return _with_numbers(bundle, scene, _in_memory(model, scene, "mean", consistency=consistency))
 

@@ -24,6 +24,9 @@ from hyperldm_engine.train.augment import AugmentConfig
 from hyperldm_engine.train.data import PatchSampler, TrainScene, scene_normaliser
 from hyperldm_engine.train.stage2 import clean_latents
 
+#: ``hyperldm-engine train --anchor-iterations`` default: 0 (experimental; measured not to help yet, docs/training.md)
+DEFAULT_ANCHOR_ITERATIONS = 0
+
 
 @dataclass(frozen=True)
 class AnchorSettings:

@@ -74,6 +74,8 @@ class TrainSettings:
     checkpoint_every: int = 200
     abundance_entropy: float = 0.0    # weight of the abundance-entropy sparsity prior (0 = the paper)
     min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting of stage 2 (None = the paper's plain MSE)
+    #: latent-anchor iterations after the three stages (``train.anchor``; 0 = no anchor, the paper)
+    anchor_iterations: int = 0
 
     @property
     def total(self) -> int:

@@ -71,6 +71,21 @@ def estimate_response(scenes: list[TrainScene], max_pixels: int = 20000) -> np.n
     return np.stack([nnls(x, y[:, c])[0] for c in range(3)]).astype(np.float32)
 
 
+def attach_anchor(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:
+    """Train the latent anchor (``train.anchor``) on the frozen VQGAN of ``bundle`` and attach it."""
+    from hyperldm_engine.models.anchor import AnchorConfig
+    from hyperldm_engine.train.anchor import AnchorSettings, train_anchor
+
+    config = AnchorConfig()
+    anchor_settings = AnchorSettings(iterations=settings.anchor_iterations, seed=settings.seed,
+                                     patch_size=min(32, settings.patch_size), augment=settings.augment)
+    with Progress(settings.anchor_iterations, "anchor", mode=progress) as bar:
+        anchor, info = train_anchor(bundle.vqgan, bundle.latent_scale, scenes, config, anchor_settings, bar)
+    bundle.anchor = anchor
+    bundle.anchor_info = {"config": config.to_dict(),
+                          "training": {k: v for k, v in info.items() if k != "history"}}
+
+
 def _data_digest(scenes: list[TrainScene]) -> str:
     h = hashlib.sha256()
     for s in scenes:
@@ -191,6 +206,8 @@ def train_bundle(scenes: list[TrainScene], out_bundle: str | Path, settings: Tra
             rgb={"kind": "camera", "camera": cam_name, "bands": None, "normalisation": normalisation},
             rgb_response=response, schedule=schedule.to_dict(), latent_scale=float(trainer.state.scale),
             class_names=class_names, training=training, metrics=metrics)
+        if settings.anchor_iterations > 0:
+            attach_anchor(bundle, scenes, settings, mode)
         save_bundle(out_bundle, bundle, overwrite=overwrite)
         seconds = time.monotonic() - start
         write_report(out_bundle, bundle.config_dict(), metrics, trainer.state.history, seconds)

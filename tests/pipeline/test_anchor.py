@@ -125,3 +125,20 @@ def test_anchor_is_tile_local():
     assert torch.equal(za[..., :4, :4], zb[..., :4, :4])
     assert not torch.equal(za, zb)
     assert dataclasses.asdict(a.config)["latent_blocks"] == 1
+
+
+def test_train_attaches_an_anchor_when_asked(tmp_path):
+    from click.testing import CliRunner
+    from hyperldm_cli.main import _register_commands, cli
+
+    _register_commands()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["simulate", str(tmp_path / "s"), "--size", "64", "64", "--seed", "3"]).exit_code == 0
+    out = tmp_path / "b"
+    res = runner.invoke(cli, ["train", str(tmp_path / "s" / "hsi.tif"), str(out), "--iterations", "1",
+                              "--anchor-iterations", "2", "--patch-size", "32", "--batch-size", "2",
+                              "--progress", "none"])
+    assert res.exit_code == 0, res.output
+    b = load_bundle(out)
+    assert b.anchor is not None and b.anchor_info["training"]["iterations_done"] == 2
+    assert b.anchor_info["config"]["strength"] == pytest.approx(AnchorConfig().strength)
