@@ -20,23 +20,8 @@ from hyperldm_engine.simulate.scene import simulate_scene, write_scene
 MAPS = (div.MEAN, div.SPREAD, div.SD_MAP, div.SDM_MAP)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """dask workers run torch on one thread; so does this process here, so that convolutions sum in
-    the same order on both sides (with more threads oneDNN may round the last bit differently)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("scene") / "sim"
-    write_scene(simulate_scene(72, 40, seed=5, held_out=True), out)
-    return out / "rgb.tif"
+#: the one-thread fixture and the simulated ``rgb`` come from tests/pipeline/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(rgb: Path, bundle: str, out: Path, **options) -> tuple[dict, dict[str, np.ndarray]]:

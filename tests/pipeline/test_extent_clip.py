@@ -20,7 +20,6 @@ from rasterio.windows import Window
 
 from hyperldm_engine.io.wavelengths import find_wavelengths
 from hyperldm_engine.pipeline import diversity as div
-from hyperldm_engine.simulate.scene import simulate_scene, write_scene
 
 #: an extent that cuts pixels off-centre on every side: centres of columns 13..50 and rows 7..29 inside
 COLS, ROWS = (12.6, 50.7), (7.2, 29.9)
@@ -28,23 +27,8 @@ WINDOW = Window(13, 7, 38, 23)
 TILING = ["--tile-size", "32", "--overlap", "8", "--steps", "1", "--progress", "none"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread for every run here, the whole-scene runs included (with more threads oneDNN may
-    round the last bit of a convolution differently from run to run); dask workers run on one too."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("scene") / "sim"
-    write_scene(simulate_scene(72, 40, seed=5, held_out=True), out)
-    return out / "rgb.tif"
+#: the one-thread fixture and the simulated ``rgb`` come from tests/pipeline/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cli(*argv: str) -> None:
