@@ -170,12 +170,15 @@ class SynthesisTileFn:
         noisy = any(sampler.needs_noise(t) for t in sampler.timesteps)
         noise_fn = noise_fn_for_windows(fields * b, origins, rows, cols, device=device, prefetch=noisy)
         with torch.inference_mode(), self._autocast(device):
-            anchor = None if bundle.anchor is None else bundle.anchor(x_rgb).float()  # scaled latent units
+            # the anchor (scaled latent units) only where it is used: the mean mode, or sampling that
+            # starts below pure noise (at strength 1 it would be computed for nothing)
+            start = sampler.timesteps[0]
+            used = bundle.anchor is not None and (self.options.mode == "mean" or start < sampler.schedule.num_steps - 1)
+            anchor = bundle.anchor(x_rgb).float() if used else None
             if self.options.mode == "mean":
                 z_q = (torch.zeros(b, cfg.vqgan.latent_channels, rows, cols, device=device) if anchor is None
                        else anchor / bundle.latent_scale)
             else:
-                start = None if anchor is None else sampler.timesteps[0]
                 latents = self._sample_latents(bundle, sampler, x_rgb, noise_fn, k, anchor, start)
         with torch.inference_mode():  # quantise and decode in float32: the codebook lookup is exact
             if self.options.mode != "mean":
