@@ -94,7 +94,7 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
     from hyperldm_engine.io.gdal_env import gdal_cache_bytes
     from hyperldm_engine.io.raster import open_rgb
     from hyperldm_engine.io.writer import HsiWriter
-    from hyperldm_engine.tiling.runner import run_tiles
+    from hyperldm_engine.tiling.runner import OutputSet, TilePlan, run_tiles
     from hyperldm_engine.tiling.windows import scene_grid
 
     rgb = mosaic(folder, size)
@@ -105,8 +105,9 @@ def child(kind: str, size: str, model: str, folder: Path, tile: int, overlap: in
         with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(os.environ.get("GDAL_CACHEMAX"))), open_rgb(rgb) as reader, \
                 HsiWriter(out, like_profile=reader.profile, width=width, height=height, count=48, nodata=-9999.0,
                           creation_options=["ZSTD_LEVEL=1"], overwrite=True, check_space=False) as writer:
-            stats = run_tiles(reader, writer, IdentityTile(), scene_grid(width, height, tile, overlap, align=4),
-                              48, -9999.0, carry_dir=folder, strip_width=strip_width)
+            plan = TilePlan(scene_grid(width, height, tile, overlap, align=4), strip_width=strip_width,
+                            carry_dir=folder)
+            stats = run_tiles(reader, IdentityTile(), plan, OutputSet.of(writer, 48, -9999.0))
         extra = {"peak_accumulator_MB": stats.peak_accumulator_bytes / 1e6}
     else:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

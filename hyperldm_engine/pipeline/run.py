@@ -46,7 +46,7 @@ from hyperldm_engine.tiling.aoi import (
     vector_crs,
     windows_for_aoi,
 )
-from hyperldm_engine.tiling.runner import OutputSet, RunStats, TileOutput, TilePlan, stream_tiles
+from hyperldm_engine.tiling.runner import OutputSet, RunStats, TileOutput, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import TileGrid, scene_grid, window_affine
 
 NODATA = -9999.0
@@ -269,7 +269,7 @@ class ScenePlan:
                 from hyperldm_engine.tiling.runner import InProcessBackend
 
                 backend, in_flight = InProcessBackend(), 1
-            return stream_tiles(self.reader, tile_fn, plan, outputs, backend, max_tiles_in_flight=in_flight,
+            return run_tiles(self.reader, tile_fn, plan, outputs, backend, max_tiles_in_flight=in_flight,
                                 progress=progress, reduce=reduce)
 
 

@@ -5,7 +5,8 @@
 (the seam statistic).
 """
 
-from hyperldm_engine.tiling.runner import RunStats, TileRequest, run_tiles
+from hyperldm_engine.tiling.runner import OutputSet, RunStats, TilePlan, TileRequest, run_tiles
 from hyperldm_engine.tiling.windows import TileGrid, crop_to, pad_to_multiple, tile_grid
 
-__all__ = ["RunStats", "TileGrid", "TileRequest", "crop_to", "pad_to_multiple", "run_tiles", "tile_grid"]
+__all__ = ["OutputSet", "RunStats", "TileGrid", "TilePlan", "TileRequest", "crop_to", "pad_to_multiple",
+           "run_tiles", "tile_grid"]

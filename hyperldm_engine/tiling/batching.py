@@ -6,8 +6,8 @@ call per chunk of at most ``batch_size`` tiles of the same shape (a batch must s
 can be smaller when the raster is smaller than a tile). The runner still merges in row-major order,
 so the output equals the unbatched run up to the float rounding of batched convolutions.
 
-Use with ``run_tiles(..., backend=BatchingBackend(fn.batch, n), max_tiles_in_flight=n)`` so that the
-runner hands over up to ``n`` tiles before it waits.
+Use as ``run_tiles(reader, fn, plan, outputs, BatchingBackend(fn.batch, n), max_tiles_in_flight=n)``
+so that the runner hands over up to ``n`` tiles before it waits.
 """
 
 from __future__ import annotations

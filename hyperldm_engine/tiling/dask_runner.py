@@ -1,9 +1,10 @@
 """The same tile function as tasks on a dask.distributed cluster, with one writer on the client.
 
-The client reads each window, submits ``tile_fn(request)`` as a task, and merges results in the
-same fixed order as :func:`~hyperldm_engine.tiling.runner.run_tiles` (so the output is
-bit-identical), writing finished row blocks itself. At most ``max_rows_in_flight`` tile rows are
-submitted ahead of the oldest unmerged tile, so client memory is flat in scene size. ``tile_fn``
+:class:`DaskBackend` is a back end of :func:`~hyperldm_engine.tiling.runner.run_tiles`: the client
+reads each window, submits ``tile_fn(request)`` as a task, and merges results in the runner's fixed
+order (so the output is bit-identical), writing finished row blocks itself. The runner's
+``max_tiles_in_flight`` bounds the tiles submitted ahead of the oldest unmerged one, so client
+memory is flat in scene size; :func:`dask_client` opens and closes the cluster. ``tile_fn``
 travels by pickle: make it a top-level function or a small dataclass that loads heavy state (the
 model bundle) lazily and caches it in the worker process.
 """
@@ -12,24 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from contextlib import ExitStack
 from typing import Any
 
 from hyperldm_engine.errors import ResourceError
-from hyperldm_engine.progress import Progress
-from hyperldm_engine.tiling.runner import (
-    DEFAULT_STRIP_WIDTH,
-    MaskFn,
-    OutputSet,
-    RunStats,
-    TileFn,
-    TileOutput,
-    TilePlan,
-    TileRequest,
-    stream_tiles,
-)
-from hyperldm_engine.tiling.windows import TileGrid
+from hyperldm_engine.tiling.runner import TileFn, TileOutput, TileRequest
 
 
 def _run_tile(tile_fn: TileFn, request: TileRequest) -> TileOutput:
@@ -116,21 +105,3 @@ def dask_client(*, client: Any = None, scheduler: str | None = None, n_workers: 
             stack.callback(client.close)
         yield client
 
-
-def run_tiles_dask(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
-                   out_bands: int | Mapping[str, int], nodata: float, *, client: Any = None,
-                   scheduler: str | None = None, n_workers: int | None = None,
-                   processes: bool = True, progress: Progress | None = None,
-                   mask_fn: MaskFn | None = None, max_rows_in_flight: int = 2, retries: int = 2,
-                   tiles: Collection[tuple[int, int]] | None = None,
-                   strip_width: int | None = DEFAULT_STRIP_WIDTH, carry_dir: str | None = None) -> RunStats:
-    """:func:`~hyperldm_engine.tiling.runner.run_tiles` with tiles computed as dask tasks on the
-    cluster of :func:`dask_client`; identical output.
-
-    A task that raises is retried ``retries`` times; a task whose worker dies is rescheduled by dask
-    (up to ``distributed.scheduler.allowed-failures``).
-    """
-    with dask_client(client=client, scheduler=scheduler, n_workers=n_workers, processes=processes) as dask:
-        return stream_tiles(reader, tile_fn, TilePlan(grid, tiles, mask_fn, strip_width, carry_dir),
-                            OutputSet.of(writer, out_bands, nodata), DaskBackend(dask, retries=retries),
-                            max_tiles_in_flight=max(1, int(max_rows_in_flight)) * grid.n_cols, progress=progress)

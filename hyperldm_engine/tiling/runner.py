@@ -246,10 +246,18 @@ def _tile_order(strips: list[Strip], n_rows: int) -> list[tuple[int, int, int]]:
     return [(s, i, j) for s, strip in enumerate(strips) for i in range(n_rows) for j in strip.tile_cols]
 
 
-def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSet, backend: Backend, *,
-                 max_tiles_in_flight: int = 1, progress: Progress | None = None, flush_align: int | None = None,
-                 reduce: Callable[[TileOutput], None] | None = None) -> RunStats:
-    """The one tile loop of every runner and back end.
+def run_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSet, backend: Backend | None = None,
+              *, max_tiles_in_flight: int = 1, progress: Progress | None = None, flush_align: int | None = None,
+              reduce: Callable[[TileOutput], None] | None = None) -> RunStats:
+    """The one tile loop of every back end: ``tile_fn`` over ``plan`` on ``reader``'s pixels into ``outputs``.
+
+    ``reader``: ``.width .height [.transform] .read(window) -> (rgb (3,h,w) float32, mask (h,w) bool)``;
+    each writer of ``outputs``: ``.write(array (C,h,w), window)``. ``backend``: where tiles run
+    (default :class:`InProcessBackend`: one at a time in this thread; :class:`ExecutorBackend`,
+    ``tiling.batching.BatchingBackend``, ``tiling.dask_runner.DaskBackend``). Output is
+    ``outputs.nodata`` where the input mask (and ``plan.mask_fn``) is False; tiles without a valid
+    pixel, and tiles not in ``plan.tiles`` when given, are not computed. KeyboardInterrupt and
+    ``Interrupted`` propagate (pending work is cancelled).
 
     Splits the scene into vertical strips about ``plan.strip_width`` pixels wide (see
     :func:`~hyperldm_engine.tiling.windows.plan_strips`) and, strip by strip, reads tiles top to
@@ -262,6 +270,7 @@ def stream_tiles(reader: Any, tile_fn: TileFn, plan: TilePlan, outputs: OutputSe
     rasters, e.g. per-tile candidates, folded on this side of any cluster). ``progress`` advances
     once per tile of ``plan.tiles`` (all tiles when None).
     """
+    backend = InProcessBackend() if backend is None else backend
     grid, writers, bands, nodata = plan.grid, outputs.writers, outputs.bands, outputs.nodata
     tiles, mask_fn = plan.tiles, plan.mask_fn
     if (reader.width, reader.height) != (grid.width, grid.height):
@@ -388,40 +397,3 @@ def _merge(acc: RowBandAccumulator, carry: CarryStore | None, strip: int, row: i
     carry.put(strip, row, CarryPiece(right, {k: v[:, :, cut:] for k, v in sums.items()}, wm[:, cut:],
                                      mask[:, cut:]))
 
-
-def run_tiles(reader: Any, writer: Any, tile_fn: TileFn, grid: TileGrid,
-              out_bands: int | Mapping[str, int], nodata: float, progress: Progress | None = None,
-              mask_fn: MaskFn | None = None, max_rows_in_flight: int = 1,
-              executor: cf.Executor | None = None,
-              tiles: Collection[tuple[int, int]] | None = None,
-              backend: Backend | None = None, max_tiles_in_flight: int | None = None,
-              strip_width: int | None = DEFAULT_STRIP_WIDTH, carry_dir: str | Path | None = None) -> RunStats:
-    """Run ``tile_fn`` over ``grid`` on ``reader``'s pixels, blending into ``writer`` row block by row block
-    (:func:`stream_tiles` with keyword options, for library use and tests; the pipeline builds a
-    :class:`TilePlan` once and calls :func:`stream_tiles` itself).
-
-    ``reader``: ``.width .height [.transform] .read(window) -> (rgb (3,h,w) float32, mask (h,w) bool)``.
-    ``writer``: ``.write(array (C,h,w), window)``; or a mapping name -> writer when ``tile_fn``
-    returns a mapping name -> array (e.g. ``{"hsi": ..., "abundances": ...}``), with ``out_bands``
-    the matching mapping name -> band count. Output is ``nodata`` where the input mask (and
-    ``mask_fn(window)``, e.g. an AOI) is False; tiles without a valid pixel, and tiles not in
-    ``tiles`` when given, are not computed. With an ``executor``, up to ``max_rows_in_flight`` tile
-    rows are computed ahead; without one tiles run one at a time in this thread. KeyboardInterrupt
-    and ``Interrupted`` propagate (pending work is cancelled). A custom ``backend`` (e.g. one that
-    batches tiles into one model call) replaces the executor; ``max_tiles_in_flight`` then bounds
-    how many tiles it may hold (default: ``max_rows_in_flight`` tile rows). ``strip_width`` and
-    ``carry_dir``: see :class:`TilePlan`.
-    """
-    if backend is not None and executor is not None:
-        raise ValueError("give an executor or a backend, not both")
-    if backend is None:
-        backend = InProcessBackend() if executor is None else ExecutorBackend(executor)
-    if max_tiles_in_flight is not None:
-        limit = max(1, int(max_tiles_in_flight))
-    elif executor is None and isinstance(backend, InProcessBackend):
-        limit = 1
-    else:
-        limit = max(1, max_rows_in_flight) * grid.n_cols
-    return stream_tiles(reader, tile_fn, TilePlan(grid, tiles, mask_fn, strip_width, carry_dir),
-                        OutputSet.of(writer, out_bands, nodata), backend, max_tiles_in_flight=limit,
-                        progress=progress)

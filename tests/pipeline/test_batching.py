@@ -24,7 +24,7 @@ from hyperldm_engine.io.raster import open_rgb, scene_statistics
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
 from hyperldm_engine.tiling.batching import BatchingBackend
-from hyperldm_engine.tiling.runner import TileRequest, run_tiles
+from hyperldm_engine.tiling.runner import OutputSet, TilePlan, TileRequest, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 
@@ -67,9 +67,9 @@ class RecordingBatch:
         return [fake_tile(r) for r in requests]
 
 
-def run_fake(rgb: np.ndarray, grid, backend=None, max_tiles_in_flight=None) -> np.ndarray:
+def run_fake(rgb: np.ndarray, grid, backend=None, max_tiles_in_flight=1) -> np.ndarray:
     writer = ArrayWriter(2, rgb.shape[1], rgb.shape[2])
-    run_tiles(ArrayReader(rgb), writer, fake_tile, grid, 2, -9999.0, backend=backend,
+    run_tiles(ArrayReader(rgb), fake_tile, TilePlan(grid), OutputSet.of(writer, 2, -9999.0), backend,
               max_tiles_in_flight=max_tiles_in_flight)
     return writer.data
 

@@ -11,7 +11,7 @@ from shapely.geometry import Polygon, box
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.tiling.aoi import AoiMask, extent_geometry, load_aoi, parse_extent, windows_for_aoi
-from hyperldm_engine.tiling.runner import run_tiles
+from hyperldm_engine.tiling.runner import OutputSet, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 from .fakes import ArrayReader, ArrayWriter, LinearTile, linear_reference
@@ -89,7 +89,7 @@ def test_run_restricted_to_aoi():
 
     reader, writer = ArrayReader(rgb, transform=TRANSFORM), ArrayWriter(5, h, w)
     mask_fn = AoiMask(aoi, TRANSFORM)
-    stats = run_tiles(reader, writer, fn, grid, 5, -1.0, mask_fn=mask_fn, tiles=touched)
+    stats = run_tiles(reader, fn, TilePlan(grid, tiles=touched, mask_fn=mask_fn), OutputSet.of(writer, 5, -1.0))
     inside = np.zeros((h, w), bool)
     inside[5:30, 10:40] = True
     np.testing.assert_array_equal(mask_fn(grid.window(0, 0)), inside[:32, :32])
@@ -99,7 +99,8 @@ def test_run_restricted_to_aoi():
     assert np.all(writer.data[:, ~inside] == -1.0)
     # mask_fn alone (no tile list) skips the same tiles
     calls.clear()
-    run_tiles(ArrayReader(rgb, transform=TRANSFORM), ArrayWriter(5, h, w), fn, grid, 5, -1.0, mask_fn=mask_fn)
+    run_tiles(ArrayReader(rgb, transform=TRANSFORM), fn, TilePlan(grid, mask_fn=mask_fn),
+              OutputSet.of(ArrayWriter(5, h, w), 5, -1.0))
     assert sorted(calls) == touched
     assert shapely.is_valid(aoi)
 
@@ -114,6 +115,6 @@ def test_progress_counts_only_listed_tiles():
     grid = tile_grid(100, 80, 32, 8, align=4)
     progress = Count()
     rgb = np.zeros((3, 80, 100), np.float32)
-    run_tiles(ArrayReader(rgb), ArrayWriter(5, 80, 100), LinearTile(), grid, 5, -1.0,
-              progress=progress, tiles=[(0, 0), (1, 2)])
+    run_tiles(ArrayReader(rgb), LinearTile(), TilePlan(grid, tiles=[(0, 0), (1, 2)]),
+              OutputSet.of(ArrayWriter(5, 80, 100), 5, -1.0), progress=progress)
     assert progress.done == 2

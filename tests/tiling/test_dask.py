@@ -7,8 +7,8 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from hyperldm_engine.tiling.dask_runner import local_client, run_tiles_dask
-from hyperldm_engine.tiling.runner import run_tiles
+from hyperldm_engine.tiling.dask_runner import DaskBackend, dask_client, local_client
+from hyperldm_engine.tiling.runner import OutputSet, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 from . import fakes
@@ -35,7 +35,7 @@ def threads_client():
 
 def _reference(rgb, mask, grid):
     w = ArrayWriter(5, *rgb.shape[1:])
-    run_tiles(ArrayReader(rgb, mask), w, LinearTile(), grid, 5, -1.0)
+    run_tiles(ArrayReader(rgb, mask), LinearTile(), TilePlan(grid), OutputSet.of(w, 5, -1.0))
     return w.data
 
 
@@ -43,8 +43,8 @@ def test_identical_to_in_process(threads_client):
     rgb, mask = _scene()
     grid = tile_grid(90, 70, 16, 4, align=4)
     writer = ArrayWriter(5, 70, 90)
-    stats = run_tiles_dask(ArrayReader(rgb, mask), writer, LinearTile(), grid, 5, -1.0,
-                           client=threads_client, max_rows_in_flight=1)
+    stats = run_tiles(ArrayReader(rgb, mask), LinearTile(), TilePlan(grid), OutputSet.of(writer, 5, -1.0),
+                      DaskBackend(threads_client), max_tiles_in_flight=grid.n_cols)
     np.testing.assert_array_equal(writer.data, _reference(rgb, mask, grid))
     assert stats.computed + stats.skipped == len(grid) and stats.skipped > 0
 
@@ -53,8 +53,8 @@ def test_failed_task_is_retried(threads_client, tmp_path):
     rgb, _ = _scene()
     grid = tile_grid(90, 70, 32, 8, align=4)
     writer = ArrayWriter(5, 70, 90)
-    run_tiles_dask(ArrayReader(rgb), writer, FailOnceTile(str(tmp_path / "m")), grid, 5, -1.0,
-                   client=threads_client, retries=2)
+    run_tiles(ArrayReader(rgb), FailOnceTile(str(tmp_path / "m")), TilePlan(grid), OutputSet.of(writer, 5, -1.0),
+              DaskBackend(threads_client, retries=2), max_tiles_in_flight=2 * grid.n_cols)
     assert (tmp_path / "m").exists()
     np.testing.assert_array_equal(writer.data, _reference(rgb, np.ones((70, 90), bool), grid))
 
@@ -63,13 +63,16 @@ def test_without_retries_the_error_propagates(threads_client, tmp_path):
     rgb, _ = _scene()
     grid = tile_grid(90, 70, 32, 8, align=4)
     with pytest.raises(RuntimeError, match="transient"):
-        run_tiles_dask(ArrayReader(rgb), ArrayWriter(5, 70, 90), FailOnceTile(str(tmp_path / "m")), grid, 5,
-                       -1.0, client=threads_client, retries=0)
+        run_tiles(ArrayReader(rgb), FailOnceTile(str(tmp_path / "m")), TilePlan(grid),
+                  OutputSet.of(ArrayWriter(5, 70, 90), 5, -1.0), DaskBackend(threads_client, retries=0),
+                  max_tiles_in_flight=2 * grid.n_cols)
 
 
 def test_exactly_one_cluster_source():
-    with pytest.raises(ValueError):
-        run_tiles_dask(None, None, LinearTile(), tile_grid(8, 8, 8, 0), 5, -1.0)
+    with pytest.raises(ValueError), dask_client():
+        pass
+    with pytest.raises(ValueError), dask_client(scheduler="tcp://localhost:1", n_workers=1):
+        pass
 
 
 def test_worker_processes_with_a_killed_worker(tmp_path):
@@ -78,8 +81,9 @@ def test_worker_processes_with_a_killed_worker(tmp_path):
     grid = tile_grid(90, 70, 32, 8, align=4)
     writer = ArrayWriter(5, 70, 90)
     t0 = time.perf_counter()
-    run_tiles_dask(ArrayReader(rgb, mask), writer, DieOnceTile(str(tmp_path / "died")), grid, 5, -1.0,
-                   n_workers=2, max_rows_in_flight=2)
+    with dask_client(n_workers=2) as client:
+        run_tiles(ArrayReader(rgb, mask), DieOnceTile(str(tmp_path / "died")), TilePlan(grid),
+                  OutputSet.of(writer, 5, -1.0), DaskBackend(client), max_tiles_in_flight=2 * grid.n_cols)
     print(f"process cluster run with a worker death: {time.perf_counter() - t0:.1f} s")
     assert (tmp_path / "died").exists()
     np.testing.assert_array_equal(writer.data, _reference(rgb, mask, grid))

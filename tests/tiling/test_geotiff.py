@@ -7,7 +7,7 @@ from affine import Affine
 
 from hyperldm_engine.io.raster import open_rgb
 from hyperldm_engine.io.writer import HsiWriter
-from hyperldm_engine.tiling.runner import run_tiles
+from hyperldm_engine.tiling.runner import OutputSet, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 from .fakes import LinearTile, linear_reference
@@ -31,7 +31,7 @@ def test_identity_through_geotiffs(tmp_path):
     grid = tile_grid(reader.width, reader.height, 64, 16, align=4)
     out = tmp_path / "hsi.tif"
     with HsiWriter(out, reader.profile, count=5, wavelengths_nm=WAVELENGTHS, nodata=-9999.0) as writer:
-        stats = run_tiles(reader, writer, LinearTile(), grid, out_bands=5, nodata=-9999.0)
+        stats = run_tiles(reader, LinearTile(), TilePlan(grid), OutputSet.of(writer, 5, -9999.0))
     assert stats.computed == len(grid)
     with rasterio.open(out) as ds:
         data = ds.read()
@@ -53,5 +53,5 @@ def test_interrupt_leaves_no_output(tmp_path):
 
     out = tmp_path / "hsi.tif"
     with pytest.raises(KeyboardInterrupt), HsiWriter(out, reader.profile, count=5, nodata=-9999.0) as writer:
-        run_tiles(reader, writer, stop_at_row_two, grid, out_bands=5, nodata=-9999.0)
+        run_tiles(reader, stop_at_row_two, TilePlan(grid), OutputSet.of(writer, 5, -9999.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb.tif"]

@@ -5,7 +5,7 @@ import tracemalloc
 
 import pytest
 
-from hyperldm_engine.tiling.runner import run_tiles
+from hyperldm_engine.tiling.runner import OutputSet, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 from .fakes import DigestWriter, LinearTile, SyntheticReader
@@ -16,7 +16,7 @@ def _peak_bytes(width, height, tile=128, overlap=32):
     grid = tile_grid(width, height, tile, overlap, align=4)
     tracemalloc.start()
     t0 = time.perf_counter()
-    stats = run_tiles(reader, writer, LinearTile(), grid, out_bands=5, nodata=-1.0)
+    stats = run_tiles(reader, LinearTile(), TilePlan(grid), OutputSet.of(writer, 5, -1.0))
     seconds = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

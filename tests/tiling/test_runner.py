@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hyperldm_engine.errors import Interrupted
-from hyperldm_engine.tiling.runner import run_tiles
+from hyperldm_engine.tiling.runner import ExecutorBackend, OutputSet, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import tile_grid
 
 from .fakes import ArrayReader, ArrayWriter, LinearTile, TwoOutputTile, linear_reference
@@ -43,7 +43,7 @@ def test_linear_model_is_exact_through_tiling(tile, overlap):
     rgb = _scene()
     reader, writer = ArrayReader(rgb), ArrayWriter(5, 70, 90)
     grid = tile_grid(90, 70, tile, overlap, align=4)
-    stats = run_tiles(reader, writer, LinearTile(), grid, out_bands=5, nodata=-1.0)
+    stats = run_tiles(reader, LinearTile(), TilePlan(grid), OutputSet.of(writer, 5, -1.0))
     np.testing.assert_allclose(writer.data, linear_reference(rgb), rtol=8 * EPS32, atol=1e-7)
     assert stats.computed == len(grid) and stats.skipped == 0
     rows = [(w.row_off, w.height) for w in writer.windows]
@@ -59,7 +59,7 @@ def test_all_nodata_tiles_are_not_computed_and_output_nodata():
     grid = tile_grid(90, 70, 32, 8, align=4)
     fn = Counting(LinearTile())
     reader, writer = ArrayReader(rgb, mask), ArrayWriter(5, 70, 90)
-    stats = run_tiles(reader, writer, fn, grid, out_bands=5, nodata=-9999.0)
+    stats = run_tiles(reader, fn, TilePlan(grid), OutputSet.of(writer, 5, -9999.0))
     expected_calls = [(i, j) for i, j, w in grid if mask[w.toslices()].any()]
     assert sorted(fn.calls) == sorted(expected_calls) and len(expected_calls) < len(grid)
     assert stats.skipped == len(grid) - len(expected_calls)
@@ -72,8 +72,8 @@ def test_named_outputs_go_to_their_writers():
     rgb = _scene(40, 50)
     grid = tile_grid(50, 40, 16, 4, align=4)
     writers = {"hsi": ArrayWriter(5, 40, 50), "abundances": ArrayWriter(2, 40, 50)}
-    run_tiles(ArrayReader(rgb), writers, TwoOutputTile(), grid, out_bands={"hsi": 5, "abundances": 2},
-              nodata=0.0)
+    run_tiles(ArrayReader(rgb), TwoOutputTile(), TilePlan(grid),
+              OutputSet.of(writers, {"hsi": 5, "abundances": 2}, 0.0))
     np.testing.assert_allclose(writers["hsi"].data, linear_reference(rgb), rtol=8 * EPS32, atol=1e-7)
     np.testing.assert_allclose(writers["abundances"].data, 2 * rgb[:2], rtol=8 * EPS32, atol=1e-7)
 
@@ -82,9 +82,10 @@ def test_thread_pool_output_is_bit_identical():
     rgb = _scene()
     grid = tile_grid(90, 70, 16, 4, align=4)
     a, b = ArrayWriter(5, 70, 90), ArrayWriter(5, 70, 90)
-    run_tiles(ArrayReader(rgb), a, LinearTile(), grid, 5, -1.0)
+    run_tiles(ArrayReader(rgb), LinearTile(), TilePlan(grid), OutputSet.of(a, 5, -1.0))
     with ThreadPoolExecutor(3) as pool:
-        run_tiles(ArrayReader(rgb), b, LinearTile(), grid, 5, -1.0, executor=pool, max_rows_in_flight=2)
+        run_tiles(ArrayReader(rgb), LinearTile(), TilePlan(grid), OutputSet.of(b, 5, -1.0), ExecutorBackend(pool),
+                  max_tiles_in_flight=2 * grid.n_cols)
     np.testing.assert_array_equal(a.data, b.data)
 
 
@@ -98,7 +99,7 @@ def test_latent_origin_and_request_geometry():
         return LinearTile()(req)
 
     reader = ArrayReader(_scene())
-    run_tiles(reader, ArrayWriter(5, 70, 90), fn, grid, 5, -1.0)
+    run_tiles(reader, fn, TilePlan(grid), OutputSet.of(ArrayWriter(5, 70, 90), 5, -1.0))
     for req in seen:
         assert req.latent_origin == (req.window.row_off // 4, req.window.col_off // 4)
         assert req.transform.c == reader.transform.c + 10.0 * req.window.col_off
@@ -107,7 +108,8 @@ def test_latent_origin_and_request_geometry():
 def test_progress_per_tile_with_mpix_rate():
     grid = tile_grid(90, 70, 32, 8, align=4)
     progress = RecordingProgress()
-    run_tiles(ArrayReader(_scene()), ArrayWriter(5, 70, 90), LinearTile(), grid, 5, -1.0, progress=progress)
+    run_tiles(ArrayReader(_scene()), LinearTile(), TilePlan(grid), OutputSet.of(ArrayWriter(5, 70, 90), 5, -1.0),
+              progress=progress)
     assert len(progress.steps) == len(grid)
     assert all(s[2]["MPix/s"] >= 0 for s in progress.steps)
 
@@ -123,14 +125,15 @@ def test_interruption_propagates(exc):
 
     writer = ArrayWriter(5, 70, 90)
     with pytest.raises(exc):
-        run_tiles(ArrayReader(_scene()), writer, fn, grid, 5, -1.0)
+        run_tiles(ArrayReader(_scene()), fn, TilePlan(grid), OutputSet.of(writer, 5, -1.0))
     assert all(w.row_off + w.height <= grid.row_starts[2] for w in writer.windows)
 
 
 def test_wrong_output_shape_is_reported():
     grid = tile_grid(40, 40, 16, 4, align=4)
     with pytest.raises(ValueError, match="shape"):
-        run_tiles(ArrayReader(_scene(40, 40)), ArrayWriter(5, 40, 40), lambda r: r.rgb, grid, 5, -1.0)
+        run_tiles(ArrayReader(_scene(40, 40)), lambda r: r.rgb, TilePlan(grid),
+                  OutputSet.of(ArrayWriter(5, 40, 40), 5, -1.0))
 
 
 def test_block_aligned_flushes_and_bounded_band():
@@ -139,7 +142,7 @@ def test_block_aligned_flushes_and_bounded_band():
 
     grid = tile_grid(90, 200, 24, 8, align=4)
     writer = Blocked(5, 200, 90)
-    stats = run_tiles(ArrayReader(_scene(200, 90)), writer, LinearTile(), grid, 5, -1.0)
+    stats = run_tiles(ArrayReader(_scene(200, 90)), LinearTile(), TilePlan(grid), OutputSet.of(writer, 5, -1.0))
     assert all(w.row_off % 32 == 0 for w in writer.windows)
     assert all(w.height % 32 == 0 for w in writer.windows[:-1])
     # band of rows in flight never exceeds one tile + one block (+ align) high, 5 + 1 float32 planes + mask
@@ -175,15 +178,13 @@ class ShuffledBackend:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_completion_order_does_not_change_output_and_in_flight_is_bounded(seed):
-    from hyperldm_engine.tiling.runner import OutputSet, TilePlan, stream_tiles
-
     rgb = _scene()
     grid = tile_grid(90, 70, 16, 4, align=4)
     reference, out = ArrayWriter(5, 70, 90), ArrayWriter(5, 70, 90)
-    run_tiles(ArrayReader(rgb), reference, LinearTile(), grid, 5, -1.0)
+    run_tiles(ArrayReader(rgb), LinearTile(), TilePlan(grid), OutputSet.of(reference, 5, -1.0))
     backend = ShuffledBackend(seed)
     limit = 2 * grid.n_cols
-    stream_tiles(ArrayReader(rgb), LinearTile(), TilePlan(grid), OutputSet.of(out, 5, -1.0), backend,
-                 max_tiles_in_flight=limit)
+    run_tiles(ArrayReader(rgb), LinearTile(), TilePlan(grid), OutputSet.of(out, 5, -1.0), backend,
+              max_tiles_in_flight=limit)
     np.testing.assert_array_equal(out.data, reference.data)
     assert backend.max_in_flight == limit

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hyperldm_engine.tiling.runner import run_tiles
+from hyperldm_engine.tiling.runner import OutputSet, TilePlan, run_tiles
 from hyperldm_engine.tiling.seams import border_pairs, seam_statistic
 from hyperldm_engine.tiling.windows import tile_grid
 
@@ -37,7 +37,7 @@ def test_mask_excludes_pairs():
 def _merged(tile_fn, overlap, reader):
     grid = tile_grid(reader.width, reader.height, 32, overlap, align=4)
     writer = ArrayWriter(3 if isinstance(tile_fn, TileOffsetTile) else 5, reader.height, reader.width)
-    run_tiles(reader, writer, tile_fn, grid, writer.data.shape[0], -1.0)
+    run_tiles(reader, tile_fn, TilePlan(grid), OutputSet.of(writer, writer.data.shape[0], -1.0))
     return writer.data, grid
 
 

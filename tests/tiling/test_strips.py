@@ -8,7 +8,7 @@ from rasterio.windows import Window
 
 from hyperldm_engine.errors import HyperLDMError
 from hyperldm_engine.tiling.carry import CarryPiece, CarryStore, split_at
-from hyperldm_engine.tiling.runner import run_tiles
+from hyperldm_engine.tiling.runner import OutputSet, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import plan_strips, tile_grid
 
 from .fakes import ArrayReader, ArrayWriter, TwoOutputTile
@@ -71,10 +71,10 @@ def test_output_is_bit_identical_for_any_strip_width(strip, overlap, tmp_path):
     rgb, mask = _scene()
     grid = tile_grid(230, 90, 32, overlap, align=4)
     reference = ArrayWriter(4, 90, 230)
-    run_tiles(ArrayReader(rgb, mask), reference, TileNoise(), grid, 4, -1.0, strip_width=None)
+    run_tiles(ArrayReader(rgb, mask), TileNoise(), TilePlan(grid, strip_width=None), OutputSet.of(reference, 4, -1.0))
     writer = BlockWriter(4, 90, 230)
-    stats = run_tiles(ArrayReader(rgb, mask), writer, TileNoise(), grid, 4, -1.0, strip_width=strip,
-                      carry_dir=tmp_path)
+    stats = run_tiles(ArrayReader(rgb, mask), TileNoise(), TilePlan(grid, strip_width=strip, carry_dir=tmp_path),
+                      OutputSet.of(writer, 4, -1.0))
     assert stats.strips > 1 and stats.carried_bytes > 0
     np.testing.assert_array_equal(writer.data, reference.data)
     assert not np.isnan(writer.data).any() and (writer.data[:, ~mask] == -1.0).all()
@@ -85,7 +85,7 @@ def test_each_block_is_written_once_and_whole():
     rgb, mask = _scene()
     grid = tile_grid(230, 90, 32, 8, align=4)
     writer = BlockWriter(4, 90, 230)
-    run_tiles(ArrayReader(rgb, mask), writer, TileNoise(), grid, 4, -1.0, strip_width=48)
+    run_tiles(ArrayReader(rgb, mask), TileNoise(), TilePlan(grid, strip_width=48), OutputSet.of(writer, 4, -1.0))
     hits = np.zeros((90, 230), int)
     for w in writer.windows:
         c0, r0, cw, rh = int(w.col_off), int(w.row_off), int(w.width), int(w.height)
@@ -102,8 +102,8 @@ def test_named_outputs_and_a_subset_of_tiles_through_strips():
     out = {}
     for strip in (None, 40):
         writers = {"hsi": ArrayWriter(5, 90, 230), "abundances": ArrayWriter(2, 90, 230)}
-        stats = run_tiles(ArrayReader(rgb), writers, TwoOutputTile(), grid, {"hsi": 5, "abundances": 2}, -1.0,
-                          tiles=wanted, strip_width=strip)
+        stats = run_tiles(ArrayReader(rgb), TwoOutputTile(), TilePlan(grid, tiles=wanted, strip_width=strip),
+                          OutputSet.of(writers, {"hsi": 5, "abundances": 2}, -1.0))
         assert stats.computed == len(wanted)
         out[strip] = writers
     for name in ("hsi", "abundances"):
@@ -115,8 +115,8 @@ def test_accumulator_is_one_strip_wide_whatever_the_scene_width():
     for width in (128, 512, 1024):
         rgb = np.random.default_rng(0).uniform(0, 1, (3, 64, width)).astype(np.float32)
         grid = tile_grid(width, 64, 32, 8, align=4)
-        stats = run_tiles(ArrayReader(rgb), ArrayWriter(4, 64, width), TileNoise(), grid, 4, -1.0,
-                          strip_width=64)
+        stats = run_tiles(ArrayReader(rgb), TileNoise(), TilePlan(grid, strip_width=64),
+                          OutputSet.of(ArrayWriter(4, 64, width), 4, -1.0))
         peaks[width] = stats.peak_accumulator_bytes
     assert peaks[1024] == peaks[512] == peaks[128]
     # one strip (64 px, 4 bands + weights + validity) of at most a tile (32) + a flushed remainder
@@ -133,8 +133,8 @@ def test_interrupted_run_removes_the_carry_folder(tmp_path):
         return TileNoise()(request)
 
     with pytest.raises(KeyboardInterrupt):
-        run_tiles(ArrayReader(rgb), ArrayWriter(4, 90, 230), stop_in_second_strip, grid, 4, -1.0,
-                  strip_width=48, carry_dir=tmp_path)
+        run_tiles(ArrayReader(rgb), stop_in_second_strip, TilePlan(grid, strip_width=48, carry_dir=tmp_path),
+                  OutputSet.of(ArrayWriter(4, 90, 230), 4, -1.0))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -172,7 +172,8 @@ def test_an_untiled_output_is_written_in_whole_rows():
     rgb, mask = _scene()
     grid = tile_grid(230, 90, 32, 8, align=4)
     writer = StripedWriter(4, 90, 230)
-    stats = run_tiles(ArrayReader(rgb, mask), writer, TileNoise(), grid, 4, -1.0, strip_width=48)
+    stats = run_tiles(ArrayReader(rgb, mask), TileNoise(), TilePlan(grid, strip_width=48),
+                      OutputSet.of(writer, 4, -1.0))
     assert stats.strips == 1
     assert all(int(w.col_off) == 0 and int(w.width) == 230 for w in writer.windows)
 
@@ -182,15 +183,13 @@ def test_an_untiled_output_is_written_in_whole_rows():
 def test_an_output_window_gets_the_whole_runs_pixels_in_whole_blocks(strip, out, tmp_path):
     """``TilePlan.out_window``: writers the window's size get exactly the whole-grid output's pixels there;
     flushes and strips fill blocks counted from the window's origin, each written once."""
-    from hyperldm_engine.tiling.runner import InProcessBackend, OutputSet, TilePlan, stream_tiles
-
     rgb, mask = _scene()
     grid = tile_grid(230, 90, 32, 8, align=4)
     reference = ArrayWriter(4, 90, 230)
-    run_tiles(ArrayReader(rgb, mask), reference, TileNoise(), grid, 4, -1.0, strip_width=None)
+    run_tiles(ArrayReader(rgb, mask), TileNoise(), TilePlan(grid, strip_width=None), OutputSet.of(reference, 4, -1.0))
     writer = BlockWriter(4, int(out.height), int(out.width))
     plan = TilePlan(grid, strip_width=strip, carry_dir=tmp_path, out_window=out)
-    stream_tiles(ArrayReader(rgb, mask), TileNoise(), plan, OutputSet.of(writer, 4, -1.0), InProcessBackend())
+    run_tiles(ArrayReader(rgb, mask), TileNoise(), plan, OutputSet.of(writer, 4, -1.0))
     r0, c0 = int(out.row_off), int(out.col_off)
     np.testing.assert_array_equal(writer.data, reference.data[:, r0:r0 + int(out.height), c0:c0 + int(out.width)])
     hits = np.zeros((int(out.height), int(out.width)), int)
