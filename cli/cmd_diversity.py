@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from hyperldm_cli.common import finish, progress_option, resolve_model, scene_options
 
@@ -24,10 +26,7 @@ from hyperldm_engine.spectral.input_sensors import names as sensor_names
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
 @progress_option
 def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int, steps: int,
-              write_samples: bool, input_sensor: str, device: str, batch_size: int, strip_width: int,
-              tile_size: int, overlap: int, extent: str | None, aoi: str | None, keep_grid: bool,
-              workers: int | None,
-              scheduler: str | None, scale: float | None, bands: str | None, overwrite: bool,
+              write_samples: bool, input_sensor: str, scene: dict[str, Any], overwrite: bool,
               progress_mode: str) -> None:
     """Synthesize K samples from RGB and measure their diversity into OUT_DIR.
 
@@ -41,11 +40,7 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
 
     job = DiversityJob(input=rgb, output_dir=out_dir, model=resolve_model(model),
                        sampling=SamplingOptions(samples=samples, seed=seed, steps=steps),
-                       tile=tile_size, overlap=overlap, device=device, write_samples=write_samples,
-                       overwrite=overwrite, scale=scale, input_sensor=input_sensor,
-                       bands=bands or None, extent=extent, aoi=aoi, keep_grid=keep_grid, workers=workers,
-                       scheduler=scheduler,
-                       batch_size=batch_size, strip_width=strip_width)
+                       write_samples=write_samples, overwrite=overwrite, input_sensor=input_sensor, **scene)
     report = run_diversity(job, progress_mode=progress_mode)
     values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}
     finish("diversity", progress_mode, output_paths(out_dir, samples, write_samples), values=values,

@@ -4,6 +4,7 @@ quality report against baselines and the model diagnosis."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import click
 from hyperldm_cli.common import finish, option_group, progress_option, resolve_model
@@ -22,6 +23,13 @@ def run_options(quick: str = QUICK):
         click.option("--overwrite", is_flag=True))
 
 
+def counts(**options: tuple[int, str]):
+    """Optional whole-number settings ``name=(minimum, help)``: ``--name`` (None: the experiment's own
+    default, given in the help's brackets)."""
+    return option_group(*(click.option(f"--{name.replace('_', '-')}", type=click.IntRange(min=low), default=None,
+                                       help=text) for name, (low, text) in options.items()))
+
+
 @click.group("experiment")
 def experiment() -> None:
     """Reproduce the paper's experiments on simulated scenes, and check NDVI on a real Landsat 8 scene."""
@@ -30,26 +38,17 @@ def experiment() -> None:
 @experiment.command("noise-sweep")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @run_options()
-@click.option("--scenes", type=click.IntRange(min=1), default=None, help="Held-out test scenes [2].")
-@click.option("--train-scenes", type=click.IntRange(min=1), default=None, help="Fine-tuning scenes [2].")
-@click.option("--size", type=click.IntRange(min=32), default=None, help="Scene side in pixels [128].")
-@click.option("--samples", type=click.IntRange(min=2), default=None, help="Samples K per scene [5].")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="DDIM steps [10].")
-@click.option("--iterations", type=click.IntRange(min=1), default=None,
-              help="Stage-2 fine-tuning iterations per noise scale [100].")
+@counts(scenes=(1, "Held-out test scenes [2]."), train_scenes=(1, "Fine-tuning scenes [2]."),
+        size=(32, "Scene side in pixels [128]."), samples=(2, "Samples K per scene [5]."),
+        steps=(1, "DDIM steps [10]."), iterations=(1, "Stage-2 fine-tuning iterations per noise scale [100]."))
 @click.option("--no-finetune", is_flag=True, help="Only the sampling-time rescale variant.")
 @progress_option
-def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scenes: int | None, size: int | None,
-                samples: int | None, steps: int | None, iterations: int | None, no_finetune: bool, seed: int,
-                device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
+def noise_sweep(out_dir: str, model: str | None, no_finetune: bool, seed: int, device: str, quick: bool,
+                overwrite: bool, progress_mode: str, **options: object) -> None:
     """SD, SDM, MPSNR, SAM at 0.5x / 1x / 2x the noise maximum, fine-tuned and sampling-time rescaled."""
     from hyperldm_engine.experiments.noise_sweep import NoiseSweepSettings, run_noise_sweep
 
-    s = NoiseSweepSettings.quick() if quick else NoiseSweepSettings()
-    given = {"scenes": scenes, "train_scenes": train_scenes, "size": size, "samples": samples, "steps": steps,
-             "iterations": iterations}
-    s = replace(s, **{k: v for k, v in given.items() if v is not None}, seed=seed, device=device,
-                finetune=not no_finetune)
+    s = _settings(NoiseSweepSettings, quick, options, seed=seed, device=device, finetune=not no_finetune)
     result = run_noise_sweep(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
     _done(out_dir, result["seconds"], progress_mode, ["results.json", "results.md", "noise_sweep.png"])
 
@@ -57,22 +56,16 @@ def noise_sweep(out_dir: str, model: str | None, scenes: int | None, train_scene
 @experiment.command("downstream")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @run_options()
-@click.option("--train-scenes", type=click.IntRange(min=1), default=None, help="Training scenes [3].")
-@click.option("--test-scenes", type=click.IntRange(min=1), default=None, help="Held-out test scenes [2].")
-@click.option("--size", type=click.IntRange(min=16), default=None, help="Scene side in pixels [128].")
-@click.option("--iterations", type=click.IntRange(min=1), default=None, help="Network training iterations [300].")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="DDIM steps of the synthesis [10].")
+@counts(train_scenes=(1, "Training scenes [3]."), test_scenes=(1, "Held-out test scenes [2]."),
+        size=(16, "Scene side in pixels [128]."), iterations=(1, "Network training iterations [300]."),
+        steps=(1, "DDIM steps of the synthesis [10]."))
 @progress_option
-def downstream(out_dir: str, model: str | None, train_scenes: int | None, test_scenes: int | None,
-               size: int | None, iterations: int | None, steps: int | None, seed: int, device: str, quick: bool,
-               overwrite: bool, progress_mode: str) -> None:
+def downstream(out_dir: str, model: str | None, seed: int, device: str, quick: bool, overwrite: bool,
+               progress_mode: str, **options: object) -> None:
     """OA, AA, kappa of one segmentation network on RGB, 1 or 5 synthetic HSIs per RGB, and the real HSI."""
     from hyperldm_engine.experiments.downstream import DownstreamSettings, run_downstream
 
-    s = DownstreamSettings.quick() if quick else DownstreamSettings()
-    given = {"train_scenes": train_scenes, "test_scenes": test_scenes, "size": size, "iterations": iterations,
-             "steps": steps}
-    s = replace(s, **{k: v for k, v in given.items() if v is not None}, seed=seed, device=device)
+    s = _settings(DownstreamSettings, quick, options, seed=seed, device=device)
     result = run_downstream(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
     names = ["results.json", "results.md"] + [f"confusion_{r['input']}.png" for r in result["rows"]]
     _done(out_dir, result["seconds"], progress_mode, names)
@@ -192,12 +185,16 @@ def real_check(model: str | None, out_dir: str, samples: int, steps: int | None,
 
     from hyperldm_engine.experiments.real_check import RealCheckSettings, run_real_check
 
-    s = RealCheckSettings.quick() if quick else RealCheckSettings()
-    s = replace(s, samples=samples, steps=steps, seed=seed, device=device,
-                **({"sim_scenes": sim_scenes} if sim_scenes else {}))
+    s = _settings(RealCheckSettings, quick, {"sim_scenes": sim_scenes}, samples=samples, steps=steps, seed=seed,
+                  device=device)
     result = run_real_check(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
     _done(out_dir, result["seconds"]["total"], progress_mode, ["real_check.json", "real_check.md", "real_check.png"],
           values={"pearson_r": result["pearson_r_vs_real_ndvi"], "coverage": result["coverage"]})
+
+
+def _settings(cls: Any, quick: bool, options: dict[str, object], **fixed: object) -> Any:
+    """An experiment's settings: its quick or default ones, with the options given (not None) and ``fixed``."""
+    return replace(cls.quick() if quick else cls(), **{k: v for k, v in options.items() if v is not None}, **fixed)
 
 
 def _done(out_dir: str, seconds: float, mode: str, names: list[str], values: dict | None = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from hyperldm_cli.common import finish, progress_option, resolve_model, scene_options
 
@@ -63,10 +65,8 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @progress_option
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,
-               eta: float, sample_layout: str, abundances: str | None, device: str, autocast: str | None,
-               batch_size: int, strip_width: int, tile_size: int, overlap: int, extent: str | None, aoi: str | None,
-               keep_grid: bool, workers: int | None, scheduler: str | None, creation_options: tuple[str, ...],
-               cog: bool, dtype: str, scale: float | None, bands: str | None, overwrite: bool, progress_mode: str,
+               eta: float, sample_layout: str, abundances: str | None, scene: dict[str, Any], autocast: str | None,
+               creation_options: tuple[str, ...], cog: bool, dtype: str, overwrite: bool, progress_mode: str,
                mode: str, input_sensor: str, rgb_consistency: str, output_sensor: str | None, envi_header: bool,
                library_out: str | None, abundance_groups: bool) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
@@ -80,12 +80,9 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta, mode=mode),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency,
         output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,
-        abundance_grouping="material" if abundance_groups else "class",
-        tile=tile_size, overlap=overlap, device=device, sample_layout=sample_layout, abundances=abundances,
-        creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, aoi=aoi,
-        keep_grid=keep_grid, workers=workers, scheduler=scheduler, scale=scale,
-        bands=bands or None, autocast=autocast,
-        batch_size=batch_size, strip_width=strip_width,
+        abundance_grouping="material" if abundance_groups else "class", sample_layout=sample_layout,
+        abundances=abundances, creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite,
+        autocast=autocast, **scene,
     )
     paths, stats = synthesize_scene(job, progress_mode=progress_mode)
     from hyperldm_engine.pipeline.outputs import written_extras

@@ -82,15 +82,15 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
                    file_output(f"{out_bundle}.loss.png", "the loss plot")],
                   [hsi, rgb, labels, wavelengths, init_bundle], overwrite)  # before any work
     base = TrainSettings()
-    both = iterations if iterations is not None else None
+
+    def given(*values: int | None) -> int:  # the first value given: the stage's option, --iterations, the default
+        return next(v for v in values if v is not None)
+
     settings = TrainSettings(
-        vq_iterations=vq_iterations if vq_iterations is not None
-        else (both if both is not None else base.vq_iterations),
-        diffusion_iterations=diffusion_iterations if diffusion_iterations is not None
-        else (both if both is not None else base.diffusion_iterations),
-        classifier_iterations=0 if labels is None else (
-            classifier_iterations if classifier_iterations is not None else base.classifier_iterations),
-        anchor_iterations=DEFAULT_ANCHOR_ITERATIONS if anchor_iterations is None else anchor_iterations,
+        vq_iterations=given(vq_iterations, iterations, base.vq_iterations),
+        diffusion_iterations=given(diffusion_iterations, iterations, base.diffusion_iterations),
+        classifier_iterations=0 if labels is None else given(classifier_iterations, base.classifier_iterations),
+        anchor_iterations=given(anchor_iterations, DEFAULT_ANCHOR_ITERATIONS),
         patch_size=patch_size, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
         augment=not no_augment, **PRESET_SETTINGS[preset])
     scene = load_scene(hsi, rgb, labels, wavelengths)

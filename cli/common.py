@@ -3,6 +3,7 @@ and the last word of a run (:func:`finish`)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -60,7 +61,7 @@ def option_group(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 #: how a scene is read, cut into tiles, restricted and run: the same for synthesize and diversity
-scene_options = option_group(
+_scene_option_group = option_group(
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto."),
     click.option("--batch-size", default=1, show_default=True, type=int,
                  help="Tiles per model call; larger values help on a GPU, memory grows linearly."),
@@ -83,3 +84,20 @@ scene_options = option_group(
                  help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float)."),
     click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based)."),
 )
+
+#: the scene options' parameter names -> ``pipeline.run.SceneOptions`` fields
+SCENE_FIELDS = {"device": "device", "batch_size": "batch_size", "strip_width": "strip_width", "tile_size": "tile",
+                "overlap": "overlap", "extent": "extent", "aoi": "aoi", "keep_grid": "keep_grid",
+                "workers": "workers", "scheduler": "scheduler", "scale": "scale", "bands": "bands"}
+
+
+def scene_options(f: F) -> F:
+    """The scene option group, handed to the command as one ``scene`` mapping of ``SceneOptions`` fields
+    (``SceneJob(..., **scene)``), so a command lists only its own options."""
+
+    @functools.wraps(f)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        scene = {field: kwargs.pop(name) for name, field in SCENE_FIELDS.items()}
+        return f(*args, scene={**scene, "bands": scene["bands"] or None}, **kwargs)
+
+    return _scene_option_group(command)  # type: ignore[return-value]

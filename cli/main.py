@@ -58,24 +58,18 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="hyperldm-engine", standalone_mode=False)
         if debug or "--timings" in argv:
             click.echo(timings.report(), err=True)
-    except click.exceptions.Abort:
-        _fail("interrupted; no partial output was kept", 130, json_mode)
-    except KeyboardInterrupt:
-        if debug:
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        if debug and isinstance(exc, KeyboardInterrupt):
             raise
         _fail("interrupted; no partial output was kept", 130, json_mode)
-    except click.ClickException as exc:
+    except (click.ClickException, HyperLDMError) as exc:
         if debug:
             raise
-        message = " ".join(exc.format_message().split())
+        message = " ".join(exc.format_message().split()) if isinstance(exc, click.ClickException) else str(exc)
         ctx = getattr(exc, "ctx", None)
         if isinstance(exc, click.UsageError) and ctx is not None:
             message += f" (see '{ctx.command_path} --help')"
         _fail(message, exc.exit_code, json_mode)
-    except HyperLDMError as exc:
-        if debug:
-            raise
-        _fail(str(exc), exc.exit_code, json_mode)
     sys.exit(0)
 
 

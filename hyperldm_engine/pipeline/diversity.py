@@ -39,16 +39,9 @@ from hyperldm_engine.io.raster import block_windows
 from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.metrics.diversity import EPS, SDAccumulator, neg_entropy, sample_diversity
 from hyperldm_engine.pipeline import report as report_mod
-from hyperldm_engine.pipeline.run import (
-    DEFAULT_OVERLAP,
-    DEFAULT_TILE,
-    NODATA,
-    check_run_options,
-    open_scene,
-    prepare_outputs,
-)
+from hyperldm_engine.pipeline.run import NODATA, SceneOptions, check_run_options, open_scene, prepare_outputs
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
-from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, OutputSet, TileOutput, TileRequest
+from hyperldm_engine.tiling.runner import OutputSet, TileOutput, TileRequest
 
 #: file names inside the output folder: owned by the engine-plugin contract (hyperldm_engine.contract)
 MEAN, SPREAD, SD_MAP, SDM_MAP = (contract.DIVERSITY_FILES[r] for r in (
@@ -232,28 +225,15 @@ class DiversityTileFn:
 
 
 @dataclass
-class DiversityJob:
-    """What ``hyperldm-engine diversity`` needs; CLI options map one to one onto these fields."""
+class DiversityJob(SceneOptions):
+    """What ``hyperldm-engine diversity`` needs (with the shared :class:`~.run.SceneOptions`: extent,
+    AOI, strips, batching and dask as for synthesize); CLI options map one to one onto these fields."""
 
     input: str
     output_dir: str
     model: str
     sampling: SamplingOptions = field(default_factory=lambda: SamplingOptions(samples=5))
-    tile: int = DEFAULT_TILE
-    overlap: int = DEFAULT_OVERLAP
-    device: str = "cpu"
     write_samples: bool = False
-    overwrite: bool = False
-    scale: float | None = None
-    bands: list[int] | None = None
-    input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
-    extent: str | None = None  # as synthesize: only the tiles and pixels inside are computed and measured
-    aoi: str | None = None
-    workers: int | None = None
-    scheduler: str | None = None
-    batch_size: int = 1
-    strip_width: int = DEFAULT_STRIP_WIDTH
-    keep_grid: bool = False  # with --extent/--aoi: the maps keep the whole input grid (nodata outside)
 
 
 def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict[str, Any]:

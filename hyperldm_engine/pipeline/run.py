@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import rasterio
 from rasterio.windows import Window
@@ -46,7 +46,7 @@ from hyperldm_engine.tiling.aoi import (
     vector_crs,
     windows_for_aoi,
 )
-from hyperldm_engine.tiling.runner import OutputSet, RunStats, TileOutput, TilePlan, run_tiles
+from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, OutputSet, RunStats, TileOutput, TilePlan, run_tiles
 from hyperldm_engine.tiling.windows import TileGrid, scene_grid, window_affine
 
 NODATA = -9999.0
@@ -68,24 +68,26 @@ class Execution(Enum):
     DASK = "dask"
 
 
-class SceneOptions(Protocol):
-    """The options every scene command shares (``SceneJob`` and ``DiversityJob`` have them all)."""
+@dataclass(kw_only=True)
+class SceneOptions:
+    """The options every scene command shares: ``SceneJob`` and ``DiversityJob`` add their own (and
+    ``input``, the RGB raster, and ``model``, the bundle, first). Keyword-only, so the commands' own
+    fields keep their positions."""
 
-    input: str
-    model: str
-    tile: int
-    overlap: int
-    device: str
-    scale: float | None
-    bands: Sequence[int] | None
-    input_sensor: str
-    extent: str | None
-    aoi: str | None
-    workers: int | None
-    scheduler: str | None
-    batch_size: int
-    strip_width: int
-    keep_grid: bool
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    device: str = "cpu"
+    scale: float | None = None
+    bands: Sequence[int] | None = None
+    input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
+    extent: str | None = None  # only the tiles and pixels inside are computed and written
+    aoi: str | None = None
+    keep_grid: bool = False  # --extent/--aoi: write the whole input grid (nodata outside), not the area's window
+    workers: int | None = None
+    scheduler: str | None = None
+    batch_size: int = 1  # tiles per model call (in-process only; see README "What you get")
+    strip_width: int = DEFAULT_STRIP_WIDTH  # px merged at a time; memory grows with it (docs/scaling-out.md)
+    overwrite: bool = False
 
 
 def execution_of(job: SceneOptions) -> Execution:
@@ -266,11 +268,9 @@ class ScenePlan:
 
                 backend, in_flight = BatchingBackend(tile_fn.batch, self.job.batch_size), self.job.batch_size
             else:
-                from hyperldm_engine.tiling.runner import InProcessBackend
-
-                backend, in_flight = InProcessBackend(), 1
+                backend, in_flight = None, 1  # the runner's default: in-process, one tile at a time
             return run_tiles(self.reader, tile_fn, plan, outputs, backend, max_tiles_in_flight=in_flight,
-                                progress=progress, reduce=reduce)
+                             progress=progress, reduce=reduce)
 
 
 @contextmanager

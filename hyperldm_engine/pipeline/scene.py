@@ -30,6 +30,7 @@ from hyperldm_engine.pipeline.run import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     NODATA,
+    SceneOptions,
     check_run_options,
     open_scene,
     prepare_outputs,
@@ -42,44 +43,31 @@ from hyperldm_engine.pipeline.synthesize import (
     check_mode,
 )
 from hyperldm_engine.progress import report_info
-from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH, OutputSet, RunStats
+from hyperldm_engine.tiling.runner import OutputSet, RunStats
 
 __all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "NODATA", "SceneJob", "sample_paths", "synthesize_scene"]
 
 
 @dataclass
-class SceneJob:
-    """Everything ``synthesize`` needs; CLI flags map one to one onto these fields."""
+class SceneJob(SceneOptions):
+    """Everything ``synthesize`` needs (with the shared :class:`~.run.SceneOptions`); CLI flags map
+    one to one onto these fields."""
 
     input: str
     output: str
     model: str
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
-    tile: int = DEFAULT_TILE
-    overlap: int = DEFAULT_OVERLAP
-    device: str = "cpu"
     sample_layout: str = "files"  # "files": out_s0.tif ...; "bands": one file, K x bands
     abundances: str | None = None
     creation_options: Sequence[str] = ()
     cog: bool = False
     dtype: str = "float32"
-    overwrite: bool = False
-    extent: str | None = None
-    aoi: str | None = None
-    workers: int | None = None
-    scheduler: str | None = None
-    scale: float | None = None
-    bands: Sequence[int] | None = None
     autocast: str | None = None
-    batch_size: int = 1  # tiles per model call (in-process runner only; see README "What you get")
-    strip_width: int = DEFAULT_STRIP_WIDTH  # px merged at a time; memory grows with it (docs/scaling-out.md)
-    input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
     rgb_consistency: str = "auto"  # RGB_CONSISTENCY: auto projects when the input sensor is known
     output_sensor: str | None = None  # spectral.output_sensors name or CSV: resample every cube to its bands
     envi_header: bool = False  # also write OUT.hdr beside each cube (Spectral Python, ENVI)
     library_out: str | None = None  # also write the decoder's endmember library (GeoPackage + CSV)
     abundance_grouping: str = "class"  # ABUNDANCE_GROUPINGS: library classes or material groups
-    keep_grid: bool = False  # --extent/--aoi: write the whole input grid (nodata outside), not the area's window
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
