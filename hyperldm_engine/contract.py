@@ -83,7 +83,7 @@ def style_path(raster: str) -> str:
 # --- defaults the engine applies when an option is not given (tests/test_contract.py checks them
 # against the engine's own constants and click defaults; the plugin shows them in its dialogs) ---
 DEFAULTS: dict[str, Any] = {
-    "steps": 10,  # DDIM sampling steps (diffusion.samplers.DEFAULT_STEPS)
+    "steps": 4,  # DDIM sampling steps (diffusion.samplers.DEFAULT_STEPS)
     "tile_size": 512,  # px (pipeline.scene.DEFAULT_TILE)
     "overlap": 64,  # px (pipeline.scene.DEFAULT_OVERLAP)
     "batch_size": 1,  # tiles per model call

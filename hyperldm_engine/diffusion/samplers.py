@@ -27,10 +27,12 @@ NoiseFn = Callable[[int], torch.Tensor]
 StepCallback = Callable[[int, int, "StepOutput"], None]
 
 #: DDIM steps when none are given; the CLI's, the plugin's and the API's default (one owner).
-#: 10, measured on the bundled model (docs/model-diagnosis.md, four held-out scenes, eta 1): one
-#: sample 23.75 dB / SAM 0.215 against 23.56 dB / 0.223 at 20 steps, SDM 1.62 against 1.67 (K = 5,
-#: one 256 px scene; 5 steps would drop it to 1.52), at half the denoiser calls.
-DEFAULT_STEPS = 10
+#: 4, measured on the bundled model (four held-out 128 px scenes, eta 1, RGB consistency, K = 5, seeds
+#: 0-2; benchmarks/RESULTS.md "Sampler steps"): one sample 29.71 / 28.96 dB against 29.23 / 28.76 at 10
+#: steps and 29.14 at 20, lower SAM, mean of 5 equal (30.87 vs 30.90), SDM 1.62-1.65 (the 1.61
+#: reference kept; 10 steps give 1.70-1.78, so use --steps 10 when diversity or averaging many
+#: samples matters more), at 0.68x the tile time of 10 steps and 0.50x that of 20.
+DEFAULT_STEPS = 4
 
 
 class _Advancer(Protocol):

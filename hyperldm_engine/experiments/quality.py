@@ -574,7 +574,8 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
         _, t512 = synthesize_files(model, timing_scene, Path(tmp), 1, settings.seed, settings.device)
     timing = {"size_px": settings.timing_size, "samples": 1, "seconds": round(t512, 2),
               "device": settings.device, "load_before": load_before, "load_after": _load_text(),
-              "what": "synthesize_scene on a GeoTIFF: read, statistics, model load, tiles 256/64, DDIM 10, write"}
+              "what": "synthesize_scene on a GeoTIFF: read, statistics, model load, default tiles, "
+                      f"DDIM {DEFAULT_STEPS}, write"}
     _log(f"{settings.timing_size} x {settings.timing_size} synthesis: {t512:.1f} s", progress)
 
     results = {k: r.result() for k, r in rows.items()}

@@ -133,7 +133,7 @@ def test_float32_and_missing_noise():
 def test_make_sampler():
     s = NoiseSchedule.linear()
     assert isinstance(make_sampler("ddim", s), DDIMSampler)
-    assert make_sampler("ddim", s).num_inference_steps == DEFAULT_STEPS == 10
+    assert make_sampler("ddim", s).num_inference_steps == DEFAULT_STEPS == 4
     assert make_sampler("DDIM", s, 12, eta=0.3).eta == 0.3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
