@@ -11,6 +11,7 @@ from hyperldm_engine.io.writer import INT_SCALE
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import (
     DEFAULT_ETA,
+    DEFAULT_MEAN_DRAWS,
     DEFAULT_STEPS,
     RGB_CONSISTENCY,
     SYNTHESIS_MODES,
@@ -31,8 +32,11 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
               help="ddim: few-step; ddpm: the paper's ancestral sampler over all 100 steps.")
 @click.option("--eta", default=DEFAULT_ETA, show_default=True, type=float, help="DDIM stochasticity (0..1).")
 @click.option("--mode", type=click.Choice(SYNTHESIS_MODES), default="sample", show_default=True,
-              help="sample: K diverse draws (the paper); mean: one deterministic cube from the RGB alone "
-                   "(accuracy over diversity).")
+              help="sample: K diverse draws (the paper); mean: one deterministic cube, the posterior mean "
+                   "(accuracy over diversity): the model's RGB-only estimate, or the average of --mean-draws "
+                   "samples for models without one (the bundled model).")
+@click.option("--mean-draws", default=DEFAULT_MEAN_DRAWS, show_default=True, type=int,
+              help="--mode mean on models without an RGB-only path: samples averaged (time grows with it).")
 @click.option("--input-sensor", default=AUTO, show_default=True, type=click.Choice([AUTO, *names()]),
               help="Sensor that made the RGB; auto reads the raster's metadata and file name, else a generic camera.")
 @click.option("--rgb-consistency", type=click.Choice(RGB_CONSISTENCY), default="auto", show_default=True,
@@ -68,7 +72,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
                eta: float, sample_layout: str, abundances: str | None, scene: dict[str, Any], autocast: str | None,
                creation_options: tuple[str, ...], cog: bool, dtype: str, overwrite: bool, progress_mode: str,
                mode: str, input_sensor: str, rgb_consistency: str, output_sensor: str | None, envi_header: bool,
-               library_out: str | None, abundance_groups: bool) -> None:
+               library_out: str | None, abundance_groups: bool, mean_draws: int) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
     Example: hyperldm-engine synthesize ortho.tif hsi.tif --samples 3 --seed 7
@@ -77,7 +81,8 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         raise click.UsageError("--abundance-groups sums the --abundances output; give --abundances FILE too")
     job = SceneJob(
         input=rgb, output=output, model=resolve_model(model),
-        sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta, mode=mode),
+        sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta, mode=mode,
+                                 mean_draws=mean_draws),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency,
         output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,
         abundance_grouping="material" if abundance_groups else "class", sample_layout=sample_layout,

@@ -37,7 +37,8 @@ def _model(model: PathLike | None) -> str:
 
 def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None, samples: int = 1, seed: int = 0,
                steps: int | None = None, sampler: str = "ddim", eta: float | None = None, mode: str = "sample",
-               input_sensor: str = "auto", rgb_consistency: str = "auto", output_sensor: PathLike | None = None,
+               mean_draws: int | None = None, input_sensor: str = "auto", rgb_consistency: str = "auto",
+               output_sensor: PathLike | None = None,
                envi_header: bool = False, library_out: PathLike | None = None, sample_layout: str = "files",
                abundances: PathLike | None = None, device: str = "cpu", autocast: str | None = None,
                batch_size: int = 1, strip_width: int | None = None, tile_size: int | None = None,
@@ -49,14 +50,15 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
     """``hyperldm-engine synthesize``: RGB raster -> K hyperspectral cubes; returns the written cube paths
     (and the ``abundances`` file last, when asked). ``job_fields`` sets any other :class:`SceneJob` field."""
     from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
-    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS, SamplingOptions
+    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_MEAN_DRAWS, DEFAULT_STEPS, SamplingOptions
     from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
     job = SceneJob(
         input=str(rgb), output=str(output), model=_model(model),
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler,
                                  steps=DEFAULT_STEPS if steps is None else steps,
-                                 eta=DEFAULT_ETA if eta is None else eta, mode=mode),
+                                 eta=DEFAULT_ETA if eta is None else eta, mode=mode,
+                                 mean_draws=DEFAULT_MEAN_DRAWS if mean_draws is None else mean_draws),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency,
         output_sensor=None if output_sensor is None else str(output_sensor), envi_header=envi_header,
         library_out=None if library_out is None else str(library_out),

@@ -309,10 +309,8 @@ def sample_without_consistency(bundle: Any, model: str, scene: Any, rgb: np.ndar
 
 
 def mean_mode(bundle: Any, model: str, scene: Any, rgb: np.ndarray, consistency: bool = True):
-    """``--mode mean``: the deterministic cube from the RGB alone (the decoded latent anchor, or the
-    zero-latent decoder of latent-dropout models)."""
-    if not bundle.config.vqgan.latent_dropout and bundle.anchor is None:
-        return None
+    """``--mode mean``: the deterministic posterior-mean cube (the decoded latent anchor, the zero-latent
+    decoder of latent-dropout models, or the average of the default number of samples)."""
     return _with_numbers(bundle, scene, _in_memory(model, scene, "mean", consistency=consistency))
 
 

@@ -40,7 +40,7 @@ from hyperldm_engine.pipeline.synthesize import (
     SynthesisTileFn,
     abundance_band_names,
     bundle_summary,
-    check_mode,
+    mean_estimate,
 )
 from hyperldm_engine.progress import report_info
 from hyperldm_engine.tiling.runner import OutputSet, RunStats
@@ -76,6 +76,18 @@ def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
     if samples == 1 or layout == "bands":
         return [out]
     return [Path(contract.synthesize_sample_name(str(out), k)) for k in range(samples)]
+
+
+def _mean_tags(sampling: SamplingOptions, model: dict[str, Any], progress_mode: str) -> dict[str, Any]:
+    """``--mode mean``: which estimate is written (said once on stderr and kept in the file's tags)."""
+    if sampling.mode != "mean":
+        return {}
+    estimate = mean_estimate(model["anchor_strength"] is not None, model["latent_dropout"])
+    said = {"anchor": "the model's latent anchor, decoded", "rgb-only": "the decoder from the RGB alone",
+            "samples": f"the average of {sampling.mean_draws} samples (the model has no RGB-only path)"}[estimate]
+    report_info(f"mean mode: {said}", progress_mode)
+    return {"HYPERLDM_MEAN_ESTIMATE": estimate} | ({"HYPERLDM_MEAN_DRAWS": sampling.mean_draws}
+                                                   if estimate == "samples" else {})
 
 
 class _BandOffset:
@@ -129,7 +141,6 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
     planned += planned_outputs(paths, job.envi_header, job.library_out)
     prepare_outputs(job, planned, job.overwrite, [job.output_sensor])
     model = bundle_summary(job.model)
-    check_mode(job.sampling.mode, model, job.model)
     out_bands = output_bands(job.output_sensor, model)
     groups = abundance_band_names(model, job.abundance_grouping)
 
@@ -144,7 +155,8 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
             report_info(f"output sensor {out_bands.sensor}: {out_bands.describe()}", progress_mode)
         tile_fn = out_bands.wrap(tile_fn)  # --output-sensor: each tile resampled to the sensor's bands
         n_bands = out_bands.count
-        tags = plan.tags(job.sampling, HYPERLDM_OUTPUT_SENSOR=out_bands.sensor)
+        tags = plan.tags(job.sampling, HYPERLDM_OUTPUT_SENSOR=out_bands.sensor, **_mean_tags(job.sampling, model,
+                                                                                             progress_mode))
         writer_args = dict(like_profile=plan.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,
                            overwrite=job.overwrite)  # uint16: the writer's INT_SCALE

@@ -133,10 +133,28 @@ def test_cli_abundance_groups_and_mean_mode(bundles, tmp_path, capsys):
         tags = ds.tags()
         assert tags["HYPERLDM_MODE"] == "mean" and tags["HYPERLDM_RGB_CONSISTENCY"] == "on"
         assert tags["HYPERLDM_INPUT_SENSOR"] == "nikon-5100" and tags["HYPERLDM_INPUT_SENSOR_FROM"] == "option"
-    # the paper-style bundle has no mean mode: a clear one-line refusal, nothing written
+        assert tags["HYPERLDM_MEAN_ESTIMATE"] == "rgb-only"
+    # the paper-style bundle has no RGB-only path: its mean mode is the average of --mean-draws samples,
+    # exactly the mean of the files --samples writes with the same seed (draw i = sample i)
+    mean, files = tmp_path / "mean.tif", tmp_path / "k.tif"
+    code, err = _main(["synthesize", str(rgb), str(mean), "--model", bundles["eps"], "--mode", "mean",
+                       "--mean-draws", "3", "--steps", "2", "--seed", "5", "--progress", "none"], capsys)
+    assert code == 0, err
+    code, err = _main(["synthesize", str(rgb), str(files), "--model", bundles["eps"], "--samples", "3",
+                       "--steps", "2", "--seed", "5", "--progress", "none"], capsys)
+    assert code == 0, err
+    draws = []
+    for s in range(3):
+        with rasterio.open(tmp_path / f"k_s{s}.tif") as ds:
+            draws.append(ds.read())
+    with rasterio.open(mean) as ds:
+        got, tags = ds.read(), ds.tags()
+    assert tags["HYPERLDM_MEAN_ESTIMATE"] == "samples" and tags["HYPERLDM_MEAN_DRAWS"] == "3"
+    np.testing.assert_allclose(got, np.mean(draws, axis=0), rtol=1e-5, atol=1e-6)
+    assert np.abs(draws[0] - draws[1]).mean() > 1e-4  # a real average of different samples
     code, err = _main(["synthesize", str(rgb), str(tmp_path / "x.tif"), "--model", bundles["eps"], "--mode", "mean",
-                       "--progress", "none"], capsys)
-    assert code == 2 and "without latent dropout" in err and len(err.strip().splitlines()) == 1
+                       "--mean-draws", "0", "--progress", "none"], capsys)
+    assert code == 2 and "--mean-draws" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.tif").exists()
     code, err = _main(["synthesize", str(rgb), str(tmp_path / "y.tif"), "--model", bundles["x0"],
                        "--abundance-groups", "--progress", "none"], capsys)
