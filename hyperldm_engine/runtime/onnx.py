@@ -33,7 +33,8 @@ from hyperldm_engine.timings import timed
 #: bump when the exported graphs change, so that old cached files are not reused
 EXPORT_VERSION = 2
 OPSET = 18
-#: pixels per call of the abundance head, as ``models.vqgan.HEAD_CHUNK``: 16384 x 300 logits = 19 MiB
+#: pixels per call of the abundance head: 16384 x 300 logits = 19 MiB (PyTorch's head runs in blocks of
+#: ``models.vqgan.HEAD_CHUNK``; this path was measured at 16384 only)
 HEAD_PIXELS = 16384
 
 
