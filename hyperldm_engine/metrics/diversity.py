@@ -16,6 +16,10 @@ Both metrics are built from additive sufficient statistics, so they run window b
 - SDM (primary, per-pixel p(y) = mean over the K samples) is per pixel, so it streams in one pass;
   the Inception-Score-like variant (p(y) = mean over all pixels of all samples) uses the same
   one-pass identity with a global marginal (:class:`SDMAccumulator`).
+
+Per tile, ``hyperldm-engine diversity`` takes its maps from :func:`spread_maps` (the spread of K cubes:
+std and spectral angle to the sample mean) and :func:`softmax_statistics` (the SDM map and the sums
+the global scalars need).
 """
 
 from __future__ import annotations
@@ -250,3 +254,40 @@ def sample_diversity(probs: Any, mask: Any = None, eps: float = EPS, with_map: b
     if with_map:
         res.map = pixel_map
     return res
+
+
+def spectral_angle(a: np.ndarray, b: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Angle (radians) between spectra along ``axis``: 2 atan2(|a^ - b^|, |a^ + b^|), 0 for zero spectra."""
+    na = np.linalg.norm(a, axis=axis, keepdims=True)
+    nb = np.linalg.norm(b, axis=axis, keepdims=True)
+    au = a / np.where(na > 0, na, 1.0)
+    bu = b / np.where(nb > 0, nb, 1.0)
+    ang = 2.0 * np.arctan2(np.linalg.norm(au - bu, axis=axis), np.linalg.norm(au + bu, axis=axis))
+    ok = (np.squeeze(na, axis) > 0) & (np.squeeze(nb, axis) > 0)
+    return np.where(ok, ang, 0.0)
+
+
+def spread_maps(cubes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-pixel statistics of K cubes ``(K, bands, h, w)`` (reflectance).
+
+    ``mean`` (bands, h, w); ``std`` (h, w) = mean over bands of the population std across the K
+    samples (reflectance units); ``angle`` (h, w) = mean over k of the spectral angle between
+    sample k and the sample mean (radians). Identical samples give exactly 0 for both.
+    """
+    c = np.asarray(cubes, dtype=np.float64)
+    mean = c.mean(axis=0)
+    std = c.std(axis=0).mean(axis=0)
+    angle = np.mean([spectral_angle(c[k], mean, axis=0) for k in range(c.shape[0])], axis=0)
+    return {"mean": mean.astype(np.float32), "std": std.astype(np.float32), "angle": angle.astype(np.float32)}
+
+
+def softmax_statistics(probs: np.ndarray, eps: float = EPS) -> dict[str, np.ndarray]:
+    """From K softmax maps ``(K, n_s, h, w)``: the SDM map (nats), the sample-mean softmax, mean neg-entropy.
+
+    ``sdm`` = mean_k KL(v_k || mean_k v_k) (``metrics.diversity.sample_diversity``'s map; exactly 0
+    for identical samples); ``pmean`` (n_s, h, w); ``negent`` (h, w) = mean_k sum_j v_kj log(v_kj + eps).
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    sdm = sample_diversity(p, with_map=True).map
+    negent = neg_entropy(np.moveaxis(p, 1, -1), eps).mean(axis=0)
+    return {"sdm": np.nan_to_num(sdm, nan=0.0), "pmean": p.mean(axis=0), "negent": negent}

@@ -25,32 +25,6 @@ def scene_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_spread_known_answer() -> None:
-    a = np.ones((4, 2, 3), np.float32)
-    b = a.copy()
-    b[:, 0, 0] = [1.0, 2.0, 1.0, 2.0]   # pixel (0, 0) of sample b differs in direction
-    m = div.spread_maps(np.stack([a, b]))
-    # per band std of two values x, y is |x - y| / 2: bands 1 and 3 differ by 1 -> mean 0.25
-    assert m["std"][0, 0] == pytest.approx(0.25)
-    assert m["std"][1, 2] == 0.0 and m["angle"][1, 2] == 0.0
-    mean = (a[:, 0, 0] + b[:, 0, 0]) / 2
-    cos = lambda u, v: float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))  # noqa: E731
-    want = (np.arccos(cos(a[:, 0, 0], mean)) + np.arccos(cos(b[:, 0, 0], mean))) / 2
-    assert m["angle"][0, 0] == pytest.approx(want, rel=1e-5)
-    np.testing.assert_allclose(m["mean"][:, 0, 0], mean)
-
-
-def test_identical_softmaxes_give_zero_sdm_map() -> None:
-    rng = np.random.default_rng(0)
-    p = rng.dirichlet(np.ones(5), size=(6, 7)).transpose(2, 0, 1)
-    stats = div.softmax_statistics(np.stack([p, p, p]))
-    assert np.all(stats["sdm"] == 0.0)
-    np.testing.assert_allclose(stats["pmean"], p)
-    q = rng.dirichlet(np.ones(5), size=(6, 7)).transpose(2, 0, 1)
-    assert np.all(div.softmax_statistics(np.stack([p, q]))["sdm"] > 0)
-    assert np.all(div.softmax_statistics(np.stack([p, q]))["sdm"] <= np.log(2) + 1e-12)
-
-
 def _request(h: int = 8, w: int = 8):
     from rasterio.windows import Window
 
