@@ -13,11 +13,10 @@ from hyperldm_engine.pipeline.synthesize import (
     DEFAULT_ETA,
     DEFAULT_MEAN_DRAWS,
     DEFAULT_STEPS,
-    RGB_CONSISTENCY,
     SYNTHESIS_MODES,
     SamplingOptions,
 )
-from hyperldm_engine.spectral.input_sensors import AUTO, names
+from hyperldm_engine.spectral.input_sensors import AUTO, RGB_CONSISTENCY, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 
 

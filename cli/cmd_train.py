@@ -111,21 +111,12 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
 
 def _input_sensor(name: str, rgb: Path | None) -> dict[str, str]:
     """The resolved input sensor and how it was decided (recorded, not yet used by training)."""
-    from hyperldm_engine.spectral.input_sensors import AUTO, GENERIC_CAMERA, auto_input_sensor, get_input_sensor
+    from hyperldm_engine.spectral.input_sensors import AUTO, input_sensor_of
 
-    if name != AUTO:
-        return {"input_sensor": get_input_sensor(name).name, "input_sensor_from": "option"}
-    if rgb is None:
+    if name == AUTO and rgb is None:
         return {"input_sensor": "nikon-5100", "input_sensor_from": "derived from the cube (Nikon 5100 response)"}
-    import rasterio
-
-    try:
-        with rasterio.open(rgb) as ds:
-            tags = {**ds.tags(), "filename": rgb.name}
-    except Exception:  # load_scene reports unreadable rasters with its own message
-        tags = {"filename": rgb.name}
-    found = auto_input_sensor(tags)
-    return {"input_sensor": found, "input_sensor_from": "default" if found == GENERIC_CAMERA else "metadata"}
+    choice = input_sensor_of(rgb or "", name)  # a named sensor reads no raster
+    return {"input_sensor": choice.name, "input_sensor_from": choice.source}
 
 
 def _is_main() -> bool:

@@ -35,8 +35,9 @@ from hyperldm_engine.io.atomic import clean_stale_temporaries
 from hyperldm_engine.io.gdal_env import gdal_cache_bytes
 from hyperldm_engine.io.output_paths import Planned, check_outputs
 from hyperldm_engine.io.raster import RgbReader, SceneStatistics, open_rgb, scene_statistics
-from hyperldm_engine.pipeline.synthesize import InputSensorChoice, SamplingOptions, choose_input_sensor
+from hyperldm_engine.pipeline.synthesize import SamplingOptions
 from hyperldm_engine.progress import Progress, report_info, report_warning
+from hyperldm_engine.spectral.input_sensors import InputSensorChoice, choose_input_sensor
 from hyperldm_engine.tiling.aoi import (
     AoiMask,
     extent_geometry,

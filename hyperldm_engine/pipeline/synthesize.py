@@ -403,55 +403,6 @@ def codebook_range(bundle: Any) -> tuple[float, float]:
     return float(codes.min()), float(codes.max())
 
 
-#: --rgb-consistency choices: "auto" projects when the input sensor is known (named, or read from the
-#: raster's metadata), "on" always (the generic camera when unknown), "off" never
-RGB_CONSISTENCY = ("auto", "on", "off")
-
-
-@dataclass(frozen=True)
-class InputSensorChoice:
-    """The input sensor a job uses, how it was decided, and the response for RGB consistency (or None)."""
-
-    name: str
-    source: str  # "option", "metadata" or "default"
-    response: np.ndarray | None
-
-    @property
-    def consistency(self) -> bool:
-        return self.response is not None
-
-
-def choose_input_sensor(input_path: str | Path, input_sensor: str | None, consistency: str,
-                        wavelengths_nm: np.ndarray, fwhm_nm: np.ndarray) -> InputSensorChoice:
-    """Resolve ``--input-sensor`` (``auto``: from the raster's tags and file name) and ``--rgb-consistency``."""
-    import rasterio
-
-    from hyperldm_engine.spectral.input_sensors import AUTO, GENERIC_CAMERA, auto_input_sensor, get_input_sensor
-    from hyperldm_engine.spectral.sensor import Sensor
-
-    if consistency not in RGB_CONSISTENCY:
-        raise InputError(f"unknown --rgb-consistency {consistency!r}; choose one of {', '.join(RGB_CONSISTENCY)}")
-    tags: dict[str, Any] = {}
-    if input_sensor is None or str(input_sensor).strip().lower() == AUTO:
-        try:
-            with rasterio.open(input_path) as ds:
-                tags = {**ds.tags(), "filename": Path(str(input_path)).name}
-        except Exception:  # the reader reports unreadable inputs with its own message
-            tags = {"filename": Path(str(input_path)).name}
-        name = auto_input_sensor(tags)
-        source = "default" if name == GENERIC_CAMERA else "metadata"
-    else:
-        name, source = get_input_sensor(input_sensor).name, "option"
-    # auto: only where RGB is linear in the cube; gamma-encoded camera values are not (tags say so)
-    linear = str(tags.get("radiometry", "")).lower() != "camera" if source == "metadata" else True
-    on = consistency == "on" or (consistency == "auto" and source != "default" and linear)
-    response = None
-    if on:
-        sensor = Sensor(np.asarray(wavelengths_nm, float), np.asarray(fwhm_nm, float), "model")
-        response = get_input_sensor(name).rgb(sensor).astype(np.float32)
-    return InputSensorChoice(name=name, source=source, response=response)
-
-
 #: the bundle :func:`bundle_summary` loaded (and so checked in full, before any work), by path: the first
 #: CPU tile function of this process that loads the same path takes it, so a run loads its model once
 _summarised: dict[str, Any] = {}

@@ -10,6 +10,9 @@ Python API (all pure functions; responses are ``(rows, n_bands)`` float32 on a `
 - ``auto_input_sensor(tags)`` -> a registry name read from raster metadata (a tag dict), else
   ``GENERIC_CAMERA``; ``resolve_input_sensor(name, tags)`` -> ``InputSensor`` (``name`` may be
   ``auto`` or an alias), whose ``.rgb(sensor)`` / ``.band(b, sensor)`` give the responses.
+- ``input_sensor_of(path, name)`` / ``choose_input_sensor(path, name, consistency, ...)`` -> an
+  ``InputSensorChoice``: ``--input-sensor`` resolved against a raster's tags and file name, and with
+  ``--rgb-consistency`` (``RGB_CONSISTENCY``) the response cubes are projected through, or None.
 
 Where a package ships a measured relative spectral response (RSR) it is used: the two cameras of
 colour-science (zero outside their measured range, no invented NIR), and the Landsat 8 OLI and
@@ -24,9 +27,11 @@ then each row is normalised to sum 1.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
+from os import PathLike
+from pathlib import Path
 
 import numpy as np
 
@@ -230,3 +235,53 @@ def resolve_input_sensor(name: str | None, tags: Mapping[str, object] | None = N
     if name is None or str(name).strip().lower() == AUTO:
         return INPUT_SENSORS[auto_input_sensor(tags)]
     return get_input_sensor(name)
+
+
+#: --rgb-consistency choices: "auto" projects when the input sensor is known (named, or read from the
+#: raster's metadata), "on" always (the generic camera when unknown), "off" never
+RGB_CONSISTENCY = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class InputSensorChoice:
+    """The input sensor a job uses, how it was decided, and the response for RGB consistency (or None)."""
+
+    name: str
+    source: str  # "option", "metadata" or "default"
+    response: np.ndarray | None
+    #: the raster tags (and file name) ``auto`` read; empty when the sensor was named
+    tags: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def consistency(self) -> bool:
+        return self.response is not None
+
+
+def input_sensor_of(input_path: str | PathLike[str], input_sensor: str | None) -> InputSensorChoice:
+    """Resolve ``--input-sensor`` (``auto`` or None: from the raster's tags and file name); no response."""
+    if input_sensor is not None and str(input_sensor).strip().lower() != AUTO:
+        return InputSensorChoice(get_input_sensor(input_sensor).name, "option", None)
+    import rasterio
+
+    tags: dict[str, object] = {"filename": Path(input_path).name}
+    try:
+        with rasterio.open(input_path) as ds:
+            tags = {**ds.tags(), **tags}
+    except Exception:  # the reader reports unreadable inputs with its own message
+        pass
+    name = auto_input_sensor(tags)
+    return InputSensorChoice(name, "default" if name == GENERIC_CAMERA else "metadata", None, tags)
+
+
+def choose_input_sensor(input_path: str | PathLike[str], input_sensor: str | None, consistency: str,
+                        wavelengths_nm: np.ndarray, fwhm_nm: np.ndarray) -> InputSensorChoice:
+    """Resolve ``--input-sensor`` (``auto``: from the raster's tags and file name) and ``--rgb-consistency``."""
+    if consistency not in RGB_CONSISTENCY:
+        raise InputError(f"unknown --rgb-consistency {consistency!r}; choose one of {', '.join(RGB_CONSISTENCY)}")
+    choice = input_sensor_of(input_path, input_sensor)
+    # auto: only where RGB is linear in the cube; gamma-encoded camera values are not (tags say so)
+    linear = str(choice.tags.get("radiometry", "")).lower() != "camera" if choice.source == "metadata" else True
+    if not (consistency == "on" or (consistency == "auto" and choice.source != "default" and linear)):
+        return choice
+    sensor = Sensor(np.asarray(wavelengths_nm, float), np.asarray(fwhm_nm, float), "model")
+    return replace(choice, response=get_input_sensor(choice.name).rgb(sensor).astype(np.float32))
