@@ -32,7 +32,8 @@ os.environ.setdefault("HYPERLDM_RUNTIME", "torch")
 
 from common import default_model, machine_state
 
-from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, decode_shared_condition
+from hyperldm_engine.models.vqgan import decode_shared_condition
+from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
 
 
 def rate(fn: Callable[[], Any], flops: float, repeats: int = 5) -> float:

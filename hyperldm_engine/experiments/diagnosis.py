@@ -231,7 +231,7 @@ class _Model:
 
     def decode(self, z_q: torch.Tensor, rgb: np.ndarray) -> np.ndarray:
         """Cubes (n, bands, H, W) of latents ``z_q`` (unscaled, n, n_x, h, w) with one RGB condition."""
-        from hyperldm_engine.pipeline.synthesize import decode_shared_condition
+        from hyperldm_engine.models.vqgan import decode_shared_condition
 
         with torch.inference_mode():
             hsi, _ = decode_shared_condition(self.bundle.vqgan, z_q.float().to(self.device), self.tensor(rgb), False)
@@ -258,7 +258,7 @@ def sample_latents(model: _Model, sampler: Any, rgb_cond: np.ndarray, samples: i
     and the sampler's ``callback`` exposed.
     """
     from hyperldm_engine.diffusion.noise import INITIAL_STEP, NoiseField, noise_fn_for_windows
-    from hyperldm_engine.pipeline.synthesize import repeat_per_tile
+    from hyperldm_engine.models.vqgan import repeat_per_tile
 
     cfg = model.bundle.config
     x_rgb = model.tensor(rgb_cond)
@@ -323,9 +323,8 @@ def _load_model(path: str, device: str) -> _Model:
 def _sampler(model: _Model, steps: int, eta: float) -> Any:
     """The sampler the tile function builds for (steps, eta): same schedule, same x0 clipping."""
     from hyperldm_engine.diffusion.samplers import make_sampler
-    from hyperldm_engine.pipeline.synthesize import codebook_range
 
-    return make_sampler("ddim", model.schedule, steps, eta=eta, clip_x0=codebook_range(model.bundle))
+    return make_sampler("ddim", model.schedule, steps, eta=eta, clip_x0=model.bundle.codebook_range())
 
 
 def _tile_samples(model_path: str, rgb_raw: np.ndarray, samples: int, seed: int, steps: int, eta: float,
@@ -344,7 +343,7 @@ def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/di
     """Measure every section, write ``diagnosis.json``, ``diagnosis.md`` and figures into ``out``
     (and the Markdown also to ``markdown_copy``, figure links adjusted)."""
     from hyperldm_engine.models.bundle import default_bundle_path
-    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS, codebook_range
+    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS
 
     settings = settings or DiagnosisSettings()
     model_path = str(model) if model is not None else str(default_bundle_path())
@@ -356,7 +355,7 @@ def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/di
     factor = cfg.vqgan.downsample_factor
     settings.validate(factor * cfg.denoiser.alignment, m.schedule.num_steps)
     out.mkdir(parents=True, exist_ok=True)
-    clip = codebook_range(m.bundle)
+    clip = m.bundle.codebook_range()
     qs = QualitySettings(scenes=settings.scenes, size=settings.size, quick=settings.quick)
     test = heldout_scenes(qs)
     _log(f"diagnosis of {model_path}: {len(test)} held-out scenes of {settings.size} px, "
@@ -600,9 +599,7 @@ def _denoiser_errors(m: _Model, enc: list[torch.Tensor], rgbs: list[np.ndarray],
 
 
 def codebook_clip(m: _Model) -> tuple[float, float]:
-    from hyperldm_engine.pipeline.synthesize import codebook_range
-
-    return codebook_range(m.bundle)
+    return m.bundle.codebook_range()
 
 
 # ---- findings: the text, from the numbers -------------------------------------------------------------

@@ -289,9 +289,8 @@ def _in_memory(model: str, scene: Any, mode: str, consistency: bool, seed: int =
 
 def _with_numbers(bundle: Any, scene: Any, out: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
     """The cube with its RGB re-projection error and abundance-group agreement with the labels."""
-    from hyperldm_engine.pipeline.synthesize import class_groups
     from hyperldm_engine.spectral.consistency import reprojection_error
-    from hyperldm_engine.spectral.groups import dominant_group_agreement, group_matrix
+    from hyperldm_engine.spectral.groups import class_groups, dominant_group_agreement, group_matrix
 
     cube = out["s0"]
     numbers: dict[str, float] = {}

@@ -129,6 +129,16 @@ class Bundle:
                 out.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
         return {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in out.items()}
 
+    def codebook_range(self) -> tuple[float, float]:
+        """The range of the scaled codebook: the only latents the decoder ever sees after quantisation.
+
+        Clipping the sampler's x0 prediction to it ("clip_denoised") keeps the early, high-noise steps,
+        where x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) amplifies errors up to ~280x, from
+        throwing latents far outside what the VQGAN can decode.
+        """
+        codes = self.vqgan.quantizer.embedding.weight.detach() * float(self.latent_scale)
+        return float(codes.min()), float(codes.max())
+
     def eval(self) -> Bundle:
         for m in (self.vqgan, self.denoiser, self.classifier, self.anchor):
             if m is not None:

@@ -15,6 +15,7 @@ channels-last in pixel chunks with t folded into R once per call: ``A @ (t[:, No
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from torch import nn
 from hyperldm_engine.models.config import ModelConfig
 from hyperldm_engine.models.layers import Downsample, ResBlock, Upsample, make_norm
 from hyperldm_engine.models.quantizer import QuantizeOutput, VectorQuantizer
+from hyperldm_engine.timings import timed
 
 #: pixels per block of the abundance head (logits + softmax + mixing): 2048 x 300 logits = 2.4 MiB stay
 #: in cache between the three passes; the head is memory-bound, and on a 512 px tile 2048 took 0.28-0.30 s
@@ -264,7 +266,7 @@ class ConditionalVQGAN(nn.Module):
     def mix_head(self, feats: torch.Tensor, return_abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decoder features -> abundance logits -> softmax -> ``t * (R @ A)`` (the cube, and the
         abundances when asked), channels-last in blocks of HEAD_CHUNK pixels. Public so that a caller
-        that runs the decoder itself (``pipeline.synthesize.decode_shared_condition``) finishes the same way."""
+        that runs the decoder itself (:func:`decode_shared_condition`) finishes the same way."""
         b, c, h, w = feats.shape
         pixels = feats.permute(0, 2, 3, 1).reshape(-1, c)
         t = self.illumination()
@@ -282,3 +284,37 @@ class ConditionalVQGAN(nn.Module):
         if return_abundances:
             abundances = torch.cat(ab_parts).view(b, h, w, -1).permute(0, 3, 1, 2)
         return hsi, abundances
+
+
+def repeat_per_tile(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, ...) -> (B*K, ...), each tile's row repeated K times in a row (tile b, sample s at b*K + s).
+
+    One tile is broadcast (expand, no copy), as before batching; several are copied.
+    """
+    if k == 1:
+        return x
+    if x.shape[0] == 1:
+        return x.expand(k, *x.shape[1:])
+    return x.repeat_interleave(k, dim=0)
+
+
+@timed("tile: decode")
+def decode_shared_condition(vqgan: Any, z_q: torch.Tensor, rgb: torch.Tensor,
+                            abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``vqgan.decode(z_q, rgb repeated K times per tile)`` with each RGB condition pyramid computed once.
+
+    ``z_q`` is (B*K, n_x, h, w) with tile b's K samples at rows b*K .. b*K+K-1, ``rgb`` (B, 3, f*h, f*w);
+    returns (hsi (B*K, n_bands, f*h, f*w), abundances (B*K, n_g, f*h, f*w) or None). Identical values:
+    the condition encoder sees the same RGB for all K samples of a tile, so its features are
+    repeated (broadcast without a copy when B = 1) instead of recomputed.
+    """
+    n, b = z_q.shape[0], rgb.shape[0]
+    if n % b:
+        raise ValueError(f"{n} latents for {b} RGB conditions: expected K latents per condition")
+    cond = vqgan.encode_condition(rgb)
+    if cond is not None:
+        if tuple(cond[-1].shape[-2:]) != tuple(z_q.shape[-2:]):
+            raise ValueError(f"RGB {tuple(rgb.shape[-2:])} does not match latent {tuple(z_q.shape[-2:])}")
+        cond = [repeat_per_tile(c, n // b) for c in cond]
+    feats = vqgan.decoder(z_q, cond)
+    return vqgan.mix_head(feats, abundances)

@@ -35,14 +35,9 @@ from hyperldm_engine.pipeline.run import (
     open_scene,
     prepare_outputs,
 )
-from hyperldm_engine.pipeline.synthesize import (
-    SamplingOptions,
-    SynthesisTileFn,
-    abundance_band_names,
-    bundle_summary,
-    mean_estimate,
-)
+from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, mean_estimate
 from hyperldm_engine.progress import report_info
+from hyperldm_engine.spectral.groups import abundance_groups
 from hyperldm_engine.tiling.runner import OutputSet, RunStats
 
 __all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "NODATA", "SceneJob", "sample_paths", "synthesize_scene"]
@@ -142,7 +137,7 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
     prepare_outputs(job, planned, job.overwrite, [job.output_sensor])
     model = bundle_summary(job.model)
     out_bands = output_bands(job.output_sensor, model)
-    groups = abundance_band_names(model, job.abundance_grouping)
+    groups, _ = abundance_groups(model["library_classes"], job.abundance_grouping)
 
     def check_size(pixels: int) -> None:
         _check_space(job, paths, out_bands.count, len(groups), pixels)

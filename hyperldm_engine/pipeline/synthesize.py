@@ -26,7 +26,9 @@ from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
+from hyperldm_engine.models.vqgan import decode_shared_condition, repeat_per_tile
 from hyperldm_engine.spectral.consistency import project_to_rgb
+from hyperldm_engine.spectral.groups import abundance_groups
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
 from hyperldm_engine.timings import timed
@@ -45,8 +47,6 @@ SYNTHESIS_MODES = ("sample", "mean")
 DEFAULT_MEAN_DRAWS = 8
 #: draws decoded together in the mean mode: memory stays that of two samples whatever ``mean_draws`` is
 MEAN_DRAW_CHUNK = 2
-#: --abundances bands: the library's fine classes, or the material groups of ``spectral.groups``
-ABUNDANCE_GROUPINGS = ("class", "material")
 
 
 @dataclass(frozen=True)
@@ -90,16 +90,6 @@ class SamplingOptions:
             raise InputError(f"noise scale must be positive, got {self.noise_scale}")
         if self.anchor_strength is not None and not 0.0 < float(self.anchor_strength) <= 1.0:
             raise InputError(f"--anchor-strength must be in (0, 1], got {self.anchor_strength}")
-
-
-def class_groups(library_classes: list[str]) -> tuple[list[str], np.ndarray]:
-    """Group library spectra by class: names and a (n_groups, n_g) 0/1 matrix summing abundances."""
-    names = sorted(set(library_classes))
-    index = {n: i for i, n in enumerate(names)}
-    matrix = np.zeros((len(names), len(library_classes)), np.float32)
-    for j, c in enumerate(library_classes):
-        matrix[index[c], j] = 1.0
-    return names, matrix
 
 
 @dataclass
@@ -203,7 +193,8 @@ class SynthesisTileFn:
                 result = {f"s{s}": np.ascontiguousarray(cubes[i * k + s]) for s in range(k)}
                 if self.abundances:
                     a = ab[i * k:(i + 1) * k].float().mean(dim=0)  # (n_g, H, W), mean over samples
-                    matrix = groups if self.abundance_grouping == "class" else material_matrix(bundle, device)
+                    matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
+                        abundance_groups(tuple(bundle.library_classes), self.abundance_grouping)[1]).to(device)
                     grouped = torch.einsum("gn,nhw->ghw", matrix, a)
                     result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
                 results.append(result)
@@ -294,40 +285,6 @@ def _to_model(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device).contiguous(memory_format=torch.channels_last)
 
 
-def repeat_per_tile(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(B, ...) -> (B*K, ...), each tile's row repeated K times in a row (tile b, sample s at b*K + s).
-
-    One tile is broadcast (expand, no copy), as before batching; several are copied.
-    """
-    if k == 1:
-        return x
-    if x.shape[0] == 1:
-        return x.expand(k, *x.shape[1:])
-    return x.repeat_interleave(k, dim=0)
-
-
-@timed("tile: decode")
-def decode_shared_condition(vqgan: Any, z_q: torch.Tensor, rgb: torch.Tensor,
-                            abundances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``vqgan.decode(z_q, rgb repeated K times per tile)`` with each RGB condition pyramid computed once.
-
-    ``z_q`` is (B*K, n_x, h, w) with tile b's K samples at rows b*K .. b*K+K-1, ``rgb`` (B, 3, f*h, f*w);
-    returns (hsi (B*K, n_bands, f*h, f*w), abundances (B*K, n_g, f*h, f*w) or None). Identical values:
-    the condition encoder sees the same RGB for all K samples of a tile, so its features are
-    repeated (broadcast without a copy when B = 1) instead of recomputed.
-    """
-    n, b = z_q.shape[0], rgb.shape[0]
-    if n % b:
-        raise ValueError(f"{n} latents for {b} RGB conditions: expected K latents per condition")
-    cond = vqgan.encode_condition(rgb)
-    if cond is not None:
-        if tuple(cond[-1].shape[-2:]) != tuple(z_q.shape[-2:]):
-            raise ValueError(f"RGB {tuple(rgb.shape[-2:])} does not match latent {tuple(z_q.shape[-2:])}")
-        cond = [repeat_per_tile(c, n // b) for c in cond]
-    feats = vqgan.decoder(z_q, cond)
-    return vqgan.mix_head(feats, abundances)
-
-
 @functools.lru_cache(maxsize=2)
 def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: int, eta: float,
                 noise_scale: float | None, anchor_strength: float | None = None
@@ -354,8 +311,8 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
     if start is not None and sampler_name == "ddim":
         steps = min(int(steps), start + 1)
     sampler = make_sampler(sampler_name, schedule, None if sampler_name == "ddpm" else steps, eta=eta,
-                           clip_x0=codebook_range(bundle), start=start if sampler_name == "ddim" else None)
-    groups = torch.from_numpy(class_groups(bundle.library_classes)[1]).to(device)
+                           clip_x0=bundle.codebook_range(), start=start if sampler_name == "ddim" else None)
+    groups = torch.from_numpy(abundance_groups(tuple(bundle.library_classes), "class")[1]).to(device)
     return bundle, sampler, device, groups
 
 
@@ -369,47 +326,13 @@ def anchor_start(bundle: Any, num_steps: int, strength: float | None) -> int | N
     return None if start >= num_steps - 1 else max(start, 0)
 
 
-@functools.lru_cache(maxsize=4)
-def _material_matrix(classes: tuple[str, ...]) -> np.ndarray:
-    from hyperldm_engine.spectral.groups import group_matrix
-
-    return group_matrix(list(classes))
-
-
-def material_matrix(bundle: Any, device: torch.device) -> torch.Tensor:
-    """(n_groups, n_g) matrix summing per-spectrum abundances into the material groups."""
-    return torch.from_numpy(_material_matrix(tuple(bundle.library_classes))).to(device)
-
-
-def abundance_band_names(summary: dict[str, Any], grouping: str) -> list[str]:
-    """Band names of the abundances output: the library's classes or the material groups."""
-    if grouping not in ABUNDANCE_GROUPINGS:
-        raise InputError(f"unknown abundance grouping {grouping!r}; choose one of {', '.join(ABUNDANCE_GROUPINGS)}")
-    if grouping == "material":
-        from hyperldm_engine.spectral.groups import GROUPS
-
-        return list(GROUPS)
-    return list(summary["groups"])
-
-
-def codebook_range(bundle: Any) -> tuple[float, float]:
-    """The range of the scaled codebook: the only latents the decoder ever sees after quantisation.
-
-    Clipping the sampler's x0 prediction to it ("clip_denoised") keeps the early, high-noise steps,
-    where x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) amplifies errors up to ~280x, from
-    throwing latents far outside what the VQGAN can decode.
-    """
-    codes = bundle.vqgan.quantizer.embedding.weight.detach() * float(bundle.latent_scale)
-    return float(codes.min()), float(codes.max())
-
-
 #: the bundle :func:`bundle_summary` loaded (and so checked in full, before any work), by path: the first
 #: CPU tile function of this process that loads the same path takes it, so a run loads its model once
 _summarised: dict[str, Any] = {}
 
 
 def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
-    """What the writer needs from a bundle: bands, wavelengths, FWHM, alignment, class groups, GSD."""
+    """What the writer needs from a bundle: bands, wavelengths, FWHM, alignment, library classes, GSD."""
     from hyperldm_engine.models.bundle import load_bundle
 
     bundle = load_bundle(bundle_path, device="cpu")
@@ -422,7 +345,7 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "fwhm_nm": np.asarray(bundle.sensor_fwhm_nm, float),
         "factor": cfg.vqgan.downsample_factor,
         "align": cfg.vqgan.downsample_factor * cfg.denoiser.alignment,
-        "groups": class_groups(bundle.library_classes)[0],
+        "library_classes": tuple(bundle.library_classes),
         "gsd_m": (bundle.training or {}).get("gsd_m"),
         "class_names": list(bundle.class_names),
         "latent_dropout": cfg.vqgan.latent_dropout,

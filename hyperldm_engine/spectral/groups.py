@@ -10,9 +10,15 @@ scores the dominant group of the abundances against the simulator's labels.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
+from hyperldm_engine.errors import InputError
+
 GROUPS = ("water", "vegetation", "npv", "bare", "built", "bright")
+#: --abundances bands: the library's fine classes, or the material groups :data:`GROUPS`
+ABUNDANCE_GROUPINGS = ("class", "material")
 
 #: decoder-library class -> group (earthlib LEVEL_2/3 and USGS splib07 classes as shipped)
 LIBRARY_CLASS_GROUP = {
@@ -45,6 +51,28 @@ def group_matrix(library_classes: list[str]) -> np.ndarray:
         g = LIBRARY_CLASS_GROUP.get(c) or ("built" if ("roof" in c or "pave" in c) else "bare")
         m[GROUPS.index(g), j] = 1.0
     return m
+
+
+def class_groups(library_classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """Group library spectra by class: names and a (n_groups, n_g) 0/1 matrix summing abundances."""
+    names = sorted(set(library_classes))
+    index = {n: i for i, n in enumerate(names)}
+    matrix = np.zeros((len(names), len(library_classes)), np.float32)
+    for j, c in enumerate(library_classes):
+        matrix[index[c], j] = 1.0
+    return names, matrix
+
+
+@lru_cache(maxsize=4)
+def abundance_groups(library_classes: tuple[str, ...], grouping: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """Band names of the abundances output and the (n_bands, n_library) matrix summing per-spectrum
+    abundances into them: the library's classes (``grouping="class"``) or the material groups ("material")."""
+    if grouping not in ABUNDANCE_GROUPINGS:
+        raise InputError(f"unknown abundance grouping {grouping!r}; choose one of {', '.join(ABUNDANCE_GROUPINGS)}")
+    if grouping == "material":
+        return GROUPS, group_matrix(list(library_classes))
+    names, matrix = class_groups(list(library_classes))
+    return tuple(names), matrix
 
 
 def label_groups(labels: np.ndarray, class_names: list[str] | tuple[str, ...]) -> np.ndarray:

@@ -80,7 +80,7 @@ def test_anchor_start_steps(bundles):
 
 def test_mean_mode_decodes_the_anchor(bundles, tile):  # noqa: F811
     from hyperldm_engine.io.raster import normalise_rgb
-    from hyperldm_engine.pipeline.synthesize import decode_shared_condition
+    from hyperldm_engine.models.vqgan import decode_shared_condition
     from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
 
     got = run(bundles["anchor"], tile, mode="mean")["s0"]

@@ -23,7 +23,8 @@ from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import open_rgb, scene_statistics
 from hyperldm_engine.metrics.similarity import mpsnr
 from hyperldm_engine.models.bundle import load_bundle
-from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, decode_shared_condition
+from hyperldm_engine.models.vqgan import decode_shared_condition
+from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
 from hyperldm_engine.tiling.runner import TileRequest
 
 

@@ -48,7 +48,7 @@ def bundles(tiny_bundle, cache):
 
 @needs_ort
 def test_graphs_match_pytorch_for_any_batch_and_tile_size(bundles):
-    from hyperldm_engine.pipeline.synthesize import decode_shared_condition
+    from hyperldm_engine.models.vqgan import decode_shared_condition
     from hyperldm_engine.runtime.onnx import OrtDenoiser, OrtVQGAN
 
     ref, ort = bundles
