@@ -292,7 +292,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
                                       fwhm_nm=model["fwhm_nm"], tags={**tags, "HYPERLDM_SAMPLE": s})
         with ExitStack() as stack:
             writers = {name: stack.enter_context(HsiWriter(**{**common, **spec})) for name, spec in specs.items()}
-            run_stats = plan.run(tile_fn, OutputSet.of_writers(writers, NODATA), "diversity", carry_dir=scratch,
+            run_stats = plan.run(tile_fn, OutputSet.of(writers, None, NODATA), "diversity", carry_dir=scratch,
                                  reduce=picks.reduce)
         t_tiles = time.perf_counter()
         metrics = _second_pass(tmp, scratch, n_s, plan.profile)

@@ -183,6 +183,6 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
                     job.abundances, like_profile=plan.profile, count=len(groups), nodata=NODATA,
                     band_names=[f"abundance {g}" for g in groups], creation_options=list(job.creation_options),
                     overwrite=job.overwrite, tags={**tags, "HYPERLDM_ABUNDANCE_GROUPS": ",".join(groups)}))
-            stats = plan.run(tile_fn, OutputSet.of_writers(writers, writer_args["nodata"]), "synthesize",
+            stats = plan.run(tile_fn, OutputSet.of(writers, None, writer_args["nodata"]), "synthesize",
                              carry_dir=Path(job.output).parent)
     return paths + ([Path(job.abundances)] if job.abundances else []), stats

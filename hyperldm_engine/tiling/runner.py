@@ -156,19 +156,17 @@ class OutputSet:
     nodata: float
 
     @classmethod
-    def of(cls, writer: Any, out_bands: int | Mapping[str, int], nodata: float) -> OutputSet:
-        """From one writer and a band count, or mappings name -> writer and name -> band count."""
+    def of(cls, writer: Any, out_bands: int | Mapping[str, int] | None, nodata: float) -> OutputSet:
+        """From one writer and a band count, or mappings name -> writer and name -> band count; ``out_bands``
+        None: each writer's ``.count`` (``HsiWriter``)."""
         writers = dict(writer) if isinstance(writer, Mapping) else {None: writer}
+        if out_bands is None:
+            out_bands = {name: int(w.count) for name, w in writers.items()}
         bands = dict(out_bands) if isinstance(out_bands, Mapping) else {None: int(out_bands)}
         if set(writers) != set(bands):
             raise ValueError(f"writers {sorted(map(str, writers))} and "
                              f"out_bands {sorted(map(str, bands))} differ")
         return cls(writers, bands, float(nodata))
-
-    @classmethod
-    def of_writers(cls, writers: Mapping[str, Any], nodata: float) -> OutputSet:
-        """Writers by name, each with its band count as ``.count`` (``HsiWriter``)."""
-        return cls(dict(writers), {name: int(w.count) for name, w in writers.items()}, float(nodata))
 
 
 @dataclass
