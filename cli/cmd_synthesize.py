@@ -12,9 +12,11 @@ from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import (
     DEFAULT_ETA,
     DEFAULT_MEAN_DRAWS,
+    DEFAULT_MEAN_STEPS,
     DEFAULT_STEPS,
     SYNTHESIS_MODES,
     SamplingOptions,
+    default_steps,
 )
 from hyperldm_engine.spectral.input_sensors import AUTO, RGB_CONSISTENCY, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
@@ -26,7 +28,9 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 @click.option("--model", "model", default=None, help="Model bundle (folder or .zip); default: the bundled model.")
 @click.option("--samples", default=1, show_default=True, type=int, help="Number of diverse samples K.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the scene-level noise field.")
-@click.option("--steps", default=DEFAULT_STEPS, show_default=True, type=int, help="Sampling steps (DDIM).")
+@click.option("--steps", default=None, type=int,
+              help=f"Sampling steps (DDIM) [default: {DEFAULT_STEPS}; {DEFAULT_MEAN_STEPS} with --mode mean, whose "
+                   "average gains from more diverse draws].")
 @click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
               help="ddim: few-step; ddpm: the paper's ancestral sampler over all 100 steps.")
 @click.option("--eta", default=DEFAULT_ETA, show_default=True, type=float, help="DDIM stochasticity (0..1).")
@@ -67,7 +71,7 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
                    "GDAL, rasterio and QGIS show reflectance.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @progress_option
-def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int, sampler: str,
+def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int | None, sampler: str,
                eta: float, sample_layout: str, abundances: str | None, scene: dict[str, Any], autocast: str | None,
                creation_options: tuple[str, ...], cog: bool, dtype: str, overwrite: bool, progress_mode: str,
                mode: str, input_sensor: str, rgb_consistency: str, output_sensor: str | None, envi_header: bool,
@@ -80,7 +84,8 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         raise click.UsageError("--abundance-groups sums the --abundances output; give --abundances FILE too")
     job = SceneJob(
         input=rgb, output=output, model=resolve_model(model),
-        sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, steps=steps, eta=eta, mode=mode,
+        sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, eta=eta, mode=mode,
+                                 steps=default_steps(mode) if steps is None else steps,
                                  mean_draws=mean_draws),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency,
         output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,

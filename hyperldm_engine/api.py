@@ -50,13 +50,13 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
     """``hyperldm-engine synthesize``: RGB raster -> K hyperspectral cubes; returns the written cube paths
     (and the ``abundances`` file last, when asked). ``job_fields`` sets any other :class:`SceneJob` field."""
     from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
-    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_MEAN_DRAWS, DEFAULT_STEPS, SamplingOptions
+    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_MEAN_DRAWS, SamplingOptions, default_steps
     from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
     job = SceneJob(
         input=str(rgb), output=str(output), model=_model(model),
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler,
-                                 steps=DEFAULT_STEPS if steps is None else steps,
+                                 steps=default_steps(mode) if steps is None else steps,
                                  eta=DEFAULT_ETA if eta is None else eta, mode=mode,
                                  mean_draws=DEFAULT_MEAN_DRAWS if mean_draws is None else mean_draws),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency,

@@ -276,11 +276,12 @@ def _in_memory(model: str, scene: Any, mode: str, consistency: bool, seed: int =
     from rasterio.windows import Window
 
     from hyperldm_engine.experiments.common import rgb_statistics
-    from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
+    from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, default_steps
     from hyperldm_engine.tiling.runner import TileRequest
 
     h, w = scene.rgb.shape[-2:]
-    fn = SynthesisTileFn(model, SamplingOptions(samples=1, seed=seed, mode=mode), rgb_statistics(scene.rgb),
+    options = SamplingOptions(samples=1, seed=seed, mode=mode, steps=default_steps(mode))  # as the CLI's defaults
+    fn = SynthesisTileFn(model, options, rgb_statistics(scene.rgb),
                          abundances=True, rgb_response=scene_response(scene) if consistency else None)
     req = TileRequest(window=Window(0, 0, w, h), rgb=scene.rgb.astype(np.float32), mask=np.ones((h, w), bool),
                       row=0, col=0, latent_row0=0, latent_col0=0, align=1)

@@ -45,8 +45,16 @@ SYNTHESIS_MODES = ("sample", "mean")
 #: samples averaged by ``--mode mean`` for bundles without an RGB-only path: on four held-out scenes the
 #: mean of 5 gains 1.2-1.7 dB over one sample, of 8 a further ~0.1 dB (benchmarks/RESULTS.md "Sampler steps")
 DEFAULT_MEAN_DRAWS = 8
+#: DDIM steps of ``--mode mean`` when none are given: its average gains from more diverse draws (mean of 8
+#: at 10 steps against 4: 30.93 / 30.61 dB on the held-out scenes, real Landsat 8 NDVI r 0.643 / 0.560)
+DEFAULT_MEAN_STEPS = 10
 #: draws decoded together in the mean mode: memory stays that of two samples whatever ``mean_draws`` is
 MEAN_DRAW_CHUNK = 2
+
+
+def default_steps(mode: str) -> int:
+    """The DDIM steps used when none are given: ``DEFAULT_STEPS`` for samples, ``DEFAULT_MEAN_STEPS`` for the mean."""
+    return DEFAULT_MEAN_STEPS if mode == "mean" else DEFAULT_STEPS
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import torch
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.models.bundle import load_bundle, save_bundle
 from hyperldm_engine.models.config import ModelConfig
-from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
+from hyperldm_engine.pipeline.synthesize import DEFAULT_MEAN_STEPS, DEFAULT_STEPS, SamplingOptions, SynthesisTileFn
 from hyperldm_engine.spectral.consistency import reprojection_error
 
 from .test_synthesize_pipeline import build_test_bundle, run, tile  # noqa: F401  (tile is a fixture)
@@ -120,7 +120,7 @@ def test_cli_abundance_groups_and_mean_mode(bundles, tmp_path, capsys):
 
     rgb = write_rgb(tmp_path / "rgb.tif", 24, 32)
     out, ab = tmp_path / "hsi.tif", tmp_path / "ab.tif"
-    code, err = _main(["synthesize", str(rgb), str(out), "--model", bundles["x0"], "--steps", "2", "--progress",
+    code, err = _main(["synthesize", str(rgb), str(out), "--model", bundles["x0"], "--progress",
                        "none", "--abundances", str(ab), "--abundance-groups", "--mode", "mean",
                        "--input-sensor", "nikon-5100"], capsys)
     assert code == 0, err
@@ -134,6 +134,7 @@ def test_cli_abundance_groups_and_mean_mode(bundles, tmp_path, capsys):
         assert tags["HYPERLDM_MODE"] == "mean" and tags["HYPERLDM_RGB_CONSISTENCY"] == "on"
         assert tags["HYPERLDM_INPUT_SENSOR"] == "nikon-5100" and tags["HYPERLDM_INPUT_SENSOR_FROM"] == "option"
         assert tags["HYPERLDM_MEAN_ESTIMATE"] == "rgb-only"
+        assert tags["HYPERLDM_STEPS"] == str(DEFAULT_MEAN_STEPS) != str(DEFAULT_STEPS)  # the mean's own default
     # the paper-style bundle has no RGB-only path: its mean mode is the average of --mean-draws samples,
     # exactly the mean of the files --samples writes with the same seed (draw i = sample i)
     mean, files = tmp_path / "mean.tif", tmp_path / "k.tif"
