@@ -55,3 +55,29 @@ def test_an_already_consistent_cube_is_unchanged(response):
 def test_degenerate_response_is_refused():
     with pytest.raises(ValueError, match="linearly dependent"):
         row_space_projector(np.ones((3, 48)))
+
+
+def _alternating_projection(cube, rgb, response, rounds):
+    """The definition: ``rounds`` projections of the whole cube, each followed by a clip at 0."""
+    S = torch.as_tensor(np.asarray(response, np.float32))
+    P = row_space_projector(response).float()
+    out = cube
+    for _ in range(rounds):
+        out = out + torch.einsum("bc,...chw->...bhw", P, rgb - torch.einsum("cb,...bhw->...chw", S, out))
+        out = out.clamp_min(0.0)
+    return out
+
+
+def test_later_rounds_on_the_clipped_pixels_alone_equal_whole_cube_rounds(response):
+    # dark, noisy spectra: many pixels go negative after the first projection; RGB broadcast over K
+    g = np.random.default_rng(7)
+    cube = torch.from_numpy((0.03 + 0.05 * g.standard_normal((4, 48, 9, 11))).astype(np.float32))
+    rgb = torch.from_numpy(np.einsum("cb,bhw->chw", response, cube[0].numpy().clip(0, None))
+                           + 0.01 * g.standard_normal((3, 9, 11))).float()[None]
+    got = project_to_rgb(cube, rgb, response)
+    want = _alternating_projection(cube, rgb, response, 6)
+    assert bool((_alternating_projection(cube, rgb, response, 1) == 0).any())  # the case the rounds are for
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-6)
+    assert float(got.min()) >= 0.0
+    assert torch.equal(cube, torch.from_numpy((0.03 + 0.05 * np.random.default_rng(7).standard_normal(
+        (4, 48, 9, 11))).astype(np.float32)))  # the input is left as it was
