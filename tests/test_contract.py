@@ -38,7 +38,7 @@ def test_defaults_are_the_engine_constants_and_click_defaults():
     from hyperldm_cli.cmd_synthesize import synthesize
 
     from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE
-    from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS
+    from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS, default_steps
     from hyperldm_engine.train.loop import TrainSettings
 
     d = contract.DEFAULTS
@@ -48,7 +48,9 @@ def test_defaults_are_the_engine_constants_and_click_defaults():
     synth = {p.name: p.default for p in synthesize.params}
     assert (synth["samples"], synth["batch_size"], synth["mode"], synth["rgb_consistency"]) == (
         d["samples"], d["batch_size"], d["mode"], d["rgb_consistency"])
-    assert (synth["steps"], synth["tile_size"], synth["overlap"]) == (d["steps"], d["tile_size"], d["overlap"])
+    assert (synth["tile_size"], synth["overlap"]) == (d["tile_size"], d["overlap"])
+    # --steps is left unset so that --mode decides; the contract's steps are the default mode's
+    assert synth["steps"] is None and default_steps(d["mode"]) == d["steps"] == DEFAULT_STEPS
     assert {p.name: p.default for p in diversity.params}["samples"] == d["diversity_samples"]
 
 
