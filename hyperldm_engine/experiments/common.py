@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,3 +78,12 @@ def classifier_probabilities(bundle_path: str, cubes: np.ndarray, device: str = 
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(cubes, dtype=np.float32)).to(device)
         return bundle.classifier.probabilities_cube(x).float().cpu().numpy()
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it (readable, machine-independent)."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)

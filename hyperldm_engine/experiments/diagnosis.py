@@ -41,6 +41,7 @@ import torch
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.experiments.baselines import PairedScene, RidgeRegressor, normalised_rgb
+from hyperldm_engine.experiments.common import display_path
 from hyperldm_engine.experiments.quality import (
     QualitySettings,
     _jsonable,
@@ -470,7 +471,7 @@ def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/di
 
     results = rows.results()
     report = {
-        "model": _display_path(model_path), "command": command, "settings": dataclasses.asdict(settings),
+        "model": display_path(model_path), "command": command, "settings": dataclasses.asdict(settings),
         "prediction": m.prediction, "latent_scale": m.scale,
         "schedule": m.bundle.schedule,
         "heldout": {"seeds": [s.seed for s in test], "gsd_m": [s.gsd_m for s in test],
@@ -493,15 +494,6 @@ def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/di
     write_outputs(report, out, markdown_copy)
     _log(f"wrote {out}/diagnosis.json and diagnosis.md in {report['wall_seconds']:.0f} s", progress)
     return report
-
-
-def _display_path(path: str) -> str:
-    """``path`` relative to the working directory when it lies below it (readable, machine-independent)."""
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _code_usage(m: _Model, scaled: torch.Tensor) -> dict[str, float]:

@@ -45,6 +45,7 @@ from hyperldm_engine.experiments.baselines import (
     seconds_per_step,
     train_residual_cnn,
 )
+from hyperldm_engine.experiments.common import display_path
 from hyperldm_engine.metrics.similarity import ErrorSums, similarity_sums
 from hyperldm_engine.progress import Progress
 from hyperldm_engine.spectral.consistency import reprojection_error
@@ -578,7 +579,7 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
 
     results = {k: r.result() for k, r in rows.items()}
     report = {
-        "model": model, "command": command, "settings": dataclasses.asdict(settings),
+        "model": display_path(model), "command": command, "settings": dataclasses.asdict(settings),
         "bundle_parameters": n_params,
         "bundle_training": {"settings": (bundle.training or {}).get("settings"),
                             "provenance": {k: v for k, v in ((bundle.training or {}).get("provenance") or {}).items()
