@@ -196,13 +196,13 @@ class SynthesisTileFn:
                     hsi = project_to_rgb(hsi.float(), raw.to(device), self.rgb_response)
         with torch.inference_mode():
             cubes = crop_to(hsi.float().cpu().numpy(), shape)
+            matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
+                abundance_groups(tuple(bundle.library_classes), self.abundance_grouping)[1]).to(device)
             results = []
             for i in range(b):
                 result = {f"s{s}": np.ascontiguousarray(cubes[i * k + s]) for s in range(k)}
                 if self.abundances:
                     a = ab[i * k:(i + 1) * k].float().mean(dim=0)  # (n_g, H, W), mean over samples
-                    matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
-                        abundance_groups(tuple(bundle.library_classes), self.abundance_grouping)[1]).to(device)
                     grouped = torch.einsum("gn,nhw->ghw", matrix, a)
                     result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
                 results.append(result)
