@@ -35,6 +35,10 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Latent-anchor iterations after the stages (default 0: no anchor, the paper's model; "
                    "experimental). The anchor gives --mode mean and starts sampling near the RGB's latent "
                    "(docs/training.md).")
+@click.option("--align-iterations", type=click.IntRange(min=0), default=None,
+              help="Decoder-alignment iterations after the stages (default 0: the paper's decoder): the "
+                   "decoder is fine-tuned on the denoiser's own samples as well as the encoder's latents "
+                   "(docs/training.md).")
 @click.option("--patch-size", type=click.IntRange(min=8), default=64, show_default=True,
               help="Training patch side in pixels (a multiple of the model's alignment, e.g. 32 for small).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
@@ -57,7 +61,8 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT_BUNDLE.")
 def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wavelengths: Path | None,
           preset: str, iterations: int | None, vq_iterations: int | None, diffusion_iterations: int | None,
-          classifier_iterations: int | None, anchor_iterations: int | None, patch_size: int, batch_size: int,
+          classifier_iterations: int | None, anchor_iterations: int | None, align_iterations: int | None,
+          patch_size: int, batch_size: int,
           init_bundle: Path | None,
           device: str, seed: int, checkpoint_every: int, checkpoint_dir: Path | None, restart: bool,
           no_augment: bool, progress_mode: str, overwrite: bool, input_sensor: str = "auto") -> None:
@@ -71,6 +76,7 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
     """
     from hyperldm_engine.contract import TRAIN_SUFFIXES
     from hyperldm_engine.io.output_paths import check_outputs, file_output, folder_output
+    from hyperldm_engine.train.align import DEFAULT_ALIGN_ITERATIONS
     from hyperldm_engine.train.anchor import DEFAULT_ANCHOR_ITERATIONS
     from hyperldm_engine.train.data import load_scene
     from hyperldm_engine.train.loop import TrainSettings
@@ -91,6 +97,7 @@ def train(hsi: Path, out_bundle: Path, rgb: Path | None, labels: Path | None, wa
         diffusion_iterations=given(diffusion_iterations, iterations, base.diffusion_iterations),
         classifier_iterations=0 if labels is None else given(classifier_iterations, base.classifier_iterations),
         anchor_iterations=given(anchor_iterations, DEFAULT_ANCHOR_ITERATIONS),
+        align_iterations=given(align_iterations, DEFAULT_ALIGN_ITERATIONS),
         patch_size=patch_size, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every,
         augment=not no_augment, **PRESET_SETTINGS[preset])
     scene = load_scene(hsi, rgb, labels, wavelengths)

@@ -76,6 +76,8 @@ class TrainSettings:
     min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting of stage 2 (None = the paper's plain MSE)
     #: latent-anchor iterations after the three stages (``train.anchor``; 0 = no anchor, the paper)
     anchor_iterations: int = 0
+    #: decoder-alignment iterations after the stages (``train.align``; 0 = the paper's decoder)
+    align_iterations: int = 0
 
     @property
     def total(self) -> int:

@@ -86,6 +86,18 @@ def attach_anchor(bundle: Any, scenes: list[TrainScene], settings: TrainSettings
                           "training": {k: v for k, v in info.items() if k != "history"}}
 
 
+def align_to_sampler(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:
+    """Fine-tune the decoder side of ``bundle`` on its sampler's latents (``train.align``) and record it."""
+    from hyperldm_engine.train.align import AlignSettings, align_decoder
+
+    align = AlignSettings(iterations=settings.align_iterations, seed=settings.seed, augment=settings.augment,
+                          patch_size=max(settings.patch_size, 32))
+    with Progress(settings.align_iterations, "align", mode=progress) as bar:
+        info = align_decoder(bundle, scenes, align, bar)
+    bundle.training = {**(bundle.training or {}), "decoder_alignment": {k: v for k, v in info.items()
+                                                                          if k != "history"}}
+
+
 def _data_digest(scenes: list[TrainScene]) -> str:
     h = hashlib.sha256()
     for s in scenes:
@@ -208,6 +220,8 @@ def train_bundle(scenes: list[TrainScene], out_bundle: str | Path, settings: Tra
             class_names=class_names, training=training, metrics=metrics)
         if settings.anchor_iterations > 0:
             attach_anchor(bundle, scenes, settings, mode)
+        if settings.align_iterations > 0:
+            align_to_sampler(bundle, scenes, settings, mode)
         save_bundle(out_bundle, bundle, overwrite=overwrite)
         seconds = time.monotonic() - start
         write_report(out_bundle, bundle.config_dict(), metrics, trainer.state.history, seconds)

@@ -1,0 +1,183 @@
+"""Decoder alignment: fine-tune the decoder side on the latents the sampler actually produces.
+
+Why (docs/model-diagnosis.md): the denoiser's samples are plausible latents for *some* scene with
+these colours, not the scene's own (R^2 of sampled against encoder latents ~ 0), yet the paper's
+decoder is trained only on encoder latents. At synthesis it therefore trusts whatever material and
+near-infrared level a sampled latent carries. This stage keeps the paper's reconstruction loss on
+the encoder's latents and adds the same loss on the decoded samples of the frozen denoiser (DDIM,
+the synthesis default), so the decoder learns which parts of a sampled latent it can trust and takes
+the rest from the RGB condition: the decoder becomes the one the sampler needs. An optional
+class-group prior, ``-log`` of the abundance mass in the label's material group, on both decodes
+(training scenes with land-cover labels), makes the abundances material maps that follow the RGB.
+
+The encoder, codebook, latent scale, denoiser and classifier are frozen, so the bundle's latents and
+sampler stay valid; trained: condition encoder, decoder, abundance head and illumination.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hyperldm_engine.diffusion.parameterization import Prediction, model_output_to_eps
+from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
+from hyperldm_engine.diffusion.schedule import NoiseSchedule
+from hyperldm_engine.models.losses import VQGANLoss
+from hyperldm_engine.spectral.groups import GROUPS, group_matrix, label_groups
+from hyperldm_engine.train.augment import AugmentConfig
+from hyperldm_engine.train.data import PatchBatch, PatchSampler, TrainScene, scene_normaliser
+
+#: ``hyperldm-engine train --align-iterations`` default (0: the paper's decoder, trained on encoder latents only)
+DEFAULT_ALIGN_ITERATIONS = 0
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """``iterations`` is a ceiling; ``budget_minutes`` (if set) stops earlier on wall time.
+
+    ``sample_weight`` weighs the loss on decoded samples against the reconstruction loss (1);
+    ``group_weight`` the class-group prior on both (0 = off, or no labels). ``steps``/``eta`` are the
+    sampler's (the synthesis default: DDIM 4, eta 1)."""
+
+    iterations: int = 2000
+    budget_minutes: float | None = None
+    patch_size: int = 64
+    batch_size: int = 4
+    lr: float = 1e-4
+    sample_weight: float = 1.0
+    group_weight: float = 2.0
+    steps: int = DEFAULT_STEPS
+    eta: float = 1.0
+    augment: bool = True
+    seed: int = 0
+
+
+def group_nll(abundances: torch.Tensor, group_of_spectrum: torch.Tensor, want: torch.Tensor,
+              ok: torch.Tensor) -> torch.Tensor:
+    """Mean over ``ok`` pixels of ``-log`` (abundance mass in the pixel's wanted group).
+
+    ``abundances`` (B, n_g, h, w), ``group_of_spectrum`` (groups, n_g) 0/1, ``want`` (B, h, w) group
+    indices, ``ok`` (B, h, w) bool."""
+    grouped = torch.einsum("gn,bnhw->bghw", group_of_spectrum, abundances)
+    mass = grouped.gather(1, want.clamp_min(0)[:, None]).squeeze(1).clamp_min(1e-6)
+    return -(mass.log() * ok).sum() / ok.sum().clamp_min(1)
+
+
+@torch.no_grad()
+def sample_latents(denoiser: Any, sampler: Any, prediction: Prediction, rgb: torch.Tensor, latent_channels: int,
+                   factor: int, generator: torch.Generator) -> torch.Tensor:
+    """One scaled latent per RGB patch from the frozen denoiser (the synthesis sampler, fresh noise)."""
+    b, _, h, w = rgb.shape
+    shape = (b, latent_channels, h // factor, w // factor)
+    cond = denoiser.encode_condition(rgb)
+    alpha_bar = sampler.schedule.alpha_bar.tolist()
+
+    def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
+        out = denoiser(x_t, torch.full((b,), t, dtype=torch.long), cond)
+        return model_output_to_eps(out, x_t, alpha_bar[t], prediction)
+
+    return sampler.sample(eps_fn, torch.randn(shape, generator=generator),
+                          lambda _i: torch.randn(shape, generator=generator))
+
+
+class Aligner:
+    """The alignment objective on a batch; owns nothing but the frozen parts it needs."""
+
+    def __init__(self, vqgan: Any, denoiser: Any, schedule: NoiseSchedule, latent_scale: float, prediction: str,
+                 library_classes: list[str], class_names: list[str] | None, settings: AlignSettings) -> None:
+        self.vqgan, self.denoiser, self.scale, self.settings = vqgan, denoiser, float(latent_scale), settings
+        codes = vqgan.quantizer.embedding.weight.detach() * self.scale
+        self.sampler = make_sampler("ddim", schedule, settings.steps, eta=settings.eta,
+                                    clip_x0=(float(codes.min()), float(codes.max())))
+        self.prediction = Prediction.of(prediction)
+        self.loss = VQGANLoss(adversarial_weight=0.0)
+        self.group_of_spectrum = torch.from_numpy(group_matrix(list(library_classes)))
+        self.group_of_label = (torch.from_numpy(label_groups(np.arange(len(class_names)), list(class_names)))
+                               if class_names else None)
+        self.bright = GROUPS.index("bright")  # clouds: no library spectrum is a cloud
+
+    def paper_loss(self, hsi: torch.Tensor, decoded: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The paper's reconstruction terms (100 L1 + 1000 (1 - cos)), nodata pixels carrying no gradient."""
+        loss, _ = self.loss.reconstruction_loss(torch.where(valid[:, None], decoded, hsi), hsi)
+        return loss
+
+    def __call__(self, batch: PatchBatch, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        v = self.vqgan
+        with torch.no_grad():
+            z_q = v.quantize(v.encode(batch.hsi)).z_q
+            sampled = sample_latents(self.denoiser, self.sampler, self.prediction, batch.rgb,
+                                     v.config.vqgan.latent_channels, v.factor, generator)
+            z_s = v.quantize(sampled / self.scale).z_q
+        cond = v.encode_condition(batch.rgb)
+        both = v.mix_head(v.decoder(torch.cat([z_q, z_s]), [torch.cat([c, c]) for c in cond]), True)
+        b = batch.hsi.shape[0]
+        recon, sample = both[0][:b], both[0][b:]
+        l_rec = self.paper_loss(batch.hsi, recon, batch.valid)
+        l_sam = self.paper_loss(batch.hsi, sample, batch.valid)
+        loss = l_rec + self.settings.sample_weight * l_sam
+        logs = {"rec": float(l_rec.detach()), "sample": float(l_sam.detach())}
+        if self.settings.group_weight > 0 and self.group_of_label is not None and batch.labels is not None:
+            want = self.group_of_label[batch.labels.clamp_min(0)]
+            ok = batch.valid & (batch.labels >= 0) & (want >= 0) & (want != self.bright)
+            ab = both[1]
+            l_grp = (group_nll(ab[:b], self.group_of_spectrum, want, ok)
+                     + group_nll(ab[b:], self.group_of_spectrum, want, ok))
+            loss = loss + self.settings.group_weight * l_grp
+            logs["group"] = float(l_grp.detach())
+        return loss, logs
+
+
+def align_decoder(bundle: Any, scenes: list[TrainScene], settings: AlignSettings, progress: Any = None
+                  ) -> dict[str, Any]:
+    """Fine-tune ``bundle``'s decoder side in place (module docstring); returns settings, seconds, history."""
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng([settings.seed, 0xA119])
+    sampler = PatchSampler(scenes, settings.patch_size, rng, scene_normaliser,
+                           augment=AugmentConfig() if settings.augment else None)
+    v = bundle.vqgan
+    names = scenes[0].class_names if any(s.labels is not None for s in scenes) else None
+    aligner = Aligner(v, bundle.denoiser.eval(), NoiseSchedule.from_dict(bundle.schedule), bundle.latent_scale,
+                      bundle.config.denoiser.prediction, list(bundle.library_classes), names, settings)
+    for p in list(v.parameters()) + list(bundle.denoiser.parameters()):
+        p.requires_grad_(False)
+    trained = [v.decoder, v.abundance_head] + ([v.condition_encoder] if v.condition_encoder is not None else [])
+    params = [p for m in trained for p in m.parameters()] + [v.illumination_param]
+    for p in params:
+        p.requires_grad_(True)
+    v.eval()  # pixel norms have no batch statistics; eval keeps the codebook's usage counters still
+    opt = torch.optim.Adam(params, lr=settings.lr)
+    n = int(settings.iterations)
+    t0 = time.perf_counter()
+    budget = None if settings.budget_minutes is None else 60.0 * settings.budget_minutes
+
+    def fraction(i: int) -> float:  # of the run done: iterations or wall time, whichever is further
+        spent = 0.0 if budget is None else (time.perf_counter() - t0) / max(budget, 1e-9)
+        return min(max(i / max(n, 1), spent), 1.0)
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * fraction(i))))
+    gen = torch.Generator().manual_seed(settings.seed)
+    history: list[dict[str, float]] = []
+    done = 0
+    for it in range(n):
+        if budget is not None and time.perf_counter() - t0 > budget:
+            break
+        loss, logs = aligner(sampler.sample(settings.batch_size), gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        done = it + 1
+        if it % 25 == 0:
+            history.append({"iteration": it, "seconds": round(time.perf_counter() - t0, 1), **logs})
+        if progress is not None:
+            progress.advance(1)
+    for p in v.parameters():
+        p.requires_grad_(True)
+    v.eval()
+    return {"settings": asdict(settings), "iterations_done": done, "seconds": round(time.perf_counter() - t0, 1),
+            "frozen": "encoder, codebook, latent scale, denoiser, classifier", "history": history}
