@@ -41,8 +41,15 @@ class AlignSettings:
     """``iterations`` is a ceiling; ``budget_minutes`` (if set) stops earlier on wall time.
 
     ``sample_weight`` weighs the loss on decoded samples against the reconstruction loss (1);
-    ``group_weight`` the class-group prior on both (0 = off, or no labels). ``steps``/``eta`` are the
-    sampler's (the synthesis default: DDIM 4, eta 1)."""
+    ``mean_of`` K > 1 applies it to the mean of K samples of each patch, not to each sample: the
+    decoder is taught that its samples average to the truth (the posterior mean) and is left free in
+    how they spread around it, so diversity is not trained away. ``group_weight`` weighs the
+    class-group prior on the reconstruction and on the (mean) sample abundances (0 = off, or no
+    labels). ``steps``/``eta`` are the sampler's (the synthesis default: DDIM 4, eta 1).
+    ``sample_loss`` "paper" is the paper's reconstruction terms on the (mean) sample; "energy" the
+    energy score of the K samples (Gneiting and Raftery 2007), ``E||x - y|| - E||x - x'|| / 2`` per
+    pixel, a proper scoring rule: lowest in expectation when the samples are drawn from the true
+    conditional distribution, so it rewards accuracy without rewarding collapse (needs K >= 2)."""
 
     iterations: int = 2000
     budget_minutes: float | None = None
@@ -50,6 +57,8 @@ class AlignSettings:
     batch_size: int = 4
     lr: float = 1e-4
     sample_weight: float = 1.0
+    mean_of: int = 1
+    sample_loss: str = "paper"
     group_weight: float = 2.0
     steps: int = DEFAULT_STEPS
     eta: float = 1.0
@@ -66,6 +75,21 @@ def group_nll(abundances: torch.Tensor, group_of_spectrum: torch.Tensor, want: t
     grouped = torch.einsum("gn,bnhw->bghw", group_of_spectrum, abundances)
     mass = grouped.gather(1, want.clamp_min(0)[:, None]).squeeze(1).clamp_min(1e-6)
     return -(mass.log() * ok).sum() / ok.sum().clamp_min(1)
+
+
+def energy_score(samples: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over ``valid`` pixels of ``mean_k ||x_k - y|| - mean_{k != l} ||x_k - x_l|| / 2`` (norms over bands).
+
+    ``samples`` (K, B, C, H, W), K >= 2; ``truth`` (B, C, H, W); ``valid`` (B, H, W) bool."""
+    k = samples.shape[0]
+    if k < 2:
+        raise ValueError("the energy score needs at least two samples per patch (mean_of >= 2)")
+    to_truth = (samples - truth[None]).pow(2).sum(2).add(1e-12).sqrt().mean(0)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    spread = torch.stack([(samples[i] - samples[j]).pow(2).sum(1).add(1e-12).sqrt() for i, j in pairs]).mean(0)
+    score = to_truth - 0.5 * spread
+    m = valid.to(score.dtype)
+    return (score * m).sum() / m.sum().clamp_min(1.0)
 
 
 @torch.no_grad()
@@ -107,26 +131,32 @@ class Aligner:
         return loss
 
     def __call__(self, batch: PatchBatch, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        v = self.vqgan
+        v, k = self.vqgan, max(int(self.settings.mean_of), 1)
+        b = batch.hsi.shape[0]
         with torch.no_grad():
             z_q = v.quantize(v.encode(batch.hsi)).z_q
-            sampled = sample_latents(self.denoiser, self.sampler, self.prediction, batch.rgb,
+            rgb_k = batch.rgb.repeat(k, 1, 1, 1)  # sample s of patch i at row s * b + i
+            sampled = sample_latents(self.denoiser, self.sampler, self.prediction, rgb_k,
                                      v.config.vqgan.latent_channels, v.factor, generator)
             z_s = v.quantize(sampled / self.scale).z_q
         cond = v.encode_condition(batch.rgb)
-        both = v.mix_head(v.decoder(torch.cat([z_q, z_s]), [torch.cat([c, c]) for c in cond]), True)
-        b = batch.hsi.shape[0]
-        recon, sample = both[0][:b], both[0][b:]
+        both = v.mix_head(v.decoder(torch.cat([z_q, z_s]), [c.repeat(k + 1, 1, 1, 1) for c in cond]), True)
+        recon = both[0][:b]
+        samples = both[0][b:].reshape(k, b, *recon.shape[1:])
         l_rec = self.paper_loss(batch.hsi, recon, batch.valid)
-        l_sam = self.paper_loss(batch.hsi, sample, batch.valid)
+        if self.settings.sample_loss == "energy":
+            l_sam = energy_score(samples, batch.hsi, batch.valid) * (100.0 / recon.shape[1] ** 0.5)
+        else:
+            l_sam = self.paper_loss(batch.hsi, samples.mean(0), batch.valid)
         loss = l_rec + self.settings.sample_weight * l_sam
         logs = {"rec": float(l_rec.detach()), "sample": float(l_sam.detach())}
         if self.settings.group_weight > 0 and self.group_of_label is not None and batch.labels is not None:
             want = self.group_of_label[batch.labels.clamp_min(0)]
             ok = batch.valid & (batch.labels >= 0) & (want >= 0) & (want != self.bright)
             ab = both[1]
+            mean_ab = ab[b:].reshape(k, b, *ab.shape[1:]).mean(0)
             l_grp = (group_nll(ab[:b], self.group_of_spectrum, want, ok)
-                     + group_nll(ab[b:], self.group_of_spectrum, want, ok))
+                     + group_nll(mean_ab, self.group_of_spectrum, want, ok))
             loss = loss + self.settings.group_weight * l_grp
             logs["group"] = float(l_grp.detach())
         return loss, logs

@@ -8,7 +8,7 @@ import torch
 from tiny_models import build_tiny_bundle
 
 from hyperldm_engine.models.bundle import load_bundle
-from hyperldm_engine.train.align import AlignSettings, align_decoder, group_nll
+from hyperldm_engine.train.align import AlignSettings, align_decoder, energy_score, group_nll
 
 
 def test_group_nll_is_minus_log_of_the_mass_in_the_wanted_group():
@@ -23,6 +23,24 @@ def test_group_nll_is_minus_log_of_the_mass_in_the_wanted_group():
     assert float(group_nll(pure, groups, torch.tensor([[[1]]]), torch.tensor([[[True]]]))) == pytest.approx(0.0)
     assert float(group_nll(pure, groups, torch.tensor([[[0]]]), torch.tensor([[[True]]]))) == pytest.approx(
         -math.log(1e-6), rel=1e-4)  # no mass: clamped, not infinite
+
+
+def test_energy_score_rewards_the_right_spread_not_collapse():
+    truth = torch.zeros(1, 2, 1, 1)
+    valid = torch.ones(1, 1, 1, dtype=torch.bool)
+    spread = torch.zeros(2, 1, 2, 1, 1)
+    spread[0, 0, 0], spread[1, 0, 0] = 1.0, -1.0  # both 1 away from the truth, 2 apart
+    collapsed = torch.zeros(2, 1, 2, 1, 1)
+    collapsed[:, 0, 0] = 1.0  # both 1 away, 0 apart
+    assert float(energy_score(spread, truth, valid)) == pytest.approx(0.0, abs=1e-5)
+    assert float(energy_score(collapsed, truth, valid)) == pytest.approx(1.0, abs=1e-5)
+    exact = torch.zeros(3, 1, 2, 1, 1)
+    assert float(energy_score(exact, truth, valid)) == pytest.approx(0.0, abs=1e-5)
+    # a Euclidean norm over bands: (3, 4) is 5 away
+    far = torch.tensor([3.0, 4.0]).reshape(1, 1, 2, 1, 1).expand(2, 1, 2, 1, 1)
+    assert float(energy_score(far, truth, valid)) == pytest.approx(5.0, abs=1e-4)
+    with pytest.raises(ValueError, match="two samples"):
+        energy_score(far[:1], truth, valid)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +88,9 @@ def test_without_labels_there_is_no_group_term_and_the_budget_stops_the_run(tmp_
     assert info["iterations_done"] == 0
     info = align_decoder(bundle, unlabelled, AlignSettings(iterations=1, patch_size=32, batch_size=2))
     assert "group" not in info["history"][0] and info["history"][0]["sample"] > 0
+    info = align_decoder(bundle, scenes, AlignSettings(iterations=1, patch_size=32, batch_size=2, mean_of=3,
+                                                       sample_loss="energy"))
+    assert np.isfinite(info["history"][0]["sample"]) and info["history"][0]["group"] > 0
 
 
 def test_train_aligns_the_decoder_when_asked(tmp_path):
