@@ -38,7 +38,9 @@ DEFAULT_ALIGN_ITERATIONS = 0
 
 @dataclass(frozen=True)
 class AlignSettings:
-    """``iterations`` is a ceiling; ``budget_minutes`` (if set) stops earlier on wall time.
+    """``iterations`` is a ceiling; ``budget_minutes`` (if set) stops earlier on wall time (and then
+    shapes the cosine schedule too, so a budgeted run depends on the machine's speed). The defaults
+    are the recipe of the bundled model (docs/model-diagnosis.md, "Decoder alignment").
 
     ``sample_weight`` weighs the loss on decoded samples against the reconstruction loss (1);
     ``mean_of`` K > 1 applies it to the mean of K samples of each patch, not to each sample: the
@@ -51,14 +53,14 @@ class AlignSettings:
     pixel, a proper scoring rule: lowest in expectation when the samples are drawn from the true
     conditional distribution, so it rewards accuracy without rewarding collapse (needs K >= 2)."""
 
-    iterations: int = 2000
+    iterations: int = 1500
     budget_minutes: float | None = None
     patch_size: int = 64
-    batch_size: int = 4
-    lr: float = 1e-4
+    batch_size: int = 3
+    lr: float = 2e-4
     sample_weight: float = 1.0
-    mean_of: int = 1
-    sample_loss: str = "paper"
+    mean_of: int = 3
+    sample_loss: str = "energy"
     group_weight: float = 2.0
     steps: int = DEFAULT_STEPS
     eta: float = 1.0
@@ -144,6 +146,8 @@ class Aligner:
         recon = both[0][:b]
         samples = both[0][b:].reshape(k, b, *recon.shape[1:])
         l_rec = self.paper_loss(batch.hsi, recon, batch.valid)
+        if self.settings.sample_loss not in ("energy", "paper"):
+            raise ValueError(f"sample_loss must be 'energy' or 'paper', got {self.settings.sample_loss!r}")
         if self.settings.sample_loss == "energy":
             l_sam = energy_score(samples, batch.hsi, batch.valid) * (100.0 / recon.shape[1] ** 0.5)
         else:

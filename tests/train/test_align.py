@@ -86,11 +86,13 @@ def test_without_labels_there_is_no_group_term_and_the_budget_stops_the_run(tmp_
     info = align_decoder(bundle, unlabelled, AlignSettings(iterations=1000, budget_minutes=0.0, patch_size=32,
                                                            batch_size=2))
     assert info["iterations_done"] == 0
-    info = align_decoder(bundle, unlabelled, AlignSettings(iterations=1, patch_size=32, batch_size=2))
+    info = align_decoder(bundle, unlabelled, AlignSettings(iterations=1, patch_size=32, batch_size=2, mean_of=1,
+                                                           sample_loss="paper"))
     assert "group" not in info["history"][0] and info["history"][0]["sample"] > 0
-    info = align_decoder(bundle, scenes, AlignSettings(iterations=1, patch_size=32, batch_size=2, mean_of=3,
-                                                       sample_loss="energy"))
+    info = align_decoder(bundle, scenes, AlignSettings(iterations=1, patch_size=32, batch_size=2))  # energy, K 3
     assert np.isfinite(info["history"][0]["sample"]) and info["history"][0]["group"] > 0
+    with pytest.raises(ValueError, match="sample_loss"):
+        align_decoder(bundle, scenes, AlignSettings(iterations=1, patch_size=32, batch_size=2, sample_loss="l2"))
 
 
 def test_train_aligns_the_decoder_when_asked(tmp_path):
