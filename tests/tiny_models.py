@@ -65,3 +65,19 @@ def build_tiny_bundle(path: Path, *, class_names: Sequence[str] | None = None, g
         rgb_response=camera_response(sensor), training={"gsd_m": gsd_m, "provenance": {"note": "tests"}},
     )  # fmt: skip
     return save_bundle(path, bundle, overwrite=True)
+
+
+def train_tiny_through_cli(folder: Path, *extra: str) -> Path:
+    """``simulate`` a 64 px scene into ``folder/s`` and ``train`` one iteration per stage on it through
+    the CLI (32 px patches, batch 2, plus ``extra`` options); returns the bundle ``folder/b``."""
+    from click.testing import CliRunner
+    from hyperldm_cli.main import _register_commands, cli
+
+    _register_commands()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["simulate", str(folder / "s"), "--size", "64", "64", "--seed", "3"]).exit_code == 0
+    out = folder / "b"
+    res = runner.invoke(cli, ["train", str(folder / "s" / "hsi.tif"), str(out), "--iterations", "1",
+                              "--patch-size", "32", "--batch-size", "2", "--progress", "none", *extra])
+    assert res.exit_code == 0, res.output
+    return out

@@ -16,7 +16,6 @@ sampler stay valid; trained: condition encoder, decoder, abundance head and illu
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.models.losses import VQGANLoss
 from hyperldm_engine.spectral.groups import GROUPS, group_matrix, label_groups
 from hyperldm_engine.train.augment import AugmentConfig
+from hyperldm_engine.train.budget import run_budgeted
 from hyperldm_engine.train.data import PatchBatch, PatchSampler, TrainScene, scene_normaliser
 
 #: ``hyperldm-engine train --align-iterations`` default (0: the paper's decoder, trained on encoder latents only)
@@ -185,31 +185,10 @@ def align_decoder(bundle: Any, scenes: list[TrainScene], settings: AlignSettings
         p.requires_grad_(True)
     v.eval()  # pixel norms have no batch statistics; eval keeps the codebook's usage counters still
     opt = torch.optim.Adam(params, lr=settings.lr)
-    n = int(settings.iterations)
-    t0 = time.perf_counter()
-    budget = None if settings.budget_minutes is None else 60.0 * settings.budget_minutes
-
-    def fraction(i: int) -> float:  # of the run done: iterations or wall time, whichever is further
-        spent = 0.0 if budget is None else (time.perf_counter() - t0) / max(budget, 1e-9)
-        return min(max(i / max(n, 1), spent), 1.0)
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * fraction(i))))
     gen = torch.Generator().manual_seed(settings.seed)
-    history: list[dict[str, float]] = []
-    done = 0
-    for it in range(n):
-        if budget is not None and time.perf_counter() - t0 > budget:
-            break
-        loss, logs = aligner(sampler.sample(settings.batch_size), gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        done = it + 1
-        if it % 25 == 0:
-            history.append({"iteration": it, "seconds": round(time.perf_counter() - t0, 1), **logs})
-        if progress is not None:
-            progress.advance(1)
+    t0 = time.perf_counter()
+    done, history = run_budgeted(opt, settings.iterations, settings.budget_minutes,
+                                 lambda _it: aligner(sampler.sample(settings.batch_size), gen), progress)
     for p in v.parameters():
         p.requires_grad_(True)
     v.eval()

@@ -10,7 +10,6 @@ RGB normalisation are those of the model's own training (``train.data.PatchSampl
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 
 from hyperldm_engine.models.anchor import AnchorConfig, LatentAnchor
 from hyperldm_engine.train.augment import AugmentConfig
+from hyperldm_engine.train.budget import run_budgeted
 from hyperldm_engine.train.data import PatchSampler, TrainScene, scene_normaliser
 from hyperldm_engine.train.stage2 import clean_latents
 
@@ -72,32 +72,14 @@ def train_anchor(vqgan: Any, scale: float, scenes: list[TrainScene], config: Anc
     for p in vqgan.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(anchor.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    n = int(settings.iterations)
     t0 = time.perf_counter()
-    budget = None if settings.budget_minutes is None else 60.0 * settings.budget_minutes
 
-    def fraction(i: int) -> float:  # of the run done: iterations or wall time, whichever is further
-        spent = 0.0 if budget is None else (time.perf_counter() - t0) / budget
-        return min(max(i / n, spent), 1.0)
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * fraction(i))))
-    history: list[dict[str, float]] = []
-    done = 0
-    for it in range(n):
-        if budget is not None and time.perf_counter() - t0 > budget:
-            break
+    def step(it: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = sampler.sample(settings.batch_size)
         weight = settings.cube_weight if it % max(settings.cube_every, 1) == 0 else 0.0
-        loss, parts = anchor_loss(anchor, vqgan, scale, batch.hsi, batch.rgb, batch.valid, weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        done = it + 1
-        if it % 50 == 0:
-            history.append({"iteration": it, "loss": float(loss.detach()), **parts})
-        if progress is not None:
-            progress.advance(1)
+        return anchor_loss(anchor, vqgan, scale, batch.hsi, batch.rgb, batch.valid, weight)
+
+    done, history = run_budgeted(opt, settings.iterations, settings.budget_minutes, step, progress, log_every=50)
     anchor.eval()
     info = {"settings": asdict(settings), "iterations_done": done, "seconds": round(time.perf_counter() - t0, 1),
             "history": history}

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import train_tiny_through_cli
 
 from hyperldm_engine.diffusion.samplers import DDIMSampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
@@ -128,17 +129,7 @@ def test_anchor_is_tile_local():
 
 
 def test_train_attaches_an_anchor_when_asked(tmp_path):
-    from click.testing import CliRunner
-    from hyperldm_cli.main import _register_commands, cli
-
-    _register_commands()
-    runner = CliRunner()
-    assert runner.invoke(cli, ["simulate", str(tmp_path / "s"), "--size", "64", "64", "--seed", "3"]).exit_code == 0
-    out = tmp_path / "b"
-    res = runner.invoke(cli, ["train", str(tmp_path / "s" / "hsi.tif"), str(out), "--iterations", "1",
-                              "--anchor-iterations", "2", "--patch-size", "32", "--batch-size", "2",
-                              "--progress", "none"])
-    assert res.exit_code == 0, res.output
+    out = train_tiny_through_cli(tmp_path, "--anchor-iterations", "2")
     b = load_bundle(out)
     assert b.anchor is not None and b.anchor_info["training"]["iterations_done"] == 2
     assert b.anchor_info["config"]["strength"] == pytest.approx(AnchorConfig().strength)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from tiny_models import build_tiny_bundle
+from tiny_models import build_tiny_bundle, train_tiny_through_cli
 
 from hyperldm_engine.models.bundle import load_bundle
 from hyperldm_engine.train.align import AlignSettings, align_decoder, energy_score, group_nll
@@ -96,18 +96,8 @@ def test_without_labels_there_is_no_group_term_and_the_budget_stops_the_run(tmp_
 
 
 def test_train_aligns_the_decoder_when_asked(tmp_path):
-    from click.testing import CliRunner
-    from hyperldm_cli.main import _register_commands, cli
-
-    _register_commands()
-    runner = CliRunner()
-    assert runner.invoke(cli, ["simulate", str(tmp_path / "s"), "--size", "64", "64", "--seed", "3"]).exit_code == 0
-    out = tmp_path / "b"
-    res = runner.invoke(cli, ["train", str(tmp_path / "s" / "hsi.tif"), str(out), "--iterations", "1",
-                              "--labels", str(tmp_path / "s" / "labels.tif"), "--classifier-iterations", "1",
-                              "--align-iterations", "2", "--patch-size", "32", "--batch-size", "2",
-                              "--progress", "none"])
-    assert res.exit_code == 0, res.output
+    out = train_tiny_through_cli(tmp_path, "--labels", str(tmp_path / "s" / "labels.tif"),
+                                 "--classifier-iterations", "1", "--align-iterations", "2")
     record = load_bundle(out).training["decoder_alignment"]
     assert record["iterations_done"] == 2 and record["settings"]["patch_size"] == 32
     assert record["frozen"].startswith("encoder")
