@@ -21,16 +21,9 @@ import torch
 from hyperldm_engine.experiments.quality import QualitySettings, training_scenes
 from hyperldm_engine.models.bundle import default_bundle_path, load_bundle, save_bundle
 from hyperldm_engine.spectral.groups import GROUPS, group_matrix, label_groups
+from hyperldm_engine.train.align import group_nll
 from hyperldm_engine.train.data import PatchSampler, scene_normaliser
 from hyperldm_engine.train.stage1 import Stage1
-
-
-def group_loss(abundances: torch.Tensor, group_of_spectrum: torch.Tensor, want: torch.Tensor,
-               ok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """-log(abundance mass in each pixel's wanted group), mean over ``ok`` pixels; and the grouped map."""
-    grouped = torch.einsum("gn,bnhw->bghw", group_of_spectrum, abundances)  # (B, groups, p, p)
-    mass = grouped.gather(1, want.clamp_min(0)[:, None]).squeeze(1).clamp_min(1e-6)
-    return -(mass.log() * ok).sum() / ok.sum().clamp_min(1), grouped
 
 
 def main() -> None:
@@ -65,13 +58,14 @@ def main() -> None:
         loss, out, _, logs = stage1.generator_loss(batch, it, gen)
         want = group_of_label[batch.labels.clamp_min(0)]  # (B, p, p)
         ok = batch.valid & (batch.labels >= 0) & (want >= 0) & (want != bright)
-        lg, grouped = group_loss(out.abundances, group_of_spectrum, want, ok)
+        lg = group_nll(out.abundances, group_of_spectrum, want, ok)
         loss = loss + args.group_weight * lg
         logs["group"] = float(lg.detach())
+        grouped = torch.einsum("gn,bnhw->bghw", group_of_spectrum, out.abundances.detach())
         logs["agree"] = float(((grouped.argmax(1) == want) & ok).sum() / ok.sum().clamp_min(1))
         if args.shuffled_weight > 0:  # the group must follow the RGB whatever the latent
             other = v.decode(out.z_q.detach().roll(1, 0), batch.rgb)
-            l2, _ = group_loss(other.abundances, group_of_spectrum, want, ok)
+            l2 = group_nll(other.abundances, group_of_spectrum, want, ok)
             loss = loss + args.shuffled_weight * l2
             logs["group_shuffled"] = float(l2.detach())
         opt.zero_grad(set_to_none=True)

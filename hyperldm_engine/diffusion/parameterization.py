@@ -13,7 +13,9 @@ Loss weighting: :func:`min_snr_weight` (Min-SNR-gamma with a floor, ``SNR_t = ab
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 import torch
 
@@ -68,6 +70,19 @@ def model_output_to_eps(output: torch.Tensor, x_t: torch.Tensor, alpha_bar: torc
     if Prediction.of(prediction) is Prediction.EPSILON:
         return output
     return model_output_to_x0_eps(output, x_t, alpha_bar, prediction)[1]
+
+
+def denoiser_eps_fn(denoiser: Any, cond: Any, prediction: Prediction | str, alpha_bar: list[float],
+                    timesteps: list[int], batch: int, device: torch.device | str) -> Callable:
+    """The samplers' ``eps_fn(x_t, t)`` for ``denoiser`` with its condition ``cond`` computed once: the
+    network's output converted to eps_hat, whatever it predicts; the timestep tensors are made once."""
+    steps = {t: torch.full((batch,), t, device=device, dtype=torch.long) for t in timesteps}
+    kind = Prediction.of(prediction)
+
+    def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
+        return model_output_to_eps(denoiser(x_t, steps[t], cond), x_t, alpha_bar[t], kind)
+
+    return eps_fn
 
 
 def min_snr_weight(prediction: Prediction | str, alpha_bar: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 
 from hyperldm_engine.device import resolve_device
 from hyperldm_engine.diffusion.noise import INITIAL_STEP, NoiseField, noise_fn_for_windows
-from hyperldm_engine.diffusion.parameterization import Prediction, model_output_to_eps
+from hyperldm_engine.diffusion.parameterization import denoiser_eps_fn
 from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import InputError
@@ -264,14 +264,9 @@ class SynthesisTileFn:
         cond = repeat_per_tile(bundle.denoiser.encode_condition(x_rgb), k)  # once per tile, all steps
         n = x_rgb.shape[0] * k
         device = x_rgb.device
-        steps = {t: torch.full((n,), t, device=device, dtype=torch.long) for t in sampler.timesteps}
-        prediction = Prediction.of(bundle.config.denoiser.prediction)
         alpha_bar = sampler.schedule.alpha_bar.tolist()
-
-        def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
-            out = bundle.denoiser(x_t, steps[t], cond)
-            return model_output_to_eps(out, x_t, alpha_bar[t], prediction)
-
+        eps_fn = denoiser_eps_fn(bundle.denoiser, cond, bundle.config.denoiser.prediction, alpha_bar,
+                                 sampler.timesteps, n, device)
         x_start = _to_model(noise_fn(INITIAL_STEP), device)
         if anchor is not None and start is not None and start < len(alpha_bar) - 1:
             a = alpha_bar[start]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hyperldm_engine.diffusion.parameterization import Prediction, model_output_to_eps
+from hyperldm_engine.diffusion.parameterization import denoiser_eps_fn
 from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.models.losses import VQGANLoss
@@ -67,6 +67,10 @@ class AlignSettings:
     augment: bool = True
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.sample_loss not in ("energy", "paper"):
+            raise ValueError(f"sample_loss must be 'energy' or 'paper', got {self.sample_loss!r}")
+
 
 def group_nll(abundances: torch.Tensor, group_of_spectrum: torch.Tensor, want: torch.Tensor,
               ok: torch.Tensor) -> torch.Tensor:
@@ -95,18 +99,13 @@ def energy_score(samples: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor
 
 
 @torch.no_grad()
-def sample_latents(denoiser: Any, sampler: Any, prediction: Prediction, rgb: torch.Tensor, latent_channels: int,
+def sample_latents(denoiser: Any, sampler: Any, prediction: str, rgb: torch.Tensor, latent_channels: int,
                    factor: int, generator: torch.Generator) -> torch.Tensor:
     """One scaled latent per RGB patch from the frozen denoiser (the synthesis sampler, fresh noise)."""
     b, _, h, w = rgb.shape
     shape = (b, latent_channels, h // factor, w // factor)
-    cond = denoiser.encode_condition(rgb)
-    alpha_bar = sampler.schedule.alpha_bar.tolist()
-
-    def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
-        out = denoiser(x_t, torch.full((b,), t, dtype=torch.long), cond)
-        return model_output_to_eps(out, x_t, alpha_bar[t], prediction)
-
+    eps_fn = denoiser_eps_fn(denoiser, denoiser.encode_condition(rgb), prediction,
+                             sampler.schedule.alpha_bar.tolist(), sampler.timesteps, b, rgb.device)
     return sampler.sample(eps_fn, torch.randn(shape, generator=generator),
                           lambda _i: torch.randn(shape, generator=generator))
 
@@ -114,15 +113,13 @@ def sample_latents(denoiser: Any, sampler: Any, prediction: Prediction, rgb: tor
 class Aligner:
     """The alignment objective on a batch; owns nothing but the frozen parts it needs."""
 
-    def __init__(self, vqgan: Any, denoiser: Any, schedule: NoiseSchedule, latent_scale: float, prediction: str,
-                 library_classes: list[str], class_names: list[str] | None, settings: AlignSettings) -> None:
-        self.vqgan, self.denoiser, self.scale, self.settings = vqgan, denoiser, float(latent_scale), settings
-        codes = vqgan.quantizer.embedding.weight.detach() * self.scale
-        self.sampler = make_sampler("ddim", schedule, settings.steps, eta=settings.eta,
-                                    clip_x0=(float(codes.min()), float(codes.max())))
-        self.prediction = Prediction.of(prediction)
+    def __init__(self, bundle: Any, class_names: list[str] | None, settings: AlignSettings) -> None:
+        self.vqgan, self.denoiser, self.settings = bundle.vqgan, bundle.denoiser, settings
+        self.scale, self.prediction = float(bundle.latent_scale), bundle.config.denoiser.prediction
+        self.sampler = make_sampler("ddim", NoiseSchedule.from_dict(bundle.schedule), settings.steps,
+                                    eta=settings.eta, clip_x0=bundle.codebook_range())
         self.loss = VQGANLoss(adversarial_weight=0.0)
-        self.group_of_spectrum = torch.from_numpy(group_matrix(list(library_classes)))
+        self.group_of_spectrum = torch.from_numpy(group_matrix(list(bundle.library_classes)))
         self.group_of_label = (torch.from_numpy(label_groups(np.arange(len(class_names)), list(class_names)))
                                if class_names else None)
         self.bright = GROUPS.index("bright")  # clouds: no library spectrum is a cloud
@@ -146,8 +143,6 @@ class Aligner:
         recon = both[0][:b]
         samples = both[0][b:].reshape(k, b, *recon.shape[1:])
         l_rec = self.paper_loss(batch.hsi, recon, batch.valid)
-        if self.settings.sample_loss not in ("energy", "paper"):
-            raise ValueError(f"sample_loss must be 'energy' or 'paper', got {self.settings.sample_loss!r}")
         if self.settings.sample_loss == "energy":
             l_sam = energy_score(samples, batch.hsi, batch.valid) * (100.0 / recon.shape[1] ** 0.5)
         else:
@@ -175,8 +170,8 @@ def align_decoder(bundle: Any, scenes: list[TrainScene], settings: AlignSettings
                            augment=AugmentConfig() if settings.augment else None)
     v = bundle.vqgan
     names = scenes[0].class_names if any(s.labels is not None for s in scenes) else None
-    aligner = Aligner(v, bundle.denoiser.eval(), NoiseSchedule.from_dict(bundle.schedule), bundle.latent_scale,
-                      bundle.config.denoiser.prediction, list(bundle.library_classes), names, settings)
+    bundle.denoiser.eval()
+    aligner = Aligner(bundle, names, settings)
     for p in list(v.parameters()) + list(bundle.denoiser.parameters()):
         p.requires_grad_(False)
     trained = [v.decoder, v.abundance_head] + ([v.condition_encoder] if v.condition_encoder is not None else [])
@@ -189,7 +184,7 @@ def align_decoder(bundle: Any, scenes: list[TrainScene], settings: AlignSettings
     t0 = time.perf_counter()
     done, history = run_budgeted(opt, settings.iterations, settings.budget_minutes,
                                  lambda _it: aligner(sampler.sample(settings.batch_size), gen), progress)
-    for p in v.parameters():
+    for p in list(v.parameters()) + list(bundle.denoiser.parameters()):
         p.requires_grad_(True)
     v.eval()
     return {"settings": asdict(settings), "iterations_done": done, "seconds": round(time.perf_counter() - t0, 1),
