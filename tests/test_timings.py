@@ -97,4 +97,6 @@ def test_cli_prints_the_split(tiny_bundle, tmp_path, capsys):
     for name in ("model load", "statistics", "read", "tile: denoise", "tile: decode", "blend", "write", "total"):
         assert name in parsed, name
     assert parsed["tile: denoise"] > 0 and parsed["tile: decode"] > 0
-    assert sum(v for k, v in parsed.items() if k != "total") == pytest.approx(parsed["total"], abs=2e-3)
+    parts = [v for k, v in parsed.items() if k != "total"]
+    # each printed figure is rounded to 1 ms, so the sum may differ from the total by half a ms per figure
+    assert sum(parts) == pytest.approx(parsed["total"], abs=5e-4 * (len(parts) + 1) + 1e-9)
