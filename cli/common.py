@@ -11,6 +11,7 @@ import click
 
 from hyperldm_engine.pipeline.run import DEFAULT_OVERLAP, DEFAULT_TILE
 from hyperldm_engine.progress import emit_done
+from hyperldm_engine.simulate.harmonise import HARMONISE_MODES
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 PROGRESS_MODES = ("bar", "json", "none")
@@ -83,12 +84,17 @@ _scene_option_group = option_group(
     click.option("--scale", type=float, default=None,
                  help="Divide input values by this (default: 255 for uint8, 65535 for uint16, 1 for float)."),
     click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based)."),
+    click.option("--harmonise", type=click.Choice(HARMONISE_MODES), default="auto", show_default=True,
+                 help="Map a known input sensor's colours onto the camera the model was trained on before "
+                      "synthesis; surface/toa say the input's radiometry (auto: its 'radiometry' tag, else "
+                      "surface). RGB consistency still uses the input as read."),
 )
 
 #: the scene options' parameter names -> ``pipeline.run.SceneOptions`` fields
 SCENE_FIELDS = {"device": "device", "batch_size": "batch_size", "strip_width": "strip_width", "tile_size": "tile",
                 "overlap": "overlap", "extent": "extent", "aoi": "aoi", "keep_grid": "keep_grid",
-                "workers": "workers", "scheduler": "scheduler", "scale": "scale", "bands": "bands"}
+                "workers": "workers", "scheduler": "scheduler", "scale": "scale", "bands": "bands",
+                "harmonise": "harmonise"}
 
 
 def scene_options(f: F) -> F:

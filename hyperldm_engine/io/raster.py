@@ -463,14 +463,18 @@ class SceneStatistics:
     scale: float
     dtype: str
     warnings: list[str] = field(default_factory=list)
+    #: (3, 4) affine map applied to the RGB before the white level (``simulate.harmonise``); None: none
+    harmonisation: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @timed("statistics")
-def scene_statistics(reader: _RasterReader, max_pixels: int = 2_000_000) -> SceneStatistics:
-    """Compute the scene's white level and channel percentiles once, from <= max_pixels pixels.
+def scene_statistics(reader: _RasterReader, max_pixels: int = 2_000_000,
+                     harmonisation: list[list[float]] | None = None) -> SceneStatistics:
+    """Compute the scene's white level and channel percentiles once, from <= max_pixels pixels, of the
+    RGB after ``harmonisation`` (a (3, 4) affine map, ``simulate.harmonise``) when one is given.
 
     InputError when no pixel is valid (all nodata) or all valid pixels are black.
     """
@@ -479,7 +483,7 @@ def scene_statistics(reader: _RasterReader, max_pixels: int = 2_000_000) -> Scen
     p = reader.path
     if n_valid == 0:
         raise InputError(f"{p}: the raster contains no valid pixels (all nodata or masked)")
-    vals = rgb[:, valid].astype(np.float64)  # (3, n)
+    vals = harmonised(rgb[:, valid], harmonisation).astype(np.float64)  # (3, n)
     pmax = vals.max(axis=0)
     white = float(np.percentile(pmax, WHITE_PERCENTILE))
     if not white > 0:
@@ -511,12 +515,23 @@ def scene_statistics(reader: _RasterReader, max_pixels: int = 2_000_000) -> Scen
         scale=reader.scale,
         dtype=reader.dtype,
         warnings=notes,
+        harmonisation=harmonisation,
     )
 
 
+def harmonised(rgb: np.ndarray, harmonisation: list[list[float]] | None) -> np.ndarray:
+    """``rgb`` (3, ...) through the (3, 4) affine map ``M [r, g, b, 1]`` (clipped at 0), or as it is."""
+    if harmonisation is None:
+        return np.asarray(rgb)
+    m = np.asarray(harmonisation, np.float32)
+    x = np.asarray(rgb, np.float32)
+    out = np.tensordot(m[:, :3], x, 1) + m[:, 3].reshape((3,) + (1,) * (x.ndim - 1))
+    return np.maximum(out, 0.0, out=out)
+
+
 def normalise_rgb(rgb: np.ndarray, stats: SceneStatistics) -> np.ndarray:
-    """The model's RGB input: ``clip(rgb / stats.white, 0, 1.5)`` with one white for the scene."""
-    out = np.asarray(rgb, dtype=np.float32) / np.float32(stats.white)
+    """The model's RGB input: ``clip(harmonised(rgb) / stats.white, 0, 1.5)`` with one white for the scene."""
+    out = np.asarray(harmonised(rgb, stats.harmonisation), dtype=np.float32) / np.float32(stats.white)
     return np.clip(out, 0.0, NORMALISED_MAX, out=out)
 
 

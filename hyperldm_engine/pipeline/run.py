@@ -37,6 +37,7 @@ from hyperldm_engine.io.output_paths import Planned, check_outputs
 from hyperldm_engine.io.raster import RgbReader, SceneStatistics, open_rgb, scene_statistics
 from hyperldm_engine.pipeline.synthesize import SamplingOptions
 from hyperldm_engine.progress import Progress, report_info, report_warning
+from hyperldm_engine.simulate.harmonise import choose_harmonisation
 from hyperldm_engine.spectral.input_sensors import InputSensorChoice, choose_input_sensor
 from hyperldm_engine.tiling.aoi import (
     AoiMask,
@@ -81,6 +82,7 @@ class SceneOptions:
     scale: float | None = None
     bands: Sequence[int] | None = None
     input_sensor: str = "auto"  # spectral.input_sensors name; auto: the raster's metadata, else a generic camera
+    harmonise: str = "auto"  # simulate.harmonise.HARMONISE_MODES: the input's colours mapped onto the model's camera
     extent: str | None = None  # only the tiles and pixels inside are computed and written
     aoi: str | None = None
     keep_grid: bool = False  # --extent/--aoi: write the whole input grid (nodata outside), not the area's window
@@ -291,15 +293,18 @@ def open_scene(job: SceneOptions, model: dict[str, Any], progress_mode: str = "b
         if check_size is not None:
             window = output_window(job, area)
             check_size(reader.width * reader.height if window is None else int(window.width * window.height))
-        statistics = scene_statistics(reader)
+        sensor = choose_input_sensor(job.input, job.input_sensor, rgb_consistency, model["wavelengths_nm"],
+                                     model["fwhm_nm"])
+        harmonise = choose_harmonisation(job.harmonise, sensor.name, sensor.source, reader.ds.tags(),
+                                         model.get("training_camera"), model["wavelengths_nm"], model["fwhm_nm"])
+        statistics = scene_statistics(reader, harmonisation=harmonise and harmonise.as_list())
         for note in statistics.warnings:
             report_warning(note, progress_mode)
         _gsd_warning(reader, model["gsd_m"], progress_mode)
         bands = ",".join(map(str, reader.bands))
         report_info(f"{job.input}: R,G,B from bands {bands} ({reader.band_source})", progress_mode)
-        sensor = choose_input_sensor(job.input, job.input_sensor, rgb_consistency, model["wavelengths_nm"],
-                                     model["fwhm_nm"])
+        model_input = harmonise.describe() if harmonise else "as read"
         report_info(f"{job.input}: input sensor {sensor.name} (from {sensor.source}); RGB consistency "
-                    f"{'on' if sensor.consistency else 'off'}", progress_mode)
+                    f"{'on' if sensor.consistency else 'off'}; model input {model_input}", progress_mode)
         yield ScenePlan(job, model, reader, grid, statistics, sensor, area, execution_of(job), progress_mode)
 

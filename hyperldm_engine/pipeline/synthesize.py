@@ -27,6 +27,7 @@ from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
 from hyperldm_engine.models.vqgan import decode_shared_condition, repeat_per_tile
+from hyperldm_engine.simulate.harmonise import training_camera
 from hyperldm_engine.spectral.consistency import project_to_rgb
 from hyperldm_engine.spectral.groups import abundance_groups
 from hyperldm_engine.tiling.runner import TileRequest
@@ -350,6 +351,7 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "align": cfg.vqgan.downsample_factor * cfg.denoiser.alignment,
         "library_classes": tuple(bundle.library_classes),
         "gsd_m": (bundle.training or {}).get("gsd_m"),
+        "training_camera": training_camera(bundle.rgb),
         "class_names": list(bundle.class_names),
         "latent_dropout": cfg.vqgan.latent_dropout,
         "anchor_strength": None if bundle.anchor is None else bundle.anchor.config.strength,

@@ -24,6 +24,7 @@ from .base import (
 
 MODES = ["sample", "mean"]
 RGB_CONSISTENCY = ["auto", "on", "off"]
+HARMONISE = ["auto", "surface", "toa", "off"]
 
 
 def creation_options(text: str) -> list[str]:
@@ -67,6 +68,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
 
     MODE = "MODE"
     RGB_CONSISTENCY = "RGB_CONSISTENCY"
+    HARMONISE = "HARMONISE"
     OUTPUT_SENSOR = "OUTPUT_SENSOR"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     ABUNDANCES = "ABUNDANCES"
@@ -80,6 +82,10 @@ class SynthesizeAlgorithm(SceneAlgorithm):
             self.RGB_CONSISTENCY, self.tr("RGB consistency: every cube reproduces the input RGB through the input "
                                           "sensor (auto = when the sensor is known)"),
             options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"])))
+        harmonise = advanced(QgsProcessingParameterEnum(
+            self.HARMONISE, self.tr("Harmonise: map a known input sensor's colours onto the model's training camera "
+                                    "(auto = the raster's radiometry tag, else surface; toa for Level-1 imagery)"),
+            options=HARMONISE, defaultValue=HARMONISE.index(DEFAULTS["harmonise"])))
         output_sensor = advanced(QgsProcessingParameterString(
             self.OUTPUT_SENSOR, self.tr("Output sensor: resample the cube to its bands, a name (e.g. sentinel2-msi, "
                                         "landsat8-oli, enmap) or a CSV of band centres and FWHM (empty = the "
@@ -87,7 +93,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
             "", optional=True))
         self.add_scene_parameters(int_parameter(self.SAMPLES, self.tr("Number of samples (diverse cubes)"),
                                                 DEFAULTS["samples"], 1, 64),
-                                  after_seed=[mode], after_sensor=[consistency, output_sensor])
+                                  after_seed=[mode], after_sensor=[consistency, harmonise, output_sensor])
         options = advanced(QgsProcessingParameterString(
             self.CREATION_OPTIONS, self.tr("GDAL creation options (KEY=VALUE separated by |)"), "", optional=True))
         options.setMetadata({"widget_wrapper": {
@@ -107,7 +113,8 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         target = engine_target(destination, context)
         args = ["synthesize", source, target, "--samples", str(samples), "--overwrite", *scene_args,
                 "--mode", MODES[self.parameterAsEnum(parameters, self.MODE, context)],
-                "--rgb-consistency", RGB_CONSISTENCY[self.parameterAsEnum(parameters, self.RGB_CONSISTENCY, context)]]
+                "--rgb-consistency", RGB_CONSISTENCY[self.parameterAsEnum(parameters, self.RGB_CONSISTENCY, context)],
+                "--harmonise", HARMONISE[self.parameterAsEnum(parameters, self.HARMONISE, context)]]
         output_sensor = (self.parameterAsString(parameters, self.OUTPUT_SENSOR, context) or "").strip()
         if output_sensor:
             args += ["--output-sensor", output_sensor]

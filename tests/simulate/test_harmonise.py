@@ -1,0 +1,122 @@
+"""Input harmonisation: the affine fit, its choice per input, the scene statistics and the CLI path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from hyperldm_cli.cmd_synthesize import synthesize
+
+from hyperldm_engine.errors import InputError
+from hyperldm_engine.io.raster import harmonised, open_rgb, scene_statistics
+from hyperldm_engine.simulate import simulate_scene, write_scene
+from hyperldm_engine.simulate.harmonise import choose_harmonisation, fit_affine, training_camera
+from hyperldm_engine.spectral.input_sensors import get_input_sensor
+from hyperldm_engine.spectral.library import decoder_library
+from hyperldm_engine.spectral.rgb import camera_response
+from hyperldm_engine.spectral.sensor import default_sensor
+
+NIKON = "Nikon 5100 (NPL)"
+
+
+def _choose(mode: str = "auto", sensor: str = "landsat8-oli", source: str = "metadata", tags: dict | None = None,
+            camera: str | None = NIKON):
+    s = default_sensor()
+    return choose_harmonisation(mode, sensor, source, tags or {}, camera, s.centers_nm, s.fwhm_nm)
+
+
+def test_fit_affine_recovers_a_known_map() -> None:
+    rng = np.random.default_rng(0)
+    m = np.array([[0.5, 0.4, 0.1, -0.02], [0.0, 0.6, 0.4, 0.01], [-0.05, 0.05, 1.0, 0.0]])
+    x = rng.uniform(0, 1, (3, 500))
+    fitted, rmse = fit_affine(x, m[:, :3] @ x + m[:, 3:])
+    np.testing.assert_allclose(fitted, m, atol=1e-10)
+    assert rmse.max() < 1e-10
+
+
+def test_harmonised_keeps_nan_clips_at_zero_and_passes_through_without_a_map() -> None:
+    rgb = np.array([[0.2, np.nan], [0.1, 0.0], [0.05, 0.0]], np.float32)  # (3, 2)
+    shift = [[1, 0, 0, -0.1], [0, 1, 0, -0.2], [0, 0, 1, 0.0]]
+    out = harmonised(rgb, shift)
+    assert np.isnan(out[0, 1])
+    np.testing.assert_allclose(out[:, 0], [0.1, 0.0, 0.05], atol=1e-7)  # 0.1 - 0.2 clipped to 0
+    assert harmonised(rgb, None) is not None and np.array_equal(harmonised(rgb, None), rgb, equal_nan=True)
+
+
+def test_landsat_surface_colours_become_the_training_cameras() -> None:
+    """Bandpass adjustment: OLI surface RGB of library spectra mapped onto the Nikon's RGB of the same spectra."""
+    h = _choose("surface")
+    assert h is not None and (h.input_sensor, h.radiometry, h.camera) == ("landsat8-oli", "surface", NIKON)
+    assert max(h.fit_rmse) < 0.01
+    sensor = default_sensor()
+    R, _ = decoder_library(sensor)
+    oli = get_input_sensor("landsat8-oli").rgb(sensor) @ R  # (3, n_library)
+    nikon = camera_response(sensor, NIKON) @ R
+    before = np.abs(oli - nikon).mean()
+    after = np.abs(harmonised(oli, h.as_list()) - nikon).mean()
+    assert after < 0.01 < before and after < before / 3, (before, after)
+
+
+def test_toa_map_removes_path_radiance() -> None:
+    h = _choose(tags={"radiometry": "toa"})
+    assert h is not None and h.radiometry == "toa"
+    offsets = np.asarray(h.matrix)[:, 3]
+    assert (offsets < 0).all()  # path radiance brightens every channel of a TOA image
+    assert _choose("surface", tags={"radiometry": "toa"}).radiometry == "surface"  # said outright wins
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"mode": "off"},
+    {"source": "default"},  # the input sensor is not known
+    {"camera": None},  # a bundle trained on a user's rasters
+    {"tags": {"radiometry": "camera"}},  # gamma-encoded values: not affine
+    {"sensor": "nikon-5100"},  # already the training camera
+])
+def test_no_map_where_none_applies(kwargs: dict) -> None:
+    assert _choose(**kwargs) is None
+
+
+def test_unknown_mode_and_training_camera() -> None:
+    with pytest.raises(InputError, match="--harmonise"):
+        _choose("lab")
+    assert training_camera({"kind": "camera", "camera": NIKON}) == NIKON
+    assert training_camera({"kind": "camera", "camera": "estimated from the given RGB rasters"}) is None
+    assert training_camera(None) is None
+
+
+def test_scene_white_is_taken_after_the_map(tmp_path) -> None:
+    path = tmp_path / "rgb.tif"
+    data = np.full((3, 8, 8), 0.4, np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=3, dtype="float32") as ds:
+        ds.write(data)
+    double = [[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]]
+    with open_rgb(path) as reader:
+        assert scene_statistics(reader).white == pytest.approx(0.4)
+        stats = scene_statistics(reader, harmonisation=double)
+    assert stats.white == pytest.approx(0.8) and stats.harmonisation == double
+
+
+def test_cli_harmonises_a_landsat_toa_input(tmp_path) -> None:
+    """The tiny bundle records the Nikon camera: a Landsat 8 TOA input is mapped, --harmonise off is not."""
+    from tiny_models import build_tiny_bundle
+
+    bundle = build_tiny_bundle(tmp_path / "tiny")
+    scene = tmp_path / "l8"
+    write_scene(simulate_scene(32, 32, seed=3, gsd_m=30.0, input_sensor="landsat8-oli", radiometry="toa"), scene)
+    outs = {}
+    for mode in ("auto", "off"):
+        out = tmp_path / f"{mode}.tif"
+        r = CliRunner().invoke(synthesize, [str(scene / "rgb.tif"), str(out), "--model", str(bundle), "--steps", "1",
+                                            "--harmonise", mode, "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        info = [json.loads(line)["message"] for line in r.output.splitlines()
+                if line.startswith("{") and json.loads(line).get("event") == "info"]
+        said = next(m for m in info if "model input" in m)
+        expected = "landsat8-oli (toa) mapped onto Nikon 5100 (NPL)" if mode == "auto" else "model input as read"
+        assert expected in said, said
+        with rasterio.open(out) as ds:
+            outs[mode] = ds.read()
+    assert not np.allclose(outs["auto"], outs["off"])
