@@ -17,6 +17,7 @@ that same order, on the client, so they too agree across workers.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -247,7 +248,8 @@ class ScenePlan:
                 "HYPERLDM_RGB_BANDS": self.rgb_bands, "HYPERLDM_RGB_BANDS_FROM": self.reader.band_source,
                 "HYPERLDM_MODE": sampling.mode, "HYPERLDM_INPUT_SENSOR": self.sensor.name,
                 "HYPERLDM_INPUT_SENSOR_FROM": self.sensor.source,
-                "HYPERLDM_RGB_CONSISTENCY": "on" if self.sensor.consistency else "off", **extra}
+                "HYPERLDM_RGB_CONSISTENCY": "on" if self.sensor.consistency else "off",
+                "HYPERLDM_HARMONISATION": json.dumps(self.statistics.harmonisation), **extra}
 
     def run(self, tile_fn: Any, outputs: OutputSet, label: str, carry_dir: str | Path,
             reduce: Callable[[TileOutput], None] | None = None) -> RunStats:

@@ -56,7 +56,7 @@ def fit_affine(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @lru_cache(maxsize=8)
 def fit_harmonisation(input_sensor: str, radiometry: str, camera: str, wavelengths_nm: tuple[float, ...],
                       fwhm_nm: tuple[float, ...]) -> Harmonisation:
-    """Fit the map on :data:`FIT_SCENES` simulated scenes (train split of the spectra; ~1 s, cached)."""
+    """Fit the map on :data:`FIT_SCENES` simulated scenes (train split of the spectra; ~2.5 s, cached per process)."""
     from hyperldm_engine.simulate.scene import simulate_scene
     from hyperldm_engine.spectral.rgb import camera_response
     from hyperldm_engine.spectral.sensor import Sensor

@@ -119,4 +119,6 @@ def test_cli_harmonises_a_landsat_toa_input(tmp_path) -> None:
         assert expected in said, said
         with rasterio.open(out) as ds:
             outs[mode] = ds.read()
+            recorded = json.loads(ds.tags()["HYPERLDM_HARMONISATION"])
+        assert (recorded is None) == (mode == "off") and (mode == "off" or np.asarray(recorded).shape == (3, 4))
     assert not np.allclose(outs["auto"], outs["off"])
