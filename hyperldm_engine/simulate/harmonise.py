@@ -4,7 +4,7 @@ Why: a bundle learns spectra from one camera's colours (the default model: the N
 surface reflectance). The same surface gives other RGB through Landsat's or Sentinel-2's bands, and a
 top-of-atmosphere image adds path radiance (bluer, brighter darks), so the model reads those colours
 as other materials: on the real Landsat 8 check (TOA) one sample's NDVI correlated 0.42 with the real
-NDVI, 0.65 once harmonised (docs/model-diagnosis.md, "Input harmonisation").
+NDVI, 0.70 once harmonised (docs/model-diagnosis.md, "Input harmonisation").
 
 How: a per-pixel affine map ``rgb' = M [r, g, b, 1]`` fitted by least squares on simulated scenes, the
 same surfaces seen through the input sensor (with the input's radiometry, atmosphere included) and
