@@ -18,6 +18,7 @@ from hyperldm_engine.pipeline.synthesize import (
     SamplingOptions,
     default_steps,
 )
+from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
 from hyperldm_engine.spectral.input_sensors import AUTO, RGB_CONSISTENCY, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 
@@ -45,6 +46,10 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 @click.option("--rgb-consistency", type=click.Choice(RGB_CONSISTENCY), default="auto", show_default=True,
               help="Make every cube reproduce the input RGB exactly through the input sensor's response "
                    "(auto: when the input sensor is known).")
+@click.option("--rgb-correction", type=click.Choice(RGB_CORRECTIONS), default="minimum", show_default=True,
+              help="How RGB consistency changes a cube: minimum, the smallest change (visible bands only; keeps "
+                   "the samples' diversity); spectral, spread over every band, near infrared included, by the "
+                   "model's error covariance (more accurate, less diverse; docs/model-diagnosis.md).")
 @click.option("--sample-layout", type=click.Choice(["files", "bands"]), default="files", show_default=True,
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,
@@ -74,7 +79,8 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int, steps: int | None, sampler: str,
                eta: float, sample_layout: str, abundances: str | None, scene: dict[str, Any], autocast: str | None,
                creation_options: tuple[str, ...], cog: bool, dtype: str, overwrite: bool, progress_mode: str,
-               mode: str, input_sensor: str, rgb_consistency: str, output_sensor: str | None, envi_header: bool,
+               mode: str, input_sensor: str, rgb_consistency: str, rgb_correction: str, output_sensor: str | None,
+               envi_header: bool,
                library_out: str | None, abundance_groups: bool, mean_draws: int) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
@@ -87,7 +93,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, eta=eta, mode=mode,
                                  steps=default_steps(mode) if steps is None else steps,
                                  mean_draws=mean_draws),
-        input_sensor=input_sensor, rgb_consistency=rgb_consistency,
+        input_sensor=input_sensor, rgb_consistency=rgb_consistency, rgb_correction=rgb_correction,
         output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,
         abundance_grouping="material" if abundance_groups else "class", sample_layout=sample_layout,
         abundances=abundances, creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite,

@@ -49,6 +49,8 @@ def test_defaults_are_the_engine_constants_and_click_defaults():
     assert (synth["samples"], synth["batch_size"], synth["mode"], synth["rgb_consistency"]) == (
         d["samples"], d["batch_size"], d["mode"], d["rgb_consistency"])
     assert (synth["tile_size"], synth["overlap"], synth["harmonise"]) == (d["tile_size"], d["overlap"], d["harmonise"])
+    from hyperldm_engine.pipeline.scene import SceneJob
+    assert synth["rgb_correction"] == d["rgb_correction"] == SceneJob.__dataclass_fields__["rgb_correction"].default
     # --steps is left unset so that --mode decides; the contract's steps are the default mode's
     assert synth["steps"] is None and default_steps(d["mode"]) == d["steps"] == DEFAULT_STEPS
     assert {p.name: p.default for p in diversity.params}["samples"] == d["diversity_samples"]

@@ -47,7 +47,7 @@ _TOP_KEYS = (
     "schedule", "classifier", "training", "metrics",
 )  # fmt: skip
 #: optional top-level keys: "anchor" (bundles with a latent anchor, ``models.anchor``)
-_OPTIONAL_KEYS = ("anchor",)
+_OPTIONAL_KEYS = ("anchor", "consistency")
 _RGB_KINDS = ("camera", "bands")
 
 
@@ -85,6 +85,11 @@ class Bundle:
     #: {"config": AnchorConfig.to_dict(), "training": {...}}
     anchor: LatentAnchor | None = None
     anchor_info: dict[str, Any] | None = None
+    #: optional (n_bands, n_bands) second moment of the model's spectral errors, the prior of the
+    #: covariance-weighted RGB correction (``--rgb-correction spectral``, ``spectral.consistency``),
+    #: and how it was measured: {"source": ..., "scenes": ..., ...}
+    consistency_covariance: np.ndarray | None = None
+    consistency_info: dict[str, Any] | None = None
 
     @property
     def library(self) -> torch.Tensor:
@@ -115,6 +120,7 @@ class Bundle:
             "training": self.training,
             "metrics": self.metrics,
             **({"anchor": self.anchor_info} if self.anchor is not None else {}),
+            **({"consistency": dict(self.consistency_info or {})} if self.consistency_covariance is not None else {}),
         }
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -122,6 +128,9 @@ class Bundle:
         out: dict[str, torch.Tensor] = {"library.R": self.library}
         if self.rgb_response is not None:
             out["rgb.response"] = torch.as_tensor(np.asarray(self.rgb_response), dtype=torch.float32)
+        if self.consistency_covariance is not None:
+            covariance = np.asarray(self.consistency_covariance)
+            out["consistency.covariance"] = torch.as_tensor(covariance, dtype=torch.float32)
         modules = {"vqgan": self.vqgan, "denoiser": self.denoiser, "classifier": self.classifier,
                    "anchor": self.anchor}
         for prefix, module in modules.items():
@@ -306,6 +315,8 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"model bundle {where}: anchor.config is invalid ({exc})") from exc
         _need(0.0 < anchor.strength <= 1.0, where, f"anchor.config.strength {anchor.strength} is not in (0, 1]")
+    if "consistency" in cfg:
+        _need(isinstance(cfg["consistency"], dict), where, "consistency is not a JSON object")
     _need(isinstance(cfg["engine_version"], str), where, "engine_version is not a string")
     try:
         model = ModelConfig.from_dict(cfg["model"])
@@ -397,6 +408,8 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
     expected: dict[str, tuple[int, ...]] = {"library.R": (model.n_bands, model.n_library)}
     if cfg["rgb"]["has_response"]:
         expected["rgb.response"] = (3, model.n_bands)
+    if "consistency" in cfg:
+        expected["consistency.covariance"] = (model.n_bands, model.n_bands)
     anchor = None
     if "anchor" in cfg:
         anchor = LatentAnchor(AnchorConfig.from_dict(cfg["anchor"]["config"]), model.vqgan.latent_channels,
@@ -422,6 +435,14 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
     sensor, lib = cfg["sensor"], cfg["library"]
     rgb = {k: v for k, v in cfg["rgb"].items() if k != "has_response"}
     response = tensors.get("rgb.response")
+    covariance = tensors.get("consistency.covariance")
+    if covariance is not None:
+        from hyperldm_engine.spectral.consistency import check_covariance
+
+        try:
+            check_covariance(covariance.double(), model.n_bands)
+        except ValueError as exc:
+            raise BundleError(f"model bundle {where}: consistency.covariance: {exc}") from exc
     return Bundle(
         config=model,
         vqgan=vqgan,
@@ -445,4 +466,6 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         format_version=cfg["format_version"],
         anchor=anchor,
         anchor_info=dict(cfg["anchor"]) if anchor is not None else None,
+        consistency_covariance=None if covariance is None else covariance.double().numpy().copy(),
+        consistency_info=dict(cfg["consistency"]) if covariance is not None else None,
     )

@@ -28,7 +28,7 @@ from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
 from hyperldm_engine.models.vqgan import decode_shared_condition, repeat_per_tile
 from hyperldm_engine.simulate.harmonise import training_camera
-from hyperldm_engine.spectral.consistency import project_to_rgb
+from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS, library_covariance, project_to_rgb
 from hyperldm_engine.spectral.groups import abundance_groups
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
@@ -118,6 +118,9 @@ class SynthesisTileFn:
     #: input sensor response (3, n_bands) on the model's bands: when given, every cube is projected so
     #: that it reproduces the input RGB exactly (``spectral.consistency``); None leaves cubes as decoded
     rgb_response: np.ndarray | None = None
+    #: how that projection spreads the RGB residual over the bands (``spectral.consistency.RGB_CORRECTIONS``):
+    #: "minimum", the smallest change (visible bands only); "spectral", weighted by the bundle's error covariance
+    rgb_correction: str = "minimum"
     #: "class": abundances summed by the library's classes; "material": by ``spectral.groups.GROUPS``
     abundance_grouping: str = "class"
     _state: Any = field(default=None, init=False, repr=False, compare=False)
@@ -194,7 +197,8 @@ class SynthesisTileFn:
                                    device=device) if anchor is None else anchor / bundle.latent_scale)
                 hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
                 if raw is not None:
-                    hsi = project_to_rgb(hsi.float(), raw.to(device), self.rgb_response)
+                    hsi = project_to_rgb(hsi.float(), raw.to(device), self.rgb_response,
+                                         covariance=correction_covariance(bundle, self.rgb_correction))
         with torch.inference_mode():
             cubes = crop_to(hsi.float().cpu().numpy(), shape)
             matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
@@ -251,7 +255,8 @@ class SynthesisTileFn:
             z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
             hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
             if raw is not None:
-                hsi = project_to_rgb(hsi.float(), repeat_per_tile(raw.to(device), n), self.rgb_response)
+                hsi = project_to_rgb(hsi.float(), repeat_per_tile(raw.to(device), n), self.rgb_response,
+                                     covariance=correction_covariance(bundle, self.rgb_correction))
         return hsi, ab
 
     @timed("tile: denoise")
@@ -320,6 +325,19 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
     return bundle, sampler, device, groups
 
 
+def correction_covariance(bundle: Any, correction: str) -> np.ndarray | None:
+    """The prior covariance of ``--rgb-correction``: None for "minimum" (the smallest change); for
+    "spectral" the bundle's measured error covariance, else (bundles without one) the covariance of
+    its spectral library."""
+    if correction not in RGB_CORRECTIONS:
+        raise InputError(f"unknown --rgb-correction {correction!r}; choose one of {', '.join(RGB_CORRECTIONS)}")
+    if correction == "minimum":
+        return None
+    if getattr(bundle, "consistency_covariance", None) is not None:
+        return bundle.consistency_covariance
+    return library_covariance(bundle.library.detach().cpu().double().numpy())
+
+
 def anchor_start(bundle: Any, num_steps: int, strength: float | None) -> int | None:
     """The first timestep of anchored sampling, ``round(strength * (T - 1))``; None without an anchor
     (or at strength 1: pure noise, the paper's sampling)."""
@@ -355,7 +373,16 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "class_names": list(bundle.class_names),
         "latent_dropout": cfg.vqgan.latent_dropout,
         "anchor_strength": None if bundle.anchor is None else bundle.anchor.config.strength,
+        "correction_prior": correction_prior(bundle),
     }
+
+
+def correction_prior(bundle: Any) -> str:
+    """In words, the covariance ``--rgb-correction spectral`` uses for ``bundle``."""
+    info = getattr(bundle, "consistency_info", None)
+    if getattr(bundle, "consistency_covariance", None) is None:
+        return f"the covariance of the bundle's {bundle.library.shape[1]} library spectra"
+    return f"the bundle's measured error covariance ({(info or {}).get('source', 'source not recorded')})"
 
 
 def mean_estimate(has_anchor: bool, latent_dropout: float) -> str:

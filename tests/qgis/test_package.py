@@ -109,10 +109,10 @@ def test_unload_removes_the_provider_and_init_processing_adds_it_back(qgis_app):
 EXPECTED = {
     "hyperldm:synthesize": (
         ["INPUT", "INPUT_BANDS", "INPUT_SCALE", "MODEL", "SAMPLES", "SEED", "MODE", "STEPS", "EXTENT", "TILE_SIZE",
-         "OVERLAP", "BATCH_SIZE", "INPUT_SENSOR", "RGB_CONSISTENCY", "HARMONISE", "OUTPUT_SENSOR", "DEVICE",
-         "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
-        {"INPUT_SCALE", "STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "RGB_CONSISTENCY", "HARMONISE", "OUTPUT_SENSOR",
-         "DEVICE", "CREATION_OPTIONS"},
+         "OVERLAP", "BATCH_SIZE", "INPUT_SENSOR", "RGB_CONSISTENCY", "RGB_CORRECTION", "HARMONISE",
+         "OUTPUT_SENSOR", "DEVICE", "CREATION_OPTIONS", "ABUNDANCES", "OUTPUT"],
+        {"INPUT_SCALE", "STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "RGB_CONSISTENCY", "RGB_CORRECTION", "HARMONISE",
+         "OUTPUT_SENSOR", "DEVICE", "CREATION_OPTIONS"},
         {"OUTPUT": "outputRaster", "ABUNDANCES": "outputRaster"}),
     "hyperldm:diversity": (
         ["INPUT", "INPUT_BANDS", "INPUT_SCALE", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP",

@@ -81,3 +81,68 @@ def test_later_rounds_on_the_clipped_pixels_alone_equal_whole_cube_rounds(respon
     assert float(got.min()) >= 0.0
     assert torch.equal(cube, torch.from_numpy((0.03 + 0.05 * np.random.default_rng(7).standard_normal(
         (4, 48, 9, 11))).astype(np.float32)))  # the input is left as it was
+
+
+# ---- the covariance-weighted update (--rgb-correction spectral) ---------------------------------------
+
+def _red_nir_covariance(bands=48, red=20, nir=40, rho=0.9):
+    """A prior in which the near-infrared band ``nir`` moves with the visible band ``red`` (corr. -rho)."""
+    C = np.eye(bands) * 1e-3
+    C[red, nir] = C[nir, red] = -rho * 1e-3
+    return C
+
+
+def test_covariance_update_reproduces_rgb_exactly_and_identity_is_the_smallest_change(response):
+    cube = torch.from_numpy(_cubes(10)).double()
+    rgb = torch.from_numpy(np.einsum("cb,bhw->chw", response, _cubes(11)[0])).double()
+    g = np.random.default_rng(3)
+    a = g.standard_normal((48, 48))
+    C = a @ a.T / 48 + 1e-3 * np.eye(48)
+    out = project_to_rgb(cube, rgb, response, nonnegative=False, covariance=C)
+    for k in range(3):
+        assert reprojection_error(out[k].numpy(), rgb.numpy(), response) < 1e-9
+    np.testing.assert_allclose(row_space_projector(response, np.eye(48) * 0.37).numpy(),
+                               row_space_projector(response).numpy(), atol=1e-12)
+    # the update is the Gaussian posterior mean: C S^T (S C S^T)^-1, so S @ P = identity (3 x 3)
+    P = row_space_projector(response, C).numpy()
+    np.testing.assert_allclose(np.asarray(response, np.float64) @ P, np.eye(3), atol=1e-9)
+
+
+def test_covariance_update_moves_the_bands_the_sensor_cannot_see(response):
+    """The smallest change never touches a band outside the response (here 40: ~880 nm); the
+    covariance-weighted one moves it against the visible band it anti-correlates with."""
+    S = np.asarray(response, np.float64)
+    red = int(np.argmax(S[0]))
+    assert S[:, 40].max() == 0  # a near-infrared band the camera does not see
+    cube = torch.full((48, 2, 2), 0.3, dtype=torch.float64)
+    rgb = torch.from_numpy(np.einsum("cb,bhw->chw", S, cube.numpy())) + torch.tensor([0.05, 0, 0])[:, None, None]
+    minimum = project_to_rgb(cube, rgb, S, nonnegative=False)
+    spectral = project_to_rgb(cube, rgb, S, nonnegative=False, covariance=_red_nir_covariance(red=red))
+    assert float((minimum[40] - cube[40]).abs().max()) == 0.0
+    assert float((spectral[40] - cube[40]).max()) < -0.01  # redder than drawn -> less near infrared
+    assert reprojection_error(spectral.numpy(), rgb.numpy(), S) < 1e-9
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.eye(47), r"must be \(48, 48\)"),
+    (np.triu(np.ones((48, 48))), "symmetric"),
+    (-np.eye(48), "positive semi-definite"),
+    (np.full((48, 48), np.nan), "finite"),
+])
+def test_a_bad_covariance_is_refused(response, bad, message):
+    with pytest.raises(ValueError, match=message):
+        row_space_projector(response, bad)
+
+
+def test_second_moment_and_library_covariance():
+    from hyperldm_engine.spectral.consistency import library_covariance, second_moment
+
+    e = np.array([[1.0, 0.0], [0.0, 2.0], [np.nan, 5.0]])  # the NaN row is left out
+    m = second_moment(e, jitter=0.0)
+    np.testing.assert_allclose(m, [[0.5, 0.0], [0.0, 2.0]])
+    assert second_moment(e, jitter=0.1)[0, 0] == pytest.approx(0.5 + 0.1 * 1.25)
+    with pytest.raises(ValueError, match="no finite"):
+        second_moment(np.full((2, 2), np.nan))
+    lib = np.random.default_rng(0).uniform(0, 1, (48, 30))
+    C = library_covariance(lib, jitter=0.0)
+    np.testing.assert_allclose(C, np.cov(lib, bias=True), atol=1e-12)

@@ -25,6 +25,7 @@ from .base import (
 MODES = ["sample", "mean"]
 RGB_CONSISTENCY = ["auto", "on", "off"]
 HARMONISE = ["auto", "surface", "toa", "off"]
+RGB_CORRECTION = ["minimum", "spectral"]
 
 
 def creation_options(text: str) -> list[str]:
@@ -69,6 +70,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
     MODE = "MODE"
     RGB_CONSISTENCY = "RGB_CONSISTENCY"
     HARMONISE = "HARMONISE"
+    RGB_CORRECTION = "RGB_CORRECTION"
     OUTPUT_SENSOR = "OUTPUT_SENSOR"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     ABUNDANCES = "ABUNDANCES"
@@ -82,6 +84,11 @@ class SynthesizeAlgorithm(SceneAlgorithm):
             self.RGB_CONSISTENCY, self.tr("RGB consistency: every cube reproduces the input RGB through the input "
                                           "sensor (auto = when the sensor is known)"),
             options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"])))
+        correction = advanced(QgsProcessingParameterEnum(
+            self.RGB_CORRECTION, self.tr("RGB correction: minimum = smallest change, visible bands only (keeps "
+                                         "diversity); spectral = also the near infrared, by the model's error "
+                                         "covariance (more accurate, less diverse)"),
+            options=RGB_CORRECTION, defaultValue=RGB_CORRECTION.index(DEFAULTS["rgb_correction"])))
         harmonise = advanced(QgsProcessingParameterEnum(
             self.HARMONISE, self.tr("Harmonise: map a known input sensor's colours onto the model's training camera "
                                     "(auto = the raster's radiometry tag, else surface; toa for Level-1 imagery)"),
@@ -93,7 +100,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
             "", optional=True))
         self.add_scene_parameters(int_parameter(self.SAMPLES, self.tr("Number of samples (diverse cubes)"),
                                                 DEFAULTS["samples"], 1, 64),
-                                  after_seed=[mode], after_sensor=[consistency, harmonise, output_sensor])
+                                  after_seed=[mode], after_sensor=[consistency, correction, harmonise, output_sensor])
         options = advanced(QgsProcessingParameterString(
             self.CREATION_OPTIONS, self.tr("GDAL creation options (KEY=VALUE separated by |)"), "", optional=True))
         options.setMetadata({"widget_wrapper": {
@@ -114,6 +121,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         args = ["synthesize", source, target, "--samples", str(samples), "--overwrite", *scene_args,
                 "--mode", MODES[self.parameterAsEnum(parameters, self.MODE, context)],
                 "--rgb-consistency", RGB_CONSISTENCY[self.parameterAsEnum(parameters, self.RGB_CONSISTENCY, context)],
+                "--rgb-correction", RGB_CORRECTION[self.parameterAsEnum(parameters, self.RGB_CORRECTION, context)],
                 "--harmonise", HARMONISE[self.parameterAsEnum(parameters, self.HARMONISE, context)]]
         output_sensor = (self.parameterAsString(parameters, self.OUTPUT_SENSOR, context) or "").strip()
         if output_sensor:

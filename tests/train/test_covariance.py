@@ -1,0 +1,98 @@
+"""The model's error covariance (train.covariance), its place in the bundle, and --rgb-correction."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from click.testing import CliRunner
+from tiny_models import build_tiny_bundle
+
+from hyperldm_engine.errors import BundleError
+from hyperldm_engine.models.bundle import load_bundle, save_bundle
+from hyperldm_engine.train.covariance import CovarianceSettings, attach_error_covariance, error_covariance
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    from hyperldm_engine.simulate.scene import simulate_scene
+    from hyperldm_engine.train.data import scene_from_simulation
+
+    scene = scene_from_simulation(simulate_scene(64, 64, seed=5, gsd_m=2.0, held_out=False), "simulate_scene(seed=5)")
+    scene.heldout_row0 = 48
+    return [scene]
+
+
+SMALL = CovarianceSettings(batches=2, batch_size=2, patch_size=32, samples=2, steps=1)
+
+
+def test_error_covariance_is_the_second_moment_of_the_samples_errors(tmp_path, scenes):
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny", random_denoiser=True))
+    before = {k: v.clone() for k, v in bundle.denoiser.state_dict().items()}
+    C, info = error_covariance(bundle, scenes, SMALL)
+    assert C.shape == (48, 48)
+    np.testing.assert_allclose(C, C.T, atol=1e-12)
+    assert np.linalg.eigvalsh(C).min() > 0  # the jitter makes S C S^T invertible
+    assert info["pixels"] == 2 * 2 * 2 * 32 * 32  # batches x patches x samples x pixels, all valid
+    assert info["rms_error"] == pytest.approx(np.sqrt(np.mean(np.diag(C)) / (1 + SMALL.jitter)), rel=1e-3)
+    assert info["rms_error"] > 0.01  # an untrained model's errors are not small
+    assert all(torch.equal(v, before[k]) for k, v in bundle.denoiser.state_dict().items())
+    C2, _ = error_covariance(bundle, scenes, SMALL)
+    np.testing.assert_array_equal(C, C2)  # seeded: the same bundle and scenes give the same prior
+
+
+def test_the_covariance_survives_save_and_load_and_a_bad_one_is_refused(tmp_path, scenes):
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny"))
+    assert bundle.consistency_covariance is None
+    info = attach_error_covariance(bundle, scenes, SMALL)
+    path = save_bundle(tmp_path / "with_cov", bundle)
+    again = load_bundle(path)
+    np.testing.assert_allclose(again.consistency_covariance, bundle.consistency_covariance, rtol=1e-6)
+    assert again.consistency_info["pixels"] == info["pixels"]
+    assert json.loads((path / "config.json").read_text())["consistency"]["source"] == info["source"]
+    again.consistency_covariance = -np.eye(48)
+    save_bundle(tmp_path / "bad", again)
+    with pytest.raises(BundleError, match="consistency.covariance: .*positive semi-definite"):
+        load_bundle(tmp_path / "bad")
+
+
+def test_the_default_bundle_carries_its_measured_covariance():
+    from hyperldm_engine.models.bundle import default_bundle_path
+
+    bundle = load_bundle(default_bundle_path())
+    assert bundle.consistency_covariance.shape == (48, 48)
+    assert "scripts/measure_error_covariance.py" in bundle.consistency_info["command"]
+    assert 0.02 < bundle.consistency_info["rms_error"] < 0.2
+
+
+def test_cli_spectral_correction_reproduces_the_rgb_and_moves_the_near_infrared(tmp_path):
+    from hyperldm_cli.cmd_synthesize import synthesize
+
+    from hyperldm_engine.simulate.scene import simulate_scene, write_scene
+    from hyperldm_engine.spectral.consistency import reprojection_error
+
+    bundle = build_tiny_bundle(tmp_path / "tiny", random_denoiser=True)
+    write_scene(simulate_scene(32, 32, seed=3, gsd_m=2.0), tmp_path / "scene")
+    rgb = tmp_path / "scene" / "rgb.tif"
+    cubes, tags = {}, {}
+    for correction in ("minimum", "spectral"):
+        out = tmp_path / f"{correction}.tif"
+        r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(bundle), "--steps", "1",
+                                            "--rgb-correction", correction, "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        if correction == "spectral":  # the tiny bundle has no measured covariance: its library's is used
+            assert any("weighted by the covariance of the bundle's" in line for line in r.output.splitlines())
+        with rasterio.open(out) as ds:
+            cubes[correction], tags[correction] = ds.read(), ds.tags()
+    with rasterio.open(rgb) as ds:
+        target = ds.read().astype(np.float64)
+    response = load_bundle(bundle).rgb_response
+    for correction, cube in cubes.items():
+        assert reprojection_error(cube, target, response) < 1e-3, correction
+        assert tags[correction]["HYPERLDM_RGB_CORRECTION"] == correction
+    nir = slice(36, 48)  # ~ 850-1000 nm: bands the Nikon does not see
+    assert np.abs(cubes["spectral"][nir] - cubes["minimum"][nir]).mean() > 1e-3
+    r = CliRunner().invoke(synthesize, [str(rgb), str(tmp_path / "x.tif"), "--model", str(bundle),
+                                        "--rgb-correction", "bogus"])
+    assert r.exit_code != 0 and "--rgb-correction" in r.output and not (tmp_path / "x.tif").exists()
