@@ -53,7 +53,7 @@ def test_the_covariance_survives_save_and_load_and_a_bad_one_is_refused(tmp_path
     assert json.loads((path / "config.json").read_text())["consistency"]["source"] == info["source"]
     again.consistency_covariance = -np.eye(48)
     save_bundle(tmp_path / "bad", again)
-    with pytest.raises(BundleError, match="consistency.covariance: .*positive semi-definite"):
+    with pytest.raises(BundleError, match=r"consistency\.covariance: .*positive semi-definite"):
         load_bundle(tmp_path / "bad")
 
 
