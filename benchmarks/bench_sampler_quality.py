@@ -9,6 +9,7 @@ default number of steps (``diffusion.samplers.DEFAULT_STEPS``).
 
     .venv/bin/python benchmarks/bench_sampler_quality.py --steps 3 4 5 6 8 10 20 --seeds 0
     .venv/bin/python benchmarks/bench_sampler_quality.py --steps 4 6 10 --seeds 1 2
+    .venv/bin/python benchmarks/bench_sampler_quality.py --steps 4 10 --seeds 0 1 2 --rgb-correction minimum spectral
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
 from hyperldm_engine.tiling.runner import TileRequest
 
 
-def draw(model: str, scene: object, options: SamplingOptions, consistency: bool) -> np.ndarray:
+def draw(model: str, scene: object, options: SamplingOptions, consistency: bool,
+         correction: str = "minimum") -> np.ndarray:
     """K cubes ``(K, bands, h, w)`` of one held-out scene, as one tile of the scene pipeline."""
     rgb = scene.rgb.astype(np.float32)
     h, w = rgb.shape[-2:]
     fn = SynthesisTileFn(model, options, rgb_statistics(rgb),
-                         rgb_response=scene_response(scene) if consistency else None)
+                         rgb_response=scene_response(scene) if consistency else None, rgb_correction=correction)
     out = fn(TileRequest(window=Window(0, 0, w, h), rgb=rgb, mask=np.ones((h, w), bool), row=0, col=0,
                          latent_row0=0, latent_col0=0, align=1))
     return np.stack([out[f"s{k}"] for k in range(options.samples)])
@@ -61,6 +63,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=5, help="K per scene and seed")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--no-consistency", action="store_true", help="also the settings without RGB consistency")
+    ap.add_argument("--rgb-correction", nargs="+", choices=["minimum", "spectral"], default=["minimum"],
+                    help="the consistency update(s) to measure (--rgb-correction of synthesize)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -70,7 +74,8 @@ def main() -> None:
     print(f"model {model}; {len(scenes)} held-out scenes; K = {args.samples}; seeds {args.seeds}")
     print("| steps | eta | RGB consistency | 1 sample MPSNR | 1 sample SAM | mean of K MPSNR | mean SAM | SDM | s |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for consistency in ([True, False] if args.no_consistency else [True]):
+    settings = [(True, c) for c in args.rgb_correction] + ([(False, "minimum")] if args.no_consistency else [])
+    for consistency, correction in settings:
         for eta in args.eta:
             for steps in args.steps:
                 t0 = time.perf_counter()
@@ -79,13 +84,14 @@ def main() -> None:
                 for scene in scenes:
                     for seed in args.seeds:
                         options = SamplingOptions(samples=args.samples, seed=seed, steps=steps, eta=eta)
-                        cubes = draw(model, scene, options, consistency)
+                        cubes = draw(model, scene, options, consistency, correction)
                         for cube in cubes:
                             one = pooled(one, cube, scene.hsi)
                         mean = pooled(mean, cubes.mean(axis=0), scene.hsi)
                         sdm.append(sample_diversity(classifier_probabilities(model, cubes), with_map=False).sdm)
                 seconds = time.perf_counter() - t0
-                print(f"| {steps} | {eta:g} | {'on' if consistency else 'off'} | {one.mpsnr():.2f} | {one.sam():.4f} "
+                said = correction if consistency else "off"
+                print(f"| {steps} | {eta:g} | {said} | {one.mpsnr():.2f} | {one.sam():.4f} "
                       f"| {mean.mpsnr():.2f} | {mean.sam():.4f} | {np.mean(sdm):.3f} | {seconds:.1f} |", flush=True)
 
 

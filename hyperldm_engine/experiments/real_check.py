@@ -55,6 +55,7 @@ class RealCheckSettings:
     radiometry: str = "toa"
     samples: int = 1
     steps: int | None = None  # None: the pipeline's default
+    rgb_correction: str = "minimum"  # synthesize's --rgb-correction
     seed: int = 0
     sim_scenes: int = 16
     sim_size: int = 128
@@ -219,7 +220,7 @@ def run_real_check(bundle_path: str, out_dir: str | Path, settings: RealCheckSet
     sampling = SamplingOptions(samples=s.samples, seed=s.seed, **({"steps": s.steps} if s.steps else {}))
     job_kw: dict[str, Any] = {"input": str(rgb_path), "output": str(synth_path), "model": str(bundle_path),
                               "sampling": sampling, "device": s.device, "overwrite": True,
-                              "sample_layout": "bands"}
+                              "sample_layout": "bands", "rgb_correction": s.rgb_correction}
     if "input_sensor" in SceneJob.__dataclass_fields__:
         job_kw["input_sensor"] = sensor_name
     t1 = time.perf_counter()

@@ -20,7 +20,7 @@ import torch
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import BundleError, InputError, OutputError
 from hyperldm_engine.models.config import ModelConfig
-from hyperldm_engine.progress import Progress
+from hyperldm_engine.progress import Progress, report_info
 from hyperldm_engine.train import checkpoint as ckpt
 from hyperldm_engine.train.augment import AugmentConfig
 from hyperldm_engine.train.data import TrainScene, heldout_row0, scene_normaliser
@@ -69,6 +69,17 @@ def estimate_response(scenes: list[TrainScene], max_pixels: int = 20000) -> np.n
         ys.append(s.rgb.reshape(3, -1)[:, pick].T)
     x, y = np.concatenate(xs).astype(np.float64), np.concatenate(ys).astype(np.float64)
     return np.stack([nnls(x, y[:, c])[0] for c in range(3)]).astype(np.float32)
+
+
+def measure_correction_prior(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:
+    """Store the trained model's spectral error covariance in ``bundle`` (``train.covariance``), the prior
+    of ``--rgb-correction spectral``: a few seconds of sampling on the training patches."""
+    from hyperldm_engine.train.covariance import CovarianceSettings, attach_error_covariance
+
+    info = attach_error_covariance(bundle, scenes, CovarianceSettings(patch_size=settings.patch_size,
+                                                                      seed=settings.seed))
+    report_info(f"error covariance for --rgb-correction spectral: RMS error {info['rms_error']} on "
+                f"{info['pixels']:,} pixels ({info['seconds']} s)", progress)
 
 
 def attach_anchor(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:
@@ -222,6 +233,7 @@ def train_bundle(scenes: list[TrainScene], out_bundle: str | Path, settings: Tra
             attach_anchor(bundle, scenes, settings, mode)
         if settings.align_iterations > 0:
             align_to_sampler(bundle, scenes, settings, mode)
+        measure_correction_prior(bundle, scenes, settings, mode)
         save_bundle(out_bundle, bundle, overwrite=overwrite)
         seconds = time.monotonic() - start
         write_report(out_bundle, bundle.config_dict(), metrics, trainer.state.history, seconds)

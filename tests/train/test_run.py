@@ -73,6 +73,9 @@ def test_train_bundle_in_process_writes_loadable_bundle_and_report(scene_dir, tm
     assert bundle.metrics["heldout_patches"] >= 1 and "synthesis" in metrics
     assert 0.0 <= bundle.metrics["classifier_accuracy"] <= 1.0
     assert bundle.rgb["kind"] == "camera" and bundle.rgb_response.shape == (3, 48)
+    # the prior of --rgb-correction spectral, measured on the training patches of this model
+    assert bundle.consistency_covariance.shape == (48, 48) and bundle.consistency_info["pixels"] > 0
+    assert "training pixels of 1 scene" in bundle.consistency_info["source"]
     assert (tmp_path / "model.report.md").is_file() and (tmp_path / "model.loss.png").stat().st_size > 1000
     assert not (tmp_path / "model.checkpoints").exists()
     with pytest.raises(OutputError, match="--overwrite"):  # refused before any training
