@@ -9,7 +9,8 @@ default number of steps (``diffusion.samplers.DEFAULT_STEPS``).
 
     .venv/bin/python benchmarks/bench_sampler_quality.py --steps 3 4 5 6 8 10 20 --seeds 0
     .venv/bin/python benchmarks/bench_sampler_quality.py --steps 4 6 10 --seeds 1 2
-    .venv/bin/python benchmarks/bench_sampler_quality.py --steps 4 10 --seeds 0 1 2 --rgb-correction minimum spectral
+    .venv/bin/python benchmarks/bench_sampler_quality.py --steps 4 10 --seeds 0 1 2 \
+        --rgb-correction minimum spectral ensemble
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=5, help="K per scene and seed")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--no-consistency", action="store_true", help="also the settings without RGB consistency")
-    ap.add_argument("--rgb-correction", nargs="+", choices=["minimum", "spectral"], default=["minimum"],
+    ap.add_argument("--rgb-correction", nargs="+", choices=["minimum", "spectral", "ensemble"],
+                    default=["ensemble"],
                     help="the consistency update(s) to measure (--rgb-correction of synthesize)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from hyperldm_cli.common import finish, option_group, progress_option, resolve_model
 
-from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
+from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES
 
 QUICK = "Tiny settings for tests (numbers are meaningless)."
 
@@ -176,7 +176,7 @@ def _command_line() -> str:
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampling steps (default: synthesize's).")
 @click.option("--sim-scenes", type=click.IntRange(min=1), default=None,
               help="Simulated scenes for the ridge baseline and the coverage [16].")
-@click.option("--rgb-correction", type=click.Choice(RGB_CORRECTIONS), default="minimum", show_default=True,
+@click.option("--rgb-correction", type=click.Choice(RGB_CORRECTION_CHOICES), default="auto", show_default=True,
               help="synthesize's --rgb-correction.")
 @progress_option
 def real_check(model: str | None, out_dir: str, samples: int, steps: int | None, sim_scenes: int | None, seed: int,

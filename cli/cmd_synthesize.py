@@ -18,7 +18,7 @@ from hyperldm_engine.pipeline.synthesize import (
     SamplingOptions,
     default_steps,
 )
-from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
+from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES
 from hyperldm_engine.spectral.input_sensors import AUTO, RGB_CONSISTENCY, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 
@@ -46,10 +46,12 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 @click.option("--rgb-consistency", type=click.Choice(RGB_CONSISTENCY), default="auto", show_default=True,
               help="Make every cube reproduce the input RGB exactly through the input sensor's response "
                    "(auto: when the input sensor is known).")
-@click.option("--rgb-correction", type=click.Choice(RGB_CORRECTIONS), default="minimum", show_default=True,
-              help="How RGB consistency changes a cube: minimum, the smallest change (visible bands only; keeps "
-                   "the samples' diversity); spectral, spread over every band, near infrared included, by the "
-                   "model's error covariance (more accurate, less diverse; docs/model-diagnosis.md).")
+@click.option("--rgb-correction", type=click.Choice(RGB_CORRECTION_CHOICES), default="auto", show_default=True,
+              help="How RGB consistency changes the cubes: minimum, the smallest change (visible bands only); "
+                   "spectral, each cube spread over every band, near infrared included, by the model's error "
+                   "covariance (most accurate, least diverse); ensemble, the samples' mean by that covariance "
+                   "and their spread by the smallest change (diversity kept; with 1 sample = spectral); auto: "
+                   "ensemble, or minimum on top-of-atmosphere input (docs/model-diagnosis.md).")
 @click.option("--sample-layout", type=click.Choice(["files", "bands"]), default="files", show_default=True,
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,

@@ -38,7 +38,7 @@ def _model(model: PathLike | None) -> str:
 def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None, samples: int = 1, seed: int = 0,
                steps: int | None = None, sampler: str = "ddim", eta: float | None = None, mode: str = "sample",
                mean_draws: int | None = None, input_sensor: str = "auto", rgb_consistency: str = "auto",
-               rgb_correction: str = "minimum", harmonise: str = "auto", output_sensor: PathLike | None = None,
+               rgb_correction: str = "auto", harmonise: str = "auto", output_sensor: PathLike | None = None,
                envi_header: bool = False, library_out: PathLike | None = None, sample_layout: str = "files",
                abundances: PathLike | None = None, device: str = "cpu", autocast: str | None = None,
                batch_size: int = 1, strip_width: int | None = None, tile_size: int | None = None,

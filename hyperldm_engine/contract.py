@@ -91,7 +91,7 @@ DEFAULTS: dict[str, Any] = {
     "diversity_samples": 5,  # diversity
     "mode": "sample",
     "rgb_consistency": "auto",
-    "rgb_correction": "minimum",  # --rgb-correction (spectral.consistency.RGB_CORRECTIONS)
+    "rgb_correction": "auto",  # --rgb-correction (spectral.consistency.RGB_CORRECTION_CHOICES)
     "harmonise": "auto",  # --harmonise (simulate.harmonise.HARMONISE_MODES)
     "iterations": 2000,  # train: each of the VQGAN and diffusion stages
     "classifier_iterations": 500,  # train, with labels

@@ -55,7 +55,7 @@ class RealCheckSettings:
     radiometry: str = "toa"
     samples: int = 1
     steps: int | None = None  # None: the pipeline's default
-    rgb_correction: str = "minimum"  # synthesize's --rgb-correction
+    rgb_correction: str = "auto"  # synthesize's --rgb-correction
     seed: int = 0
     sim_scenes: int = 16
     sim_size: int = 128

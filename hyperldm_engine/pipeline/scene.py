@@ -37,7 +37,7 @@ from hyperldm_engine.pipeline.run import (
 )
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, mean_estimate
 from hyperldm_engine.progress import report_info, report_warning
-from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
+from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES, choose_rgb_correction
 from hyperldm_engine.spectral.groups import abundance_groups
 from hyperldm_engine.tiling.runner import OutputSet, RunStats
 
@@ -60,7 +60,7 @@ class SceneJob(SceneOptions):
     dtype: str = "float32"
     autocast: str | None = None
     rgb_consistency: str = "auto"  # RGB_CONSISTENCY: auto projects when the input sensor is known
-    rgb_correction: str = "minimum"  # spectral.consistency.RGB_CORRECTIONS: how that projection spreads over bands
+    rgb_correction: str = "auto"  # spectral.consistency.RGB_CORRECTION_CHOICES: how that projection spreads over bands
     output_sensor: str | None = None  # spectral.output_sensors name or CSV: resample every cube to its bands
     envi_header: bool = False  # also write OUT.hdr beside each cube (Spectral Python, ENVI)
     library_out: str | None = None  # also write the decoder's endmember library (GeoPackage + CSV)
@@ -107,8 +107,9 @@ def _check_job(job: SceneJob) -> None:
         raise InputError(f"--sample-layout must be files or bands, got {job.sample_layout!r}")
     if job.dtype not in ("float32", "uint16"):
         raise InputError(f"--dtype must be float32 or uint16, got {job.dtype!r}")
-    if job.rgb_correction not in RGB_CORRECTIONS:
-        raise InputError(f"--rgb-correction must be one of {', '.join(RGB_CORRECTIONS)}, got {job.rgb_correction!r}")
+    if job.rgb_correction not in RGB_CORRECTION_CHOICES:
+        raise InputError(f"--rgb-correction must be one of {', '.join(RGB_CORRECTION_CHOICES)}, "
+                         f"got {job.rgb_correction!r}")
     check_run_options(job)
     check_creation_options(parse_creation_options(job.creation_options), job.dtype)
 
@@ -120,6 +121,27 @@ def _check_space(job: SceneJob, paths: list[Path], n_bands: int, n_groups: int, 
     check_free_space(paths[0], per_file, copies=len(paths) * (2 if job.cog else 1))  # all in one folder
     if job.abundances:
         check_free_space(job.abundances, pixels * n_groups * 4)
+
+
+def _rgb_correction(job: SceneJob, plan: Any, model: dict[str, Any], progress_mode: str) -> str:
+    """``job.rgb_correction`` resolved for this input (``auto``: by its radiometry), said on the info
+    line, with a warning when a covariance-weighted correction meets top-of-atmosphere input."""
+    toa = "toa" in (job.harmonise, str(plan.reader.ds.tags().get("radiometry", "")).lower())
+    correction = choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface")
+    if not plan.sensor.consistency:
+        return correction
+    how = {"minimum": "the smallest change (visible bands only)",
+           "spectral": f"each cube weighted by {model['correction_prior']}",
+           "ensemble": f"the samples' mean weighted by {model['correction_prior']}, their spread by the "
+                       "smallest change"}[correction]
+    radiometry = "top-of-atmosphere" if toa else "surface reflectance"
+    said = f" (auto: {radiometry} input)" if job.rgb_correction == "auto" else ""
+    report_info(f"RGB correction {correction}{said}: {how}", progress_mode)
+    if toa and correction != "minimum":
+        report_warning(f"{job.input}: --rgb-correction {correction} assumes surface reflectance; on this "
+                       "top-of-atmosphere input it lowered the real Landsat 8 check (NDVI r 0.70 -> 0.60, "
+                       "docs/model-diagnosis.md): prefer --rgb-correction minimum", progress_mode)
+    return correction
 
 
 def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
@@ -147,22 +169,17 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         _check_space(job, paths, out_bands.count, len(groups), pixels)
 
     with open_scene(job, model, progress_mode, job.rgb_consistency, check_size) as plan:
-        if plan.sensor.consistency and job.rgb_correction == "spectral":
-            report_info(f"RGB correction spectral: weighted by {model['correction_prior']}", progress_mode)
-            if "toa" in (job.harmonise, str(plan.reader.ds.tags().get("radiometry", "")).lower()):
-                report_warning(f"{job.input}: --rgb-correction spectral assumes surface reflectance; on this "
-                               "top-of-atmosphere input it lowered the real Landsat 8 check (NDVI r 0.70 -> 0.60, "
-                               "docs/model-diagnosis.md): prefer --rgb-correction minimum", progress_mode)
+        correction = _rgb_correction(job, plan, model, progress_mode)
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
-                                  rgb_response=plan.sensor.response, rgb_correction=job.rgb_correction,
+                                  rgb_response=plan.sensor.response, rgb_correction=correction,
                                   abundance_grouping=job.abundance_grouping)
         if out_bands.resampling is not None:
             report_info(f"output sensor {out_bands.sensor}: {out_bands.describe()}", progress_mode)
         tile_fn = out_bands.wrap(tile_fn)  # --output-sensor: each tile resampled to the sensor's bands
         n_bands = out_bands.count
         tags = plan.tags(job.sampling, HYPERLDM_OUTPUT_SENSOR=out_bands.sensor,
-                         HYPERLDM_RGB_CORRECTION=job.rgb_correction if plan.sensor.consistency else "none",
+                         HYPERLDM_RGB_CORRECTION=correction if plan.sensor.consistency else "none",
                          **_mean_tags(job.sampling, model, progress_mode))
         writer_args = dict(like_profile=plan.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,

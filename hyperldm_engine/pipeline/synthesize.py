@@ -28,7 +28,12 @@ from hyperldm_engine.errors import InputError
 from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
 from hyperldm_engine.models.vqgan import decode_shared_condition, repeat_per_tile
 from hyperldm_engine.simulate.harmonise import training_camera
-from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS, library_covariance, project_to_rgb
+from hyperldm_engine.spectral.consistency import (
+    RGB_CORRECTIONS,
+    library_covariance,
+    project_ensemble,
+    project_to_rgb,
+)
 from hyperldm_engine.spectral.groups import abundance_groups
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
@@ -119,7 +124,8 @@ class SynthesisTileFn:
     #: that it reproduces the input RGB exactly (``spectral.consistency``); None leaves cubes as decoded
     rgb_response: np.ndarray | None = None
     #: how that projection spreads the RGB residual over the bands (``spectral.consistency.RGB_CORRECTIONS``):
-    #: "minimum", the smallest change (visible bands only); "spectral", weighted by the bundle's error covariance
+    #: "minimum", the smallest change (visible bands only); "spectral", weighted by the bundle's error
+    #: covariance; "ensemble", the K draws' mean weighted, their deviations by the smallest change
     rgb_correction: str = "minimum"
     #: "class": abundances summed by the library's classes; "material": by ``spectral.groups.GROUPS``
     abundance_grouping: str = "class"
@@ -197,8 +203,7 @@ class SynthesisTileFn:
                                    device=device) if anchor is None else anchor / bundle.latent_scale)
                 hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
                 if raw is not None:
-                    hsi = project_to_rgb(hsi.float(), raw.to(device), self.rgb_response,
-                                         covariance=correction_covariance(bundle, self.rgb_correction))
+                    hsi = self._consistent(bundle, hsi.float(), raw.to(device), 1)
         with torch.inference_mode():
             cubes = crop_to(hsi.float().cpu().numpy(), shape)
             matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
@@ -255,9 +260,18 @@ class SynthesisTileFn:
             z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
             hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
             if raw is not None:
-                hsi = project_to_rgb(hsi.float(), repeat_per_tile(raw.to(device), n), self.rgb_response,
-                                     covariance=correction_covariance(bundle, self.rgb_correction))
+                hsi = self._consistent(bundle, hsi.float(), raw.to(device), n)
         return hsi, ab
+
+    def _consistent(self, bundle: Any, hsi: torch.Tensor, raw: torch.Tensor, n: int) -> torch.Tensor:
+        """``hsi`` (B * n, bands, H, W), n draws per tile, made to reproduce each tile's RGB ``raw``
+        (B, 3, H, W) by ``rgb_correction`` ("ensemble": over the n draws of each tile)."""
+        covariance = correction_covariance(bundle, self.rgb_correction)
+        if self.rgb_correction != "ensemble":
+            return project_to_rgb(hsi, repeat_per_tile(raw, n), self.rgb_response, covariance=covariance)
+        b = raw.shape[0]
+        draws = hsi.view(b, n, *hsi.shape[1:])
+        return project_ensemble(draws, raw[:, None], self.rgb_response, covariance, axis=1).view(hsi.shape)
 
     @timed("tile: denoise")
     def _sample_latents(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, noise_fn: Any, k: int,

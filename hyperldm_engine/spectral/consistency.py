@@ -15,7 +15,12 @@ errors (``--rgb-correction spectral``), the update ``I' = I + C S^T (S C S^T)^-1
 Gaussian posterior mean given the sample as prior mean and the RGB as an exact observation (a Kalman
 update): it still reproduces the RGB exactly (S C S^T (S C S^T)^-1 = 1), and spreads the correction over
 every band the way the training spectra co-vary, the near infrared included. It is more accurate and
-less diverse (docs/model-diagnosis.md, "Covariance-weighted RGB correction").
+less diverse (docs/model-diagnosis.md, "Covariance-weighted RGB correction"): the update pulls every
+sample's invisible bands towards what its visible error implies, so samples converge.
+``--rgb-correction ensemble`` does what ensemble square-root filters do (Whitaker and Hamill 2002): the
+mean of the K samples gets the covariance-weighted update, each sample's deviation from that mean the
+smallest change, so the centre of the samples moves to the better estimate and their spread is kept.
+With K = 1 it is the covariance-weighted update.
 
 Pure functions on torch tensors (any device) and numpy arrays.
 """
@@ -27,7 +32,20 @@ import torch
 
 DEFAULT_ROUNDS = 6
 #: ``--rgb-correction``: how the RGB residual is spread over the bands (see the module docstring)
-RGB_CORRECTIONS = ("minimum", "spectral")
+RGB_CORRECTIONS = ("minimum", "spectral", "ensemble")
+#: the option's choices: "auto" is "ensemble" on surface reflectance, "minimum" on top-of-atmosphere
+#: input, whose residual is mostly path radiance, which a surface-reflectance prior would read as a material
+RGB_CORRECTION_CHOICES = ("auto", *RGB_CORRECTIONS)
+
+
+def choose_rgb_correction(choice: str, radiometry: str) -> str:
+    """The correction ``--rgb-correction choice`` means for an input of ``radiometry`` ("surface", "toa",
+    ...); ValueError for an unknown choice."""
+    if choice not in RGB_CORRECTION_CHOICES:
+        raise ValueError(f"--rgb-correction must be one of {', '.join(RGB_CORRECTION_CHOICES)}, got {choice!r}")
+    if choice != "auto":
+        return choice
+    return "minimum" if radiometry == "toa" else "ensemble"
 
 
 def row_space_projector(response: np.ndarray | torch.Tensor,
@@ -105,6 +123,19 @@ def project_to_rgb(cube: torch.Tensor, rgb: torch.Tensor, response: np.ndarray |
         x = (x + (targets - x @ S.T) @ P.T).clamp_min_(0.0)
     spectra[clipped] = x
     return out
+
+
+def project_ensemble(cubes: torch.Tensor, rgb: torch.Tensor, response: np.ndarray | torch.Tensor,
+                     covariance: np.ndarray | torch.Tensor, axis: int = 0,
+                     rounds: int = DEFAULT_ROUNDS) -> torch.Tensor:
+    """K samples (``axis``, the others as :func:`project_to_rgb`) made to reproduce ``rgb``: their mean by
+    the ``covariance``-weighted update, each deviation from the mean by the smallest change, then a
+    clip at 0 with its repair (the smallest change again). Without clipping the mean of the result is
+    the covariance-weighted update of the mean, and the differences between samples are those that
+    the smallest change leaves."""
+    mean = cubes.mean(dim=axis, keepdim=True)
+    centre = project_to_rgb(mean, rgb, response, rounds=rounds, covariance=covariance)
+    return project_to_rgb(centre + (cubes - mean), rgb, response, rounds=rounds)
 
 
 def reprojection_error(cube: np.ndarray, rgb: np.ndarray, response: np.ndarray,

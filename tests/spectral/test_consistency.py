@@ -146,3 +146,34 @@ def test_second_moment_and_library_covariance():
     lib = np.random.default_rng(0).uniform(0, 1, (48, 30))
     C = library_covariance(lib, jitter=0.0)
     np.testing.assert_allclose(C, np.cov(lib, bias=True), atol=1e-12)
+
+
+def test_ensemble_update_moves_the_mean_and_keeps_the_spread(response):
+    from hyperldm_engine.spectral.consistency import project_ensemble
+
+    S = np.asarray(response, np.float64)
+    g = np.random.default_rng(5)
+    a = g.standard_normal((48, 48))
+    C = a @ a.T / 48 + 1e-3 * np.eye(48)
+    cubes = torch.from_numpy(0.3 + 0.01 * g.standard_normal((4, 48, 3, 3)))  # no value near 0: nothing clips
+    rgb = torch.from_numpy(np.einsum("cb,bhw->chw", S, cubes[0].numpy()) + 0.01)
+    out = project_ensemble(cubes, rgb, S, C)
+    for k in range(4):
+        assert reprojection_error(out[k].numpy(), rgb.numpy(), S) < 1e-9
+    spectral_mean = project_to_rgb(cubes.mean(0), rgb, S, covariance=C)
+    np.testing.assert_allclose(out.mean(0).numpy(), spectral_mean.numpy(), atol=1e-12)
+    minimum = project_to_rgb(cubes, rgb, S)
+    np.testing.assert_allclose((out[1:] - out[:1]).numpy(), (minimum[1:] - minimum[:1]).numpy(), atol=1e-12)
+    # one sample: the covariance-weighted update itself
+    np.testing.assert_allclose(project_ensemble(cubes[:1], rgb, S, C)[0].numpy(),
+                               project_to_rgb(cubes[0], rgb, S, covariance=C).numpy(), atol=1e-12)
+
+
+def test_auto_correction_is_ensemble_on_surface_reflectance_and_minimum_on_toa():
+    from hyperldm_engine.spectral.consistency import choose_rgb_correction
+
+    assert choose_rgb_correction("auto", "surface") == "ensemble"
+    assert choose_rgb_correction("auto", "toa") == "minimum"
+    assert choose_rgb_correction("spectral", "toa") == "spectral"
+    with pytest.raises(ValueError, match="--rgb-correction"):
+        choose_rgb_correction("kalman", "surface")

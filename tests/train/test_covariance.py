@@ -66,7 +66,12 @@ def test_the_default_bundle_carries_its_measured_covariance():
     assert 0.02 < bundle.consistency_info["rms_error"] < 0.2
 
 
-def test_cli_spectral_correction_reproduces_the_rgb_and_moves_the_near_infrared(tmp_path):
+def _info(output: str) -> list[str]:
+    return [json.loads(line)["message"] for line in output.splitlines()
+            if line.startswith("{") and json.loads(line).get("event") in ("info", "warning")]
+
+
+def test_cli_corrections_reproduce_the_rgb_and_spectral_moves_the_near_infrared(tmp_path):
     from hyperldm_cli.cmd_synthesize import synthesize
 
     from hyperldm_engine.simulate.scene import simulate_scene, write_scene
@@ -75,24 +80,53 @@ def test_cli_spectral_correction_reproduces_the_rgb_and_moves_the_near_infrared(
     bundle = build_tiny_bundle(tmp_path / "tiny", random_denoiser=True)
     write_scene(simulate_scene(32, 32, seed=3, gsd_m=2.0), tmp_path / "scene")
     rgb = tmp_path / "scene" / "rgb.tif"
-    cubes, tags = {}, {}
-    for correction in ("minimum", "spectral"):
+    cubes, tags, said = {}, {}, {}
+    for correction in ("minimum", "spectral", "ensemble", "auto"):
         out = tmp_path / f"{correction}.tif"
         r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(bundle), "--steps", "1",
+                                            "--samples", "2", "--sample-layout", "bands",
                                             "--rgb-correction", correction, "--progress", "json"])
         assert r.exit_code == 0, r.output
-        if correction == "spectral":  # the tiny bundle has no measured covariance: its library's is used
-            assert any("weighted by the covariance of the bundle's" in line for line in r.output.splitlines())
+        said[correction] = next(m for m in _info(r.output) if m.startswith("RGB correction"))
         with rasterio.open(out) as ds:
-            cubes[correction], tags[correction] = ds.read(), ds.tags()
+            cubes[correction], tags[correction] = ds.read().reshape(2, 48, 32, 32), ds.tags()
+    # the tiny bundle has no measured covariance: its library's is used
+    assert "weighted by the covariance of the bundle's" in said["spectral"]
+    assert said["auto"].startswith("RGB correction ensemble (auto: surface reflectance input)")
     with rasterio.open(rgb) as ds:
         target = ds.read().astype(np.float64)
     response = load_bundle(bundle).rgb_response
     for correction, cube in cubes.items():
-        assert reprojection_error(cube, target, response) < 1e-3, correction
-        assert tags[correction]["HYPERLDM_RGB_CORRECTION"] == correction
+        for k in range(2):
+            assert reprojection_error(cube[k], target, response) < 1e-3, correction
+        assert tags[correction]["HYPERLDM_RGB_CORRECTION"] == ("ensemble" if correction == "auto" else correction)
+    np.testing.assert_array_equal(cubes["auto"], cubes["ensemble"])
     nir = slice(36, 48)  # ~ 850-1000 nm: bands the Nikon does not see
-    assert np.abs(cubes["spectral"][nir] - cubes["minimum"][nir]).mean() > 1e-3
+    assert np.abs(cubes["spectral"][:, nir] - cubes["minimum"][:, nir]).mean() > 1e-3
+    # ensemble: the two samples differ as the smallest change leaves them (clipping aside), spectral pulls them together
+    spread = {c: np.abs(cubes[c][0] - cubes[c][1]).mean() for c in cubes}
+    assert spread["ensemble"] == pytest.approx(spread["minimum"], rel=0.05)
     r = CliRunner().invoke(synthesize, [str(rgb), str(tmp_path / "x.tif"), "--model", str(bundle),
                                         "--rgb-correction", "bogus"])
     assert r.exit_code != 0 and "--rgb-correction" in r.output and not (tmp_path / "x.tif").exists()
+
+
+def test_cli_auto_correction_is_minimum_on_top_of_atmosphere_input(tmp_path):
+    from hyperldm_cli.cmd_synthesize import synthesize
+
+    from hyperldm_engine.simulate.scene import simulate_scene, write_scene
+
+    bundle = build_tiny_bundle(tmp_path / "tiny")
+    write_scene(simulate_scene(32, 32, seed=3, gsd_m=30.0, input_sensor="landsat8-oli", radiometry="toa"),
+                tmp_path / "l8")
+    for correction, expected in (("auto", "minimum"), ("spectral", "spectral")):
+        out = tmp_path / f"{correction}.tif"
+        r = CliRunner().invoke(synthesize, [str(tmp_path / "l8" / "rgb.tif"), str(out), "--model", str(bundle),
+                                            "--steps", "1", "--rgb-correction", correction, "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        messages = _info(r.output)
+        with rasterio.open(out) as ds:
+            assert ds.tags()["HYPERLDM_RGB_CORRECTION"] == expected
+        warned = any("assumes surface reflectance" in m for m in messages)
+        assert warned == (correction == "spectral")
+    assert any("(auto: top-of-atmosphere input)" in m for m in _info(r.output)) is False  # spectral said outright

@@ -25,7 +25,7 @@ from .base import (
 MODES = ["sample", "mean"]
 RGB_CONSISTENCY = ["auto", "on", "off"]
 HARMONISE = ["auto", "surface", "toa", "off"]
-RGB_CORRECTION = ["minimum", "spectral"]
+RGB_CORRECTION = ["auto", "minimum", "spectral", "ensemble"]
 
 
 def creation_options(text: str) -> list[str]:
@@ -85,9 +85,10 @@ class SynthesizeAlgorithm(SceneAlgorithm):
                                           "sensor (auto = when the sensor is known)"),
             options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"])))
         correction = advanced(QgsProcessingParameterEnum(
-            self.RGB_CORRECTION, self.tr("RGB correction: minimum = smallest change, visible bands only (keeps "
-                                         "diversity); spectral = also the near infrared, by the model's error "
-                                         "covariance (more accurate, less diverse)"),
+            self.RGB_CORRECTION, self.tr("RGB correction: auto = ensemble, or minimum on top-of-atmosphere input; "
+                                         "minimum = smallest change, visible bands only; spectral = every band, "
+                                         "near infrared included, by the model's error covariance (most accurate, "
+                                         "least diverse); ensemble = the samples' mean so, their spread kept"),
             options=RGB_CORRECTION, defaultValue=RGB_CORRECTION.index(DEFAULTS["rgb_correction"])))
         harmonise = advanced(QgsProcessingParameterEnum(
             self.HARMONISE, self.tr("Harmonise: map a known input sensor's colours onto the model's training camera "
