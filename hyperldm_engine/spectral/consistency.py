@@ -96,9 +96,11 @@ def library_covariance(library: np.ndarray, jitter: float = 1e-6) -> np.ndarray:
 
 def project_to_rgb(cube: torch.Tensor, rgb: torch.Tensor, response: np.ndarray | torch.Tensor,
                    rounds: int = DEFAULT_ROUNDS, nonnegative: bool = True,
-                   covariance: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
+                   covariance: np.ndarray | torch.Tensor | None = None,
+                   offset: torch.Tensor | None = None) -> torch.Tensor:
     """Cube(s) ``(..., n_bands, H, W)`` changed so that ``S @ cube == rgb``: only in S's row space
     (``covariance`` None, the smallest change), or along ``C S^T`` (the covariance-weighted update).
+    ``offset`` (broadcast like ``rgb``; in S's null space, ``S @ offset == 0``) is added before clipping.
 
     ``rgb`` is ``(..., 3, H, W)`` in the cube's units (broadcast over leading sample axes). With
     ``nonnegative`` the projection alternates with clipping at 0 for ``rounds`` rounds and ends
@@ -110,6 +112,8 @@ def project_to_rgb(cube: torch.Tensor, rgb: torch.Tensor, response: np.ndarray |
     S = torch.as_tensor(np.asarray(response, dtype=np.float32), device=cube.device, dtype=cube.dtype)
     P = row_space_projector(response, covariance).to(device=cube.device, dtype=cube.dtype)
     out = cube + torch.einsum("bc,...chw->...bhw", P, rgb - torch.einsum("cb,...bhw->...chw", S, cube))
+    if offset is not None:
+        out += offset
     if not nonnegative:
         return out
     clipped = (out < 0).any(dim=-3)  # (..., H, W)
@@ -132,10 +136,17 @@ def project_ensemble(cubes: torch.Tensor, rgb: torch.Tensor, response: np.ndarra
     the ``covariance``-weighted update, each deviation from the mean by the smallest change, then a
     clip at 0 with its repair (the smallest change again). Without clipping the mean of the result is
     the covariance-weighted update of the mean, and the differences between samples are those that
-    the smallest change leaves."""
+    the smallest change leaves; one sample gets the covariance-weighted update.
+
+    Computed as the smallest change of every sample plus one offset per pixel, the covariance-weighted
+    update of the mean minus its smallest change (in S's null space), so that the K-sized work is that
+    of ``minimum``."""
+    if cubes.shape[axis] == 1:
+        return project_to_rgb(cubes, rgb, response, rounds=rounds, covariance=covariance)
     mean = cubes.mean(dim=axis, keepdim=True)
-    centre = project_to_rgb(mean, rgb, response, rounds=rounds, covariance=covariance)
-    return project_to_rgb(centre + (cubes - mean), rgb, response, rounds=rounds)
+    offset = (project_to_rgb(mean, rgb, response, rounds=rounds, covariance=covariance)
+              - project_to_rgb(mean, rgb, response, nonnegative=False))
+    return project_to_rgb(cubes, rgb, response, rounds=rounds, offset=offset)
 
 
 def reprojection_error(cube: np.ndarray, rgb: np.ndarray, response: np.ndarray,
