@@ -14,3 +14,17 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
     from tiny_models import build_tiny_bundle
 
     return str(build_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The engine's disk cache (``hyperldm_engine.cache``) in a folder of this run, not the user's home."""
+    import os
+
+    before = os.environ.get("HYPERLDM_CACHE")
+    os.environ["HYPERLDM_CACHE"] = str(tmp_path_factory.mktemp("engine-cache"))
+    yield os.environ["HYPERLDM_CACHE"]
+    if before is None:
+        os.environ.pop("HYPERLDM_CACHE", None)
+    else:
+        os.environ["HYPERLDM_CACHE"] = before

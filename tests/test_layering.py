@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "hyperldm_engine"
 PLUGIN = ROOT / "qgis_plugin" / "hyperldm"
 FLOORS = [
-    {"errors", "contract", "progress", "device", "timings", "__init__", "data"},
+    {"errors", "contract", "progress", "device", "timings", "__init__", "data", "cache"},
     {"spectral", "diffusion", "io"},
     {"metrics", "tiling", "simulate", "models", "runtime"},
     {"train"},

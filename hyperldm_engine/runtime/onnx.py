@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hyperldm_engine.cache import cache_root
 from hyperldm_engine.timings import timed
 
 #: bump when the exported graphs change, so that old cached files are not reused
@@ -36,14 +37,6 @@ OPSET = 18
 #: pixels per call of the abundance head: 16384 x 300 logits = 19 MiB (PyTorch's head runs in blocks of
 #: ``models.vqgan.HEAD_CHUNK``; this path was measured at 16384 only)
 HEAD_PIXELS = 16384
-
-
-def cache_root() -> Path:
-    """``$HYPERLDM_CACHE``, else ``$XDG_CACHE_HOME/hyperldm``, else ``~/.cache/hyperldm``."""
-    if os.environ.get("HYPERLDM_CACHE"):
-        return Path(os.environ["HYPERLDM_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hyperldm"
 
 
 def model_key(bundle: Any) -> str:

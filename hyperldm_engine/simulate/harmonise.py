@@ -15,8 +15,11 @@ Only the model's input changes: RGB consistency still uses the input RGB and the
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -53,10 +56,58 @@ def fit_affine(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m.T, np.sqrt((resid ** 2).mean(axis=0))
 
 
+#: bump when the fit changes (scenes, simulator physics the engine version does not capture)
+FIT_VERSION = 1
+
+
+def cache_path(input_sensor: str, radiometry: str, camera: str, wavelengths_nm: tuple[float, ...],
+               fwhm_nm: tuple[float, ...]) -> Path:
+    """The fit's file in the engine cache (``cache.cache_root``), keyed by everything it depends on:
+    the sensors, the radiometry, the model's band grid, the fit's scenes and the engine version."""
+    from hyperldm_engine import __version__
+    from hyperldm_engine.cache import cache_root
+
+    key = json.dumps({"fit": FIT_VERSION, "engine": __version__, "input_sensor": input_sensor,
+                      "radiometry": radiometry, "camera": camera, "wavelengths_nm": list(wavelengths_nm),
+                      "fwhm_nm": list(fwhm_nm), "scenes": [FIT_SCENES, FIT_SIZE, FIT_SEED0, FIT_GSD_M]},
+                     sort_keys=True)
+    return cache_root() / "harmonise" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+
+def _read_cached(path: Path) -> Harmonisation | None:
+    """The cached fit, or None when there is none or it is unreadable (then it is fitted again)."""
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        m = np.asarray(d["matrix"], float)
+        if m.shape != (3, 4) or not np.all(np.isfinite(m)):
+            return None
+        return Harmonisation(tuple(tuple(float(v) for v in row) for row in m), str(d["input_sensor"]),
+                             str(d["radiometry"]), str(d["camera"]), tuple(float(v) for v in d["fit_rmse"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @lru_cache(maxsize=8)
 def fit_harmonisation(input_sensor: str, radiometry: str, camera: str, wavelengths_nm: tuple[float, ...],
                       fwhm_nm: tuple[float, ...]) -> Harmonisation:
-    """Fit the map on :data:`FIT_SCENES` simulated scenes (train split of the spectra; ~2.5 s, cached per process)."""
+    """The map for these sensors and band grid: from the engine cache when it is there (a QGIS run is a
+    new process each time), else fitted (:func:`fit_on_scenes`, ~2.5 s) and cached; also kept per process."""
+    from hyperldm_engine.cache import write_cached
+
+    path = cache_path(input_sensor, radiometry, camera, wavelengths_nm, fwhm_nm)
+    cached = _read_cached(path)
+    if cached is not None:
+        return cached
+    fit = fit_on_scenes(input_sensor, radiometry, camera, wavelengths_nm, fwhm_nm)
+    write_cached(path, json.dumps({"matrix": fit.as_list(), "input_sensor": fit.input_sensor,
+                                   "radiometry": fit.radiometry, "camera": fit.camera,
+                                   "fit_rmse": list(fit.fit_rmse)}, indent=1))
+    return fit
+
+
+def fit_on_scenes(input_sensor: str, radiometry: str, camera: str, wavelengths_nm: tuple[float, ...],
+                  fwhm_nm: tuple[float, ...]) -> Harmonisation:
+    """Fit the map on :data:`FIT_SCENES` simulated scenes (train split of the spectra)."""
     from hyperldm_engine.simulate.scene import simulate_scene
     from hyperldm_engine.spectral.rgb import camera_response
     from hyperldm_engine.spectral.sensor import Sensor

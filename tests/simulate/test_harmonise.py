@@ -122,3 +122,36 @@ def test_cli_harmonises_a_landsat_toa_input(tmp_path) -> None:
             recorded = json.loads(ds.tags()["HYPERLDM_HARMONISATION"])
         assert (recorded is None) == (mode == "off") and (mode == "off" or np.asarray(recorded).shape == (3, 4))
     assert not np.allclose(outs["auto"], outs["off"])
+
+
+def test_the_fit_is_cached_on_disk_and_a_bad_cache_file_is_fitted_again(tmp_path, monkeypatch) -> None:
+    from hyperldm_engine.simulate import harmonise
+
+    monkeypatch.setenv("HYPERLDM_CACHE", str(tmp_path / "cache"))
+    s = default_sensor()
+    args = ("landsat8-oli", "toa", NIKON, tuple(map(float, s.centers_nm)), tuple(map(float, s.fwhm_nm)))
+    harmonise.fit_harmonisation.cache_clear()
+    fitted = harmonise.fit_harmonisation(*args)
+    path = harmonise.cache_path(*args)
+    assert path.is_file() and path.is_relative_to(tmp_path / "cache" / "harmonise")
+    assert harmonise.cache_path("landsat8-oli", "surface", *args[2:]) != path  # keyed by radiometry too
+
+    def no_fit(*_a):
+        raise AssertionError("fitted again although the cache holds the map")
+
+    monkeypatch.setattr(harmonise, "fit_on_scenes", no_fit)
+    harmonise.fit_harmonisation.cache_clear()  # a new process: only the disk remembers
+    assert harmonise.fit_harmonisation(*args) == fitted
+    monkeypatch.undo()
+    monkeypatch.setenv("HYPERLDM_CACHE", str(tmp_path / "cache"))
+    path.write_text('{"matrix": [[1, 2]]')  # truncated: refitted and rewritten
+    harmonise.fit_harmonisation.cache_clear()
+    np.testing.assert_allclose(harmonise.fit_harmonisation(*args).as_list(), fitted.as_list(), atol=1e-12)
+    np.testing.assert_allclose(json.loads(path.read_text())["matrix"], fitted.as_list(), atol=1e-12)
+    # a cache that cannot be written does not fail the run
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HYPERLDM_CACHE", str(blocker))
+    harmonise.fit_harmonisation.cache_clear()
+    np.testing.assert_allclose(harmonise.fit_harmonisation(*args).as_list(), fitted.as_list(), atol=1e-12)
+    harmonise.fit_harmonisation.cache_clear()
