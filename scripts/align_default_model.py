@@ -16,19 +16,17 @@ import shlex
 import sys
 import time
 
-from hyperldm_engine.experiments.quality import QualitySettings, training_scenes
-from hyperldm_engine.models.bundle import default_bundle_path, load_bundle, save_bundle
+from default_model_scenes import add_scene_arguments, bundle_and_scenes
+
+from hyperldm_engine.models.bundle import save_bundle
 from hyperldm_engine.progress import Progress
 from hyperldm_engine.train.align import AlignSettings, align_decoder
-from hyperldm_engine.train.data import heldout_row0
-from hyperldm_engine.train.default_plan import scene_plan, simulate_training_scenes
-from hyperldm_engine.train.run import unify_classes
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
-    ap.add_argument("--init", default=None, help="bundle to align (default: the bundled default model)")
+    add_scene_arguments(ap, "align")
     ap.add_argument("--iterations", type=int, default=AlignSettings.iterations)
     ap.add_argument("--minutes", type=float, default=None)
     ap.add_argument("--sample-weight", type=float, default=AlignSettings.sample_weight)
@@ -38,23 +36,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=AlignSettings.lr)
     ap.add_argument("--patch-size", type=int, default=AlignSettings.patch_size)
     ap.add_argument("--batch-size", type=int, default=AlignSettings.batch_size)
-    ap.add_argument("--real-world-scenes", type=int, default=0,
-                    help="also N scenes of the simulator's mixed real-world plan (satellites, cameras, TOA)")
-    ap.add_argument("--real-world-size", type=int, default=256)
-    ap.add_argument("--real-world-seed", type=int, default=200)
     ap.add_argument("--progress", choices=["bar", "json", "none"], default="bar")
     args = ap.parse_args()
-    source = args.init or str(default_bundle_path())
-    bundle = load_bundle(source)
-    scenes, info = training_scenes(bundle, QualitySettings(), "none")
-    if args.real_world_scenes:
-        specs = scene_plan(args.real_world_scenes, args.real_world_seed)
-        extra = simulate_training_scenes(specs, args.real_world_size, log=lambda _m: None)
-        for s in extra:
-            s.heldout_row0 = heldout_row0(s.shape[0], args.patch_size, 0.1, s.name)
-        scenes = scenes + extra
-        unify_classes(scenes)
-        info["real_world"] = [spec.describe(args.real_world_size) for spec in specs]
+    bundle, scenes, info = bundle_and_scenes(args, args.patch_size)
     settings = AlignSettings(iterations=args.iterations, budget_minutes=args.minutes, lr=args.lr,
                              sample_weight=args.sample_weight, mean_of=args.mean_of,
                              sample_loss=args.sample_loss, group_weight=args.group_weight,

@@ -14,38 +14,23 @@ import argparse
 import shlex
 import sys
 
-from hyperldm_engine.experiments.quality import QualitySettings, training_scenes
-from hyperldm_engine.models.bundle import default_bundle_path, load_bundle, save_bundle
+from default_model_scenes import add_scene_arguments, bundle_and_scenes
+
+from hyperldm_engine.models.bundle import save_bundle
 from hyperldm_engine.train.covariance import CovarianceSettings, attach_error_covariance
-from hyperldm_engine.train.data import heldout_row0
-from hyperldm_engine.train.default_plan import scene_plan, simulate_training_scenes
-from hyperldm_engine.train.run import unify_classes
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
-    ap.add_argument("--init", default=None, help="bundle to measure (default: the bundled default model)")
+    add_scene_arguments(ap, "measure")
     ap.add_argument("--batches", type=int, default=CovarianceSettings.batches)
     ap.add_argument("--batch-size", type=int, default=CovarianceSettings.batch_size)
     ap.add_argument("--samples", type=int, default=CovarianceSettings.samples)
-    ap.add_argument("--real-world-scenes", type=int, default=0,
-                    help="also N scenes of the simulator's mixed real-world plan (satellites, cameras, TOA)")
-    ap.add_argument("--real-world-size", type=int, default=256)
-    ap.add_argument("--real-world-seed", type=int, default=200)
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args()
-    bundle = load_bundle(args.init or str(default_bundle_path()))
     settings = CovarianceSettings(batches=args.batches, batch_size=args.batch_size, samples=args.samples)
-    scenes, info = training_scenes(bundle, QualitySettings(), "none")
-    if args.real_world_scenes:
-        specs = scene_plan(args.real_world_scenes, args.real_world_seed)
-        extra = simulate_training_scenes(specs, args.real_world_size, log=lambda _m: None)
-        for s in extra:
-            s.heldout_row0 = heldout_row0(s.shape[0], settings.patch_size, 0.1, s.name)
-        scenes = scenes + extra
-        unify_classes(scenes)
-        info["real_world"] = [spec.describe(args.real_world_size) for spec in specs]
+    bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
     bundle.consistency_info = {**record, "scenes": info,
                                "command": "scripts/measure_error_covariance.py " + shlex.join(sys.argv[1:])}
