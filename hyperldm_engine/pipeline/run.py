@@ -199,8 +199,9 @@ def _gsd_warning(reader: Any, gsd_m: float | list[float] | None, mode: str) -> N
         lo, hi = (min(gsd_m), max(gsd_m)) if isinstance(gsd_m, list) else (gsd_m, gsd_m)
         res = float(abs(reader.res[0]))
         if res < lo / 4 or res > hi * 4:
+            trained = f"{lo:g} m" if lo == hi else f"{lo:g}-{hi:g} m"
             report_warning(f"{reader.path}: pixel size {res:g} m is far from the model's training GSD "
-                           f"({lo:g}-{hi:g} m); results may be less realistic", mode)
+                           f"({trained}); results may be less realistic", mode)
 
 
 @dataclass

@@ -382,7 +382,8 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "factor": cfg.vqgan.downsample_factor,
         "align": cfg.vqgan.downsample_factor * cfg.denoiser.alignment,
         "library_classes": tuple(bundle.library_classes),
-        "gsd_m": (bundle.training or {}).get("gsd_m"),
+        # the training GSD range when recorded (a bundle trained on several GSDs), else its one GSD
+        "gsd_m": (bundle.training or {}).get("gsd_range_m") or (bundle.training or {}).get("gsd_m"),
         "training_camera": training_camera(bundle.rgb),
         "class_names": list(bundle.class_names),
         "latent_dropout": cfg.vqgan.latent_dropout,

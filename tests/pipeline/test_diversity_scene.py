@@ -136,3 +136,29 @@ def test_diversity_warns_about_the_pixel_size_as_synthesize_does(tiny_bundle: st
         events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
         warnings[command] = [e["message"] for e in events if e["event"] == "warning" and "GSD" in e["message"]]
     assert warnings["diversity"] == warnings["synthesize"] and "pixel size 10 m" in warnings["diversity"][0]
+
+
+def test_the_pixel_size_warning_uses_the_training_gsd_range(tmp_path: Path, capsys) -> None:
+    """A bundle trained on 0.5-30 m (the default model) does not warn on 30 m input; it names the range."""
+    from types import SimpleNamespace
+
+    from tiny_models import build_tiny_bundle
+
+    from hyperldm_engine.models.bundle import load_bundle, save_bundle
+    from hyperldm_engine.pipeline.run import _gsd_warning
+    from hyperldm_engine.pipeline.synthesize import bundle_summary
+
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny", gsd_m=4.0))
+    bundle.training = {**bundle.training, "gsd_range_m": [0.5, 30.0]}
+    summary = bundle_summary(save_bundle(tmp_path / "ranged", bundle))
+    assert summary["gsd_m"] == [0.5, 30.0]
+
+    def warned(res: float, gsd) -> list[str]:
+        reader = SimpleNamespace(has_geotransform=True, has_crs=True, is_geographic=False, res=(res, res),
+                                 path="in.tif")
+        _gsd_warning(reader, gsd, "json")
+        return [json.loads(line)["message"] for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+    assert warned(30.0, summary["gsd_m"]) == []
+    assert "(0.5-30 m)" in warned(200.0, summary["gsd_m"])[0]
+    assert "training GSD (4 m)" in warned(30.0, 4.0)[0]
