@@ -56,7 +56,21 @@ def test_real_check_quick(tiny_bundle: str, tmp_path) -> None:
         assert -1.0 <= n["pearson_r_vs_real_ndvi"][k] <= 1.0
     assert n["pearson_r_vs_real_ndvi"]["oracle_in_scene"] >= n["pearson_r_vs_real_ndvi"]["grvi"] - 0.05
     assert 0.0 <= n["coverage"]["chromaticity_inside_99"] <= 1.0
+    assert all(-1.0 <= n["pearson_r_within_brightness_deciles"][k] <= 1.0 for k in n["pearson_r_vs_real_ndvi"])
+    assert "within brightness deciles" in (out / "real_check.md").read_text()
     assert n["synthesis_tags"]["HYPERLDM_INPUT_SENSOR"] == "landsat8-oli"
     assert (out / "real_check.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = CliRunner().invoke(cli, ["experiment", "real-check", "--model", tiny_bundle, "--out", str(out), "--quick"])
     assert again.exit_code != 0  # refuses to overwrite without --overwrite
+
+
+def test_pearson_within_bins_sees_only_what_brightness_does_not_explain() -> None:
+    rng = np.random.default_rng(0)
+    brightness = rng.uniform(0, 1, 5000)
+    colour = rng.normal(size=5000)
+    truth = brightness + 0.3 * colour  # brightness and colour
+    by_brightness = brightness.copy()  # a predictor that knows only the brightness
+    by_colour = brightness + 0.3 * colour + 0.03 * rng.normal(size=5000)
+    assert rc.pearson(by_brightness, truth) > 0.6  # pooled: looks useful
+    assert abs(rc.pearson_within_bins(by_brightness, truth, brightness)) < 0.2  # within bins: nothing
+    assert rc.pearson_within_bins(by_colour, truth, brightness) > 0.9
