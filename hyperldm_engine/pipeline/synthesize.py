@@ -347,7 +347,7 @@ def correction_covariance(bundle: Any, correction: str) -> np.ndarray | None:
         raise InputError(f"unknown --rgb-correction {correction!r}; choose one of {', '.join(RGB_CORRECTIONS)}")
     if correction == "minimum":
         return None
-    if getattr(bundle, "consistency_covariance", None) is not None:
+    if bundle.consistency_covariance is not None:
         return bundle.consistency_covariance
     return library_covariance(bundle.library.detach().cpu().double().numpy())
 
@@ -394,10 +394,10 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
 
 def correction_prior(bundle: Any) -> str:
     """In words, the covariance ``--rgb-correction spectral`` uses for ``bundle``."""
-    info = getattr(bundle, "consistency_info", None)
-    if getattr(bundle, "consistency_covariance", None) is None:
+    if bundle.consistency_covariance is None:
         return f"the covariance of the bundle's {bundle.library.shape[1]} library spectra"
-    return f"the bundle's measured error covariance ({(info or {}).get('source', 'source not recorded')})"
+    source = (bundle.consistency_info or {}).get("source", "source not recorded")
+    return f"the bundle's measured error covariance ({source})"
 
 
 def mean_estimate(has_anchor: bool, latent_dropout: float) -> str:

@@ -83,8 +83,12 @@ def second_moment(residuals: np.ndarray, jitter: float = 1e-6) -> np.ndarray:
     e = e[np.all(np.isfinite(e), axis=1)]
     if len(e) == 0:
         raise ValueError("no finite residual spectra to estimate a covariance from")
-    m = e.T @ e / len(e)
-    return m + np.eye(m.shape[0]) * jitter * float(np.mean(np.diag(m)))
+    return with_jitter(e.T @ e / len(e), jitter)
+
+
+def with_jitter(moment: np.ndarray, jitter: float) -> np.ndarray:
+    """``moment`` plus ``jitter`` x its mean diagonal on the diagonal (keeps ``S C S^T`` invertible)."""
+    return moment + np.eye(moment.shape[0]) * jitter * float(np.mean(np.diag(moment)))
 
 
 def library_covariance(library: np.ndarray, jitter: float = 1e-6) -> np.ndarray:

@@ -21,6 +21,7 @@ import torch
 
 from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
+from hyperldm_engine.spectral.consistency import with_jitter
 from hyperldm_engine.train.align import sample_latents
 from hyperldm_engine.train.data import PatchSampler, TrainScene, scene_normaliser
 
@@ -70,7 +71,7 @@ def error_covariance(bundle: Any, scenes: list[TrainScene], settings: Covariance
     if count == 0:
         raise ValueError("no valid training pixels to measure the error covariance on")
     mean_diag = float(np.mean(np.diag(sums / count)))
-    covariance = sums / count + np.eye(n_bands) * settings.jitter * mean_diag
+    covariance = with_jitter(sums / count, settings.jitter)
     info = {"source": f"errors of DDIM {settings.steps}-step samples on {count:,} training pixels of "
                       f"{len(scenes)} scene(s)",
             "settings": asdict(settings), "pixels": count, "rms_error": round(mean_diag ** 0.5, 5),
