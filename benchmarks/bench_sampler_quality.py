@@ -33,6 +33,7 @@ from hyperldm_engine.experiments.quality import QualitySettings, heldout_scenes,
 from hyperldm_engine.metrics.diversity import sample_diversity
 from hyperldm_engine.metrics.similarity import ErrorSums, error_sums
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
+from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
 from hyperldm_engine.tiling.runner import TileRequest
 
 
@@ -64,7 +65,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=5, help="K per scene and seed")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--no-consistency", action="store_true", help="also the settings without RGB consistency")
-    ap.add_argument("--rgb-correction", nargs="+", choices=["minimum", "spectral", "ensemble"],
+    ap.add_argument("--rgb-correction", nargs="+", choices=list(RGB_CORRECTIONS),
                     default=["ensemble"],
                     help="the consistency update(s) to measure (--rgb-correction of synthesize)")
     ap.add_argument("--threads", type=int, default=2)

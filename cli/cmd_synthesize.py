@@ -50,8 +50,10 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
               help="How RGB consistency changes the cubes: minimum, the smallest change (visible bands only); "
                    "spectral, each cube spread over every band, near infrared included, by the model's error "
                    "covariance (most accurate, least diverse); ensemble, the samples' mean by that covariance "
-                   "and their spread by the smallest change (diversity kept; with 1 sample = spectral); auto: "
-                   "ensemble, or minimum on top-of-atmosphere input (docs/model-diagnosis.md).")
+                   "and their spread by the smallest change (diversity kept; with 1 sample = spectral); anchored, "
+                   "ensemble about the samples' mean fused with the bundle's regression from the RGB (most "
+                   "accurate with diversity kept); auto: anchored (ensemble for bundles without an anchor), or "
+                   "minimum on top-of-atmosphere input (docs/model-diagnosis.md).")
 @click.option("--sample-layout", type=click.Choice(["files", "bands"]), default="files", show_default=True,
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,

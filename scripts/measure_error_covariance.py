@@ -1,6 +1,7 @@
-"""Measure a bundle's spectral error covariance and store it in the bundle (``train.covariance``).
+"""Measure a bundle's spectral error covariance and regression anchor; store them in it (``train.covariance``).
 
-The covariance is the prior of ``--rgb-correction spectral``. It is measured on the bundle's recorded
+The covariance is the prior of ``--rgb-correction spectral`` and ``ensemble``, the anchor with its fusion
+gain that of ``anchored``. It is measured on the bundle's recorded
 training scenes (simulated again, train split of the spectra, training rows only), optionally with
 N scenes of the simulator's mixed real-world plan, and the bundle's record says how.
 
@@ -17,7 +18,7 @@ import sys
 from default_model_scenes import add_scene_arguments, bundle_and_scenes
 
 from hyperldm_engine.models.bundle import save_bundle
-from hyperldm_engine.train.covariance import CovarianceSettings, attach_error_covariance
+from hyperldm_engine.train.covariance import CovarianceSettings, attach_anchor_fusion, attach_error_covariance
 
 
 def main() -> None:
@@ -32,10 +33,13 @@ def main() -> None:
     settings = CovarianceSettings(batches=args.batches, batch_size=args.batch_size, samples=args.samples)
     bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
-    bundle.consistency_info = {**record, "scenes": info,
+    anchor = attach_anchor_fusion(bundle, scenes, settings)
+    bundle.consistency_info = {**bundle.consistency_info, "scenes": info,
                                "command": "scripts/measure_error_covariance.py " + shlex.join(sys.argv[1:])}
     save_bundle(args.out, bundle, overwrite=args.overwrite)
-    print(f"saved {args.out}: {record['source']}, RMS error {record['rms_error']}, {record['seconds']} s")
+    print(f"saved {args.out}: {record['source']}, RMS error {record['rms_error']}, {record['seconds']} s; "
+          f"anchor: {anchor['source']}, RMS error {anchor['rms_error_samples']} -> {anchor['rms_error_fused']}, "
+          f"{anchor['seconds']} s")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hyperldm_engine.spectral import fusion
+
 # ---- scene-level RGB normalisation -------------------------------------------------------------------
 
 def normalised_rgb(rgb: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -51,14 +53,9 @@ class PairedScene:
 # ---- (c) ridge regression -----------------------------------------------------------------------------
 
 def poly_features(rgb: np.ndarray, degree: int = 2) -> np.ndarray:
-    """Per-pixel features ``(n, F)`` of RGB ``(n, 3)``: 1, r, g, b (degree 1), plus r^2, g^2, b^2, rg, rb, gb (2)."""
-    x = np.asarray(rgb, np.float64)
-    cols = [np.ones(len(x)), x[:, 0], x[:, 1], x[:, 2]]
-    if degree >= 2:
-        cols += [x[:, 0] ** 2, x[:, 1] ** 2, x[:, 2] ** 2, x[:, 0] * x[:, 1], x[:, 0] * x[:, 2], x[:, 1] * x[:, 2]]
-    if degree not in (1, 2):
-        raise ValueError(f"polynomial degree must be 1 or 2, got {degree}")
-    return np.stack(cols, axis=1)
+    """Per-pixel features ``(n, F)`` of RGB ``(n, 3)``: 1, r, g, b (degree 1), plus r^2, g^2, b^2, rg, rb, gb (2)
+    (``spectral.fusion.poly_features``, the regression anchor's own)."""
+    return fusion.poly_features(torch.from_numpy(np.asarray(rgb, np.float64)), degree, dim=1).numpy()
 
 
 @dataclass
@@ -77,12 +74,8 @@ class RidgeRegressor:
         without the intercept's entry.
         """
         x = poly_features(rgb, degree)
-        y = np.asarray(target, np.float64)
-        gram = x.T @ x
-        reg = np.eye(x.shape[1]) * (lam * np.trace(gram) / x.shape[1])
-        reg[0, 0] = 0.0
-        w = np.linalg.solve(gram + reg, x.T @ y)
-        return cls(weights=w, degree=degree, lam=lam)
+        return cls(weights=fusion.ridge_weights(x.T @ x, x.T @ np.asarray(target, np.float64), lam),
+                   degree=degree, lam=lam)
 
     @classmethod
     def fit_scenes(cls, scenes: Sequence[PairedScene], degree: int = 2, lam: float = 1e-6) -> RidgeRegressor:
@@ -94,9 +87,7 @@ class RidgeRegressor:
             x = poly_features(s.rgb[:, :s.row_end].reshape(3, -1).T, degree)
             gram += x.T @ x
             xty += x.T @ s.hsi[:, :s.row_end].reshape(s.hsi.shape[0], -1).T.astype(np.float64)
-        reg = np.eye(n_f) * (lam * np.trace(gram) / n_f)
-        reg[0, 0] = 0.0
-        return cls(weights=np.linalg.solve(gram + reg, xty), degree=degree, lam=lam)
+        return cls(weights=fusion.ridge_weights(gram, xty, lam), degree=degree, lam=lam)
 
     def predict_pixels(self, rgb: np.ndarray) -> np.ndarray:
         """``(n, 3)`` -> ``(n, bands)``."""

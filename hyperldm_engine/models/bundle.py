@@ -33,11 +33,15 @@ from hyperldm_engine.models.classifier import SpectralClassifier
 from hyperldm_engine.models.config import ModelConfig
 from hyperldm_engine.models.unet import LatentDenoiser
 from hyperldm_engine.models.vqgan import ConditionalVQGAN
+from hyperldm_engine.spectral.consistency import check_covariance
+from hyperldm_engine.spectral.fusion import RegressionAnchor, n_features
 from hyperldm_engine.timings import timed
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
+#: the regression anchor's tensors, ``consistency.anchor.<name>`` (``spectral.fusion.RegressionAnchor``)
+ANCHOR_TENSORS = ("weights", "gain", "covariance")
 #: file types that may hold pickles (torch.save, joblib, numpy object arrays): a bundle with one is refused.
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".bin", ".npy", ".npz")
 MAX_CONFIG_BYTES = 64 * 2**20
@@ -90,6 +94,9 @@ class Bundle:
     #: and how it was measured: {"source": ..., "scenes": ..., ...}
     consistency_covariance: np.ndarray | None = None
     consistency_info: dict[str, Any] | None = None
+    #: optional regression anchor and its measured fusion with the samples (``--rgb-correction anchored``,
+    #: ``spectral.fusion``); stored with the covariance, described by ``consistency_info["anchor"]``
+    correction_anchor: RegressionAnchor | None = None
 
     @property
     def library(self) -> torch.Tensor:
@@ -120,8 +127,16 @@ class Bundle:
             "training": self.training,
             "metrics": self.metrics,
             **({"anchor": self.anchor_info} if self.anchor is not None else {}),
-            **({"consistency": dict(self.consistency_info or {})} if self.consistency_covariance is not None else {}),
+            **({"consistency": self._consistency_record()} if self.consistency_covariance is not None else {}),
         }
+
+    def _consistency_record(self) -> dict[str, Any]:
+        """config.json's ``consistency``: how the covariance (and the regression anchor, if any) was measured."""
+        record = {k: v for k, v in (self.consistency_info or {}).items() if k != "anchor"}
+        if self.correction_anchor is not None:
+            anchor = dict((self.consistency_info or {}).get("anchor") or {})
+            record["anchor"] = {**anchor, "degree": int(self.correction_anchor.degree)}
+        return record
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor written to weights.safetensors, float32, contiguous, on the CPU."""
@@ -131,6 +146,10 @@ class Bundle:
         if self.consistency_covariance is not None:
             covariance = np.asarray(self.consistency_covariance)
             out["consistency.covariance"] = torch.as_tensor(covariance, dtype=torch.float32)
+            if self.correction_anchor is not None:
+                for name in ANCHOR_TENSORS:
+                    out[f"consistency.anchor.{name}"] = torch.as_tensor(
+                        np.asarray(getattr(self.correction_anchor, name)), dtype=torch.float32)
         modules = {"vqgan": self.vqgan, "denoiser": self.denoiser, "classifier": self.classifier,
                    "anchor": self.anchor}
         for prefix, module in modules.items():
@@ -317,6 +336,10 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
         _need(0.0 < anchor.strength <= 1.0, where, f"anchor.config.strength {anchor.strength} is not in (0, 1]")
     if "consistency" in cfg:
         _need(isinstance(cfg["consistency"], dict), where, "consistency is not a JSON object")
+        if "anchor" in cfg["consistency"]:
+            record = cfg["consistency"]["anchor"]
+            _need(isinstance(record, dict) and record.get("degree") in (1, 2), where,
+                  "consistency.anchor is not a JSON object with degree 1 or 2")
     _need(isinstance(cfg["engine_version"], str), where, "engine_version is not a string")
     try:
         model = ModelConfig.from_dict(cfg["model"])
@@ -410,6 +433,10 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         expected["rgb.response"] = (3, model.n_bands)
     if "consistency" in cfg:
         expected["consistency.covariance"] = (model.n_bands, model.n_bands)
+        if "anchor" in cfg["consistency"]:
+            nb = model.n_bands
+            expected.update({"consistency.anchor.weights": (n_features(cfg["consistency"]["anchor"]["degree"]), nb),
+                             "consistency.anchor.gain": (nb, nb), "consistency.anchor.covariance": (nb, nb)})
     anchor = None
     if "anchor" in cfg:
         anchor = LatentAnchor(AnchorConfig.from_dict(cfg["anchor"]["config"]), model.vqgan.latent_channels,
@@ -437,12 +464,19 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
     response = tensors.get("rgb.response")
     covariance = tensors.get("consistency.covariance")
     if covariance is not None:
-        from hyperldm_engine.spectral.consistency import check_covariance
-
         try:
             check_covariance(covariance.double(), model.n_bands)
         except ValueError as exc:
             raise BundleError(f"model bundle {where}: consistency.covariance: {exc}") from exc
+    correction_anchor = None
+    if "consistency.anchor.weights" in expected:
+        correction_anchor = RegressionAnchor(
+            degree=int(cfg["consistency"]["anchor"]["degree"]),
+            **{n: tensors[f"consistency.anchor.{n}"].double().numpy().copy() for n in ANCHOR_TENSORS})
+        try:
+            check_covariance(correction_anchor.covariance, model.n_bands)
+        except ValueError as exc:
+            raise BundleError(f"model bundle {where}: consistency.anchor.covariance: {exc}") from exc
     return Bundle(
         config=model,
         vqgan=vqgan,
@@ -468,4 +502,5 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         anchor_info=dict(cfg["anchor"]) if anchor is not None else None,
         consistency_covariance=None if covariance is None else covariance.double().numpy().copy(),
         consistency_info=dict(cfg["consistency"]) if covariance is not None else None,
+        correction_anchor=correction_anchor,
     )

@@ -127,13 +127,19 @@ def _rgb_correction(job: SceneJob, plan: Any, model: dict[str, Any], progress_mo
     """``job.rgb_correction`` resolved for this input (``auto``: by its radiometry), said on the info
     line, with a warning when a covariance-weighted correction meets top-of-atmosphere input."""
     toa = "toa" in (job.harmonise, str(plan.reader.ds.tags().get("radiometry", "")).lower())
-    correction = choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface")
+    anchored = model.get("correction_anchor") is not None
+    correction = choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface", anchored)
+    if correction == "anchored" and not anchored:
+        raise InputError(f"{job.model or 'the default model'}: --rgb-correction anchored needs a bundle with a "
+                         "measured regression anchor (scripts/measure_error_covariance.py); use ensemble")
     if not plan.sensor.consistency:
         return correction
     how = {"minimum": "the smallest change (visible bands only)",
            "spectral": f"each cube weighted by {model['correction_prior']}",
            "ensemble": f"the samples' mean weighted by {model['correction_prior']}, their spread by the "
-                       "smallest change"}[correction]
+                       "smallest change",
+           "anchored": f"the samples' mean fused with the bundle's regression anchor ({model['correction_anchor']}), "
+                       "their spread by the smallest change"}[correction]
     radiometry = "top-of-atmosphere" if toa else "surface reflectance"
     said = f" (auto: {radiometry} input)" if job.rgb_correction == "auto" else ""
     report_info(f"RGB correction {correction}{said}: {how}", progress_mode)

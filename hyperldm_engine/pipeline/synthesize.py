@@ -203,7 +203,7 @@ class SynthesisTileFn:
                                    device=device) if anchor is None else anchor / bundle.latent_scale)
                 hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
                 if raw is not None:
-                    hsi = self._consistent(bundle, hsi.float(), raw.to(device), 1)
+                    hsi = self._consistent(bundle, hsi.float(), raw.to(device), 1, x_rgb)
         with torch.inference_mode():
             cubes = crop_to(hsi.float().cpu().numpy(), shape)
             matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
@@ -260,18 +260,26 @@ class SynthesisTileFn:
             z_q = bundle.vqgan.quantize(latents.float() / bundle.latent_scale).z_q
             hsi, ab = decode_shared_condition(bundle.vqgan, z_q, x_rgb, self.abundances)
             if raw is not None:
-                hsi = self._consistent(bundle, hsi.float(), raw.to(device), n)
+                hsi = self._consistent(bundle, hsi.float(), raw.to(device), n, x_rgb)
         return hsi, ab
 
-    def _consistent(self, bundle: Any, hsi: torch.Tensor, raw: torch.Tensor, n: int) -> torch.Tensor:
+    def _consistent(self, bundle: Any, hsi: torch.Tensor, raw: torch.Tensor, n: int,
+                    x_rgb: torch.Tensor) -> torch.Tensor:
         """``hsi`` (B * n, bands, H, W), n draws per tile, made to reproduce each tile's RGB ``raw``
-        (B, 3, H, W) by ``rgb_correction`` ("ensemble": over the n draws of each tile)."""
+        (B, 3, H, W) by ``rgb_correction`` ("ensemble", "anchored": over the n draws of each tile;
+        "anchored" centres them on the fusion with the bundle's regression anchor of ``x_rgb``, the
+        normalised RGB the model saw)."""
         covariance = correction_covariance(bundle, self.rgb_correction)
-        if self.rgb_correction != "ensemble":
+        if self.rgb_correction not in ("ensemble", "anchored"):
             return project_to_rgb(hsi, repeat_per_tile(raw, n), self.rgb_response, covariance=covariance)
         b = raw.shape[0]
         draws = hsi.view(b, n, *hsi.shape[1:])
-        return project_ensemble(draws, raw[:, None], self.rgb_response, covariance, axis=1).view(hsi.shape)
+        centre = None
+        if self.rgb_correction == "anchored":
+            anchor = bundle.correction_anchor
+            centre = anchor.centre(draws.mean(dim=1, keepdim=True), anchor.predict(x_rgb.float())[:, None])
+        return project_ensemble(draws, raw[:, None], self.rgb_response, covariance, axis=1,
+                                centre=centre).view(hsi.shape)
 
     @timed("tile: denoise")
     def _sample_latents(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, noise_fn: Any, k: int,
@@ -341,12 +349,17 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
 
 def correction_covariance(bundle: Any, correction: str) -> np.ndarray | None:
     """The prior covariance of ``--rgb-correction``: None for "minimum" (the smallest change); for
-    "spectral" the bundle's measured error covariance, else (bundles without one) the covariance of
-    its spectral library."""
+    "anchored" the fused centre's (InputError without a regression anchor); for "spectral" and "ensemble"
+    the bundle's measured error covariance, else (bundles without one) the covariance of its spectral library."""
     if correction not in RGB_CORRECTIONS:
         raise InputError(f"unknown --rgb-correction {correction!r}; choose one of {', '.join(RGB_CORRECTIONS)}")
     if correction == "minimum":
         return None
+    if correction == "anchored":
+        if bundle.correction_anchor is None:
+            raise InputError("--rgb-correction anchored needs a bundle with a measured regression anchor "
+                             "(scripts/measure_error_covariance.py); this one has none: use ensemble")
+        return bundle.correction_anchor.covariance
     if bundle.consistency_covariance is not None:
         return bundle.consistency_covariance
     return library_covariance(bundle.library.detach().cpu().double().numpy())
@@ -389,6 +402,7 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "latent_dropout": cfg.vqgan.latent_dropout,
         "anchor_strength": None if bundle.anchor is None else bundle.anchor.config.strength,
         "correction_prior": correction_prior(bundle),
+        "correction_anchor": anchor_description(bundle),
     }
 
 
@@ -398,6 +412,14 @@ def correction_prior(bundle: Any) -> str:
         return f"the covariance of the bundle's {bundle.library.shape[1]} library spectra"
     source = (bundle.consistency_info or {}).get("source", "source not recorded")
     return f"the bundle's measured error covariance ({source})"
+
+
+def anchor_description(bundle: Any) -> str | None:
+    """In words, the regression anchor ``--rgb-correction anchored`` fuses with (None: the bundle has none)."""
+    if bundle.correction_anchor is None:
+        return None
+    return (bundle.consistency_info or {}).get("anchor", {}).get(
+        "source", f"degree-{bundle.correction_anchor.degree} ridge, source not recorded")
 
 
 def mean_estimate(has_anchor: bool, latent_dropout: float) -> str:

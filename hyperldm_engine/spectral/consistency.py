@@ -21,6 +21,9 @@ sample's invisible bands towards what its visible error implies, so samples conv
 mean of the K samples gets the covariance-weighted update, each sample's deviation from that mean the
 smallest change, so the centre of the samples moves to the better estimate and their spread is kept.
 With K = 1 it is the covariance-weighted update.
+``--rgb-correction anchored`` is ``ensemble`` about a better centre: the samples' mean fused with a
+regression from the RGB by gains measured on training patches (``spectral.fusion``), updated with the
+fused centre's own error covariance.
 
 Pure functions on torch tensors (any device) and numpy arrays.
 """
@@ -32,20 +35,23 @@ import torch
 
 DEFAULT_ROUNDS = 6
 #: ``--rgb-correction``: how the RGB residual is spread over the bands (see the module docstring)
-RGB_CORRECTIONS = ("minimum", "spectral", "ensemble")
-#: the option's choices: "auto" is "ensemble" on surface reflectance, "minimum" on top-of-atmosphere
-#: input, whose residual is mostly path radiance, which a surface-reflectance prior would read as a material
+RGB_CORRECTIONS = ("minimum", "spectral", "ensemble", "anchored")
+#: the option's choices: "auto" is "anchored" on surface reflectance ("ensemble" for bundles without a
+#: measured anchor), "minimum" on top-of-atmosphere input, whose residual is mostly path radiance, which a
+#: surface-reflectance prior would read as a material
 RGB_CORRECTION_CHOICES = ("auto", *RGB_CORRECTIONS)
 
 
-def choose_rgb_correction(choice: str, radiometry: str) -> str:
+def choose_rgb_correction(choice: str, radiometry: str, anchored: bool = False) -> str:
     """The correction ``--rgb-correction choice`` means for an input of ``radiometry`` ("surface", "toa",
-    ...); ValueError for an unknown choice."""
+    ...) with a bundle that has (``anchored``) or lacks a measured anchor; ValueError for an unknown choice."""
     if choice not in RGB_CORRECTION_CHOICES:
         raise ValueError(f"--rgb-correction must be one of {', '.join(RGB_CORRECTION_CHOICES)}, got {choice!r}")
     if choice != "auto":
         return choice
-    return "minimum" if radiometry == "toa" else "ensemble"
+    if radiometry == "toa":
+        return "minimum"
+    return "anchored" if anchored else "ensemble"
 
 
 def row_space_projector(response: np.ndarray | torch.Tensor,
@@ -135,7 +141,7 @@ def project_to_rgb(cube: torch.Tensor, rgb: torch.Tensor, response: np.ndarray |
 
 def project_ensemble(cubes: torch.Tensor, rgb: torch.Tensor, response: np.ndarray | torch.Tensor,
                      covariance: np.ndarray | torch.Tensor, axis: int = 0,
-                     rounds: int = DEFAULT_ROUNDS) -> torch.Tensor:
+                     rounds: int = DEFAULT_ROUNDS, centre: torch.Tensor | None = None) -> torch.Tensor:
     """K samples (``axis``, the others as :func:`project_to_rgb`) made to reproduce ``rgb``: their mean by
     the ``covariance``-weighted update, each deviation from the mean by the smallest change, then a
     clip at 0 with its repair (the smallest change again). Without clipping the mean of the result is
@@ -144,11 +150,16 @@ def project_ensemble(cubes: torch.Tensor, rgb: torch.Tensor, response: np.ndarra
 
     Computed as the smallest change of every sample plus one offset per pixel, the covariance-weighted
     update of the mean minus its smallest change (in S's null space), so that the K-sized work is that
-    of ``minimum``."""
-    if cubes.shape[axis] == 1:
-        return project_to_rgb(cubes, rgb, response, rounds=rounds, covariance=covariance)
+    of ``minimum``.
+
+    ``centre`` (shaped like the mean, ``axis`` kept) replaces the mean as the point that gets the
+    covariance-weighted update (``anchored``: the mean fused with the anchor); the samples are moved
+    by the same null-space offset, so their mean becomes the updated centre and their spread is kept."""
     mean = cubes.mean(dim=axis, keepdim=True)
-    offset = (project_to_rgb(mean, rgb, response, rounds=rounds, covariance=covariance)
+    start = mean if centre is None else centre
+    if cubes.shape[axis] == 1:
+        return project_to_rgb(start, rgb, response, rounds=rounds, covariance=covariance)
+    offset = (project_to_rgb(start, rgb, response, rounds=rounds, covariance=covariance)
               - project_to_rgb(mean, rgb, response, nonnegative=False))
     return project_to_rgb(cubes, rgb, response, rounds=rounds, offset=offset)
 

@@ -263,7 +263,7 @@ for _id in ("bands-two", "bands-absent", "scale-zero", "tile-not-multiple", "ove
             "samples-negative",
             "samples-not-a-number", "sampler-unknown", "steps-zero", "steps-negative", "eta-out-of-range",
             "workers-zero", "device-unknown", "device-cuda-missing", "extent-outside", "batch-size-zero",
-            "batch-size-with-workers", "strip-width-zero"):
+            "batch-size-with-workers", "strip-width-zero", "correction-anchored-no-anchor"):
     SETUPS[_id] = nothing
 
 # ---- model bundles ------------------------------------------------------------------------------

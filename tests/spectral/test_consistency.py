@@ -173,7 +173,9 @@ def test_auto_correction_is_ensemble_on_surface_reflectance_and_minimum_on_toa()
     from hyperldm_engine.spectral.consistency import choose_rgb_correction
 
     assert choose_rgb_correction("auto", "surface") == "ensemble"
+    assert choose_rgb_correction("auto", "surface", anchored=True) == "anchored"
     assert choose_rgb_correction("auto", "toa") == "minimum"
+    assert choose_rgb_correction("auto", "toa", anchored=True) == "minimum"
     assert choose_rgb_correction("spectral", "toa") == "spectral"
     with pytest.raises(ValueError, match="--rgb-correction"):
         choose_rgb_correction("kalman", "surface")

@@ -130,3 +130,113 @@ def test_cli_auto_correction_is_minimum_on_top_of_atmosphere_input(tmp_path):
         warned = any("assumes surface reflectance" in m for m in messages)
         assert warned == (correction == "spectral")
     assert any("(auto: top-of-atmosphere input)" in m for m in _info(r.output)) is False  # spectral said outright
+
+
+@pytest.fixture(scope="module")
+def two_scenes():
+    from hyperldm_engine.simulate.scene import simulate_scene
+    from hyperldm_engine.train.data import scene_from_simulation
+
+    out = []
+    for seed in (5, 6):
+        scene = scene_from_simulation(simulate_scene(64, 64, seed=seed, gsd_m=2.0, held_out=False), f"seed={seed}")
+        scene.heldout_row0 = 48
+        out.append(scene)
+    return out
+
+
+def test_anchor_fusion_is_cross_fitted_and_survives_save_and_load(tmp_path, two_scenes):
+    from hyperldm_engine.spectral.fusion import poly_features, ridge_weights
+    from hyperldm_engine.train.covariance import anchor_fusion, attach_anchor_fusion, scene_normal_equations
+
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny", random_denoiser=True))
+    settings = CovarianceSettings(batches=2, batch_size=2, patch_size=32, samples=2, steps=1, anchor_batches=2)
+    anchor, info = anchor_fusion(bundle, two_scenes, settings)
+    assert info["cross_fitted"] and info["pixels"] == 2 * 1 * 2 * 2 * 32 * 32  # scenes x batches x patches x draws x px
+    # the stored weights are the ridge of every scene's training rows: they fit those rows best
+    eq = [scene_normal_equations(s) for s in two_scenes]
+    np.testing.assert_allclose(anchor.weights, ridge_weights(eq[0][0] + eq[1][0], eq[0][1] + eq[1][1]))
+    assert eq[0][0][0, 0] == two_scenes[0].valid[:48].sum()  # the intercept column counts the valid training pixels
+    # an untrained model's samples are far off and the ridge is close: the fused centre's errors are smaller
+    assert info["rms_error_fused"] < 0.6 * info["rms_error_samples"]
+    anchor.check(48)
+    x = poly_features(torch.from_numpy(np.full((3, 1, 1), 0.5)), 2).reshape(10)
+    assert np.all(np.isfinite(x.numpy() @ anchor.weights))
+    with pytest.raises(ValueError, match="error covariance first"):
+        attach_anchor_fusion(bundle, two_scenes, settings)
+    attach_error_covariance(bundle, two_scenes, SMALL)
+    attach_anchor_fusion(bundle, two_scenes, settings)
+    path = save_bundle(tmp_path / "anchored", bundle)
+    record = json.loads((path / "config.json").read_text())["consistency"]
+    assert record["anchor"]["degree"] == 2 and record["anchor"]["cross_fitted"] is True
+    again = load_bundle(path)
+    for name in ("weights", "gain", "covariance"):
+        np.testing.assert_allclose(getattr(again.correction_anchor, name), getattr(bundle.correction_anchor, name),
+                                   rtol=1e-5, atol=1e-7)
+    # one scene: nothing to cross-fit against, said in the record
+    _, single = anchor_fusion(bundle, two_scenes[:1], settings)
+    assert single["cross_fitted"] is False and "in-sample" in single["source"]
+    # a damaged anchor is refused at load
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path / "weights.safetensors")
+    tensors["consistency.anchor.gain"] = tensors["consistency.anchor.gain"][:, :40].contiguous()
+    save_file(tensors, path / "weights.safetensors")
+    with pytest.raises(BundleError, match=r"consistency\.anchor\.gain has shape"):
+        load_bundle(path)
+
+
+def test_the_default_bundle_carries_a_cross_fitted_anchor():
+    from hyperldm_engine.models.bundle import default_bundle_path
+
+    bundle = load_bundle(default_bundle_path())
+    anchor = bundle.correction_anchor
+    assert anchor is not None and anchor.weights.shape == (10, 48)
+    info = bundle.consistency_info["anchor"]
+    assert info["cross_fitted"] and info["rms_error_fused"] < info["rms_error_samples"]
+
+
+def test_cli_anchored_correction_reproduces_the_rgb_keeps_the_spread_and_is_auto(tmp_path, two_scenes):
+    from hyperldm_cli.cmd_synthesize import synthesize
+
+    from hyperldm_engine.simulate.scene import simulate_scene, write_scene
+    from hyperldm_engine.spectral.consistency import reprojection_error
+    from hyperldm_engine.train.covariance import attach_anchor_fusion
+
+    plain = build_tiny_bundle(tmp_path / "tiny", random_denoiser=True)
+    bundle = load_bundle(plain)
+    attach_error_covariance(bundle, two_scenes, SMALL)
+    attach_anchor_fusion(bundle, two_scenes, CovarianceSettings(batch_size=2, patch_size=32, samples=2, steps=1,
+                                                                anchor_batches=2))
+    anchored = save_bundle(tmp_path / "anchored", bundle)
+    write_scene(simulate_scene(32, 32, seed=3, gsd_m=2.0), tmp_path / "scene")
+    rgb = tmp_path / "scene" / "rgb.tif"
+    cubes, said = {}, {}
+    for correction in ("anchored", "auto", "ensemble", "minimum"):
+        out = tmp_path / f"{correction}.tif"
+        r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(anchored), "--steps", "1",
+                                            "--samples", "2", "--sample-layout", "bands",
+                                            "--rgb-correction", correction, "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        said[correction] = next(m for m in _info(r.output) if m.startswith("RGB correction"))
+        with rasterio.open(out) as ds:
+            cubes[correction] = ds.read().reshape(2, 48, 32, 32)
+            assert ds.tags()["HYPERLDM_RGB_CORRECTION"] == ("anchored" if correction == "auto" else correction)
+    assert said["auto"].startswith("RGB correction anchored (auto: surface reflectance input)")
+    assert "regression anchor (degree-2 ridge" in said["anchored"]
+    np.testing.assert_array_equal(cubes["auto"], cubes["anchored"])
+    with rasterio.open(rgb) as ds:
+        target = ds.read().astype(np.float64)
+    for k in range(2):
+        assert reprojection_error(cubes["anchored"][k], target, bundle.rgb_response) < 1e-3
+    # the centre moved towards the anchor (an untrained model's samples are far from it), the spread stayed
+    assert np.abs(cubes["anchored"].mean(0) - cubes["ensemble"].mean(0)).mean() > 1e-3
+    spread = {c: np.abs(cubes[c][0] - cubes[c][1]).mean() for c in cubes}
+    # (the same deviations as minimum's before the clip at 0, which this untrained model's centre hits more often)
+    assert 0.5 * spread["minimum"] < spread["anchored"] < 1.05 * spread["minimum"]
+    # a bundle without an anchor: auto is ensemble, and anchored is refused before anything is written
+    out = tmp_path / "refused.tif"
+    r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(plain), "--steps", "1",
+                                        "--rgb-correction", "anchored"])
+    assert r.exit_code != 0 and "needs a bundle with a measured regression anchor" in str(r.exception)
+    assert not out.exists()

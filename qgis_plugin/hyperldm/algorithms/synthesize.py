@@ -25,7 +25,7 @@ from .base import (
 MODES = ["sample", "mean"]
 RGB_CONSISTENCY = ["auto", "on", "off"]
 HARMONISE = ["auto", "surface", "toa", "off"]
-RGB_CORRECTION = ["auto", "minimum", "spectral", "ensemble"]
+RGB_CORRECTION = ["auto", "minimum", "spectral", "ensemble", "anchored"]
 
 
 def creation_options(text: str) -> list[str]:
@@ -58,9 +58,9 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         "16-bit surface reflectance usually needs scale 10000.\n"
         "Mode: sample draws diverse cubes; mean gives one deterministic cube (accuracy over diversity).\n"
         "RGB consistency (advanced): when the input sensor is known, every cube reproduces the input RGB "
-        "exactly; the RGB correction says how: auto (default) spreads it over every band, near infrared "
-        "included, by the model's measured errors, keeping the samples' spread (minimum on "
-        "top-of-atmosphere input).\n"
+        "exactly; the RGB correction says how: auto (default) centres the samples on their mean fused with "
+        "the model's regression from the RGB and spreads the correction over every band, near infrared "
+        "included, by the measured errors, keeping the samples' spread (minimum on top-of-atmosphere input).\n"
         "Extent (optional): synthesize only this part of the input: the output covers the extent "
         "snapped to the input's pixels, and only the tiles that touch it are computed.\n"
         "Abundances (optional): also write per-pixel abundances of the library spectra, summed by class.\n"
@@ -89,10 +89,11 @@ class SynthesizeAlgorithm(SceneAlgorithm):
                                           "sensor (auto = when the sensor is known)"),
             options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"])))
         correction = advanced(QgsProcessingParameterEnum(
-            self.RGB_CORRECTION, self.tr("RGB correction: auto = ensemble, or minimum on top-of-atmosphere input; "
+            self.RGB_CORRECTION, self.tr("RGB correction: auto = anchored, or minimum on top-of-atmosphere input; "
                                          "minimum = smallest change, visible bands only; spectral = every band, "
-                                         "near infrared included, by the model's error covariance (most accurate, "
-                                         "least diverse); ensemble = the samples' mean so, their spread kept"),
+                                         "near infrared included, by the model's error covariance (least diverse); "
+                                         "ensemble = the samples' mean so, their spread kept; anchored = ensemble "
+                                         "about the mean fused with the model's regression from the RGB"),
             options=RGB_CORRECTION, defaultValue=RGB_CORRECTION.index(DEFAULTS["rgb_correction"])))
         harmonise = advanced(QgsProcessingParameterEnum(
             self.HARMONISE, self.tr("Harmonise: map a known input sensor's colours onto the model's training camera "

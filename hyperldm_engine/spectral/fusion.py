@@ -1,0 +1,103 @@
+"""The anchored RGB correction: the samples' centre fused with a regression from the RGB.
+
+A diffusion sample is a plausible cube for *some* scene with these colours (the denoiser cannot place
+the scene's own latent, docs/model-diagnosis.md), and a per-pixel regression from the RGB is the
+best cube a fixed map can give; their errors are far from fully correlated, so a weighted
+combination beats both. This is the "deterministic anchor with the diffusion modelling the residual
+around it" of residual-shift super-resolution, done on the output: the anchor
+``a = features(rgb) @ W`` (a degree-2 polynomial ridge on the normalised RGB the model sees) sets
+the centre, the samples keep their spread around it.
+
+With ``m`` the mean of the K samples, ``d = a - m`` is observable and ``e = truth - m`` is not; the
+linear estimate of ``e`` from ``d`` is ``G d`` with the gain ``G = E[e d^T] E[d d^T]^-1`` (a
+regression of the error on the disagreement, i.e. the best linear fusion of the two estimates), and
+what is left, ``E[(e - G d)(e - G d)^T]``, is the prior covariance of the fused centre for the RGB
+update (``spectral.consistency``). Both are measured on training patches with the anchor cross-fitted
+(``train.covariance.anchor_fusion``), so the gain trusts the anchor as much as it generalises.
+
+Pure functions on torch tensors and numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+#: polynomial degree of the anchor's features (the quality report's strongest ridge baseline)
+ANCHOR_DEGREE = 2
+#: ridge on the fusion gain, relative to the mean variance of the disagreement (:func:`fusion_gain`): numerical
+#: safety only; on the default model 1e-6 and 1e-3 cost a one-sample run 0.16 and 0.25 dB on held-out scenes
+GAIN_SHRINKAGE = 1e-9
+
+
+def poly_features(rgb: torch.Tensor, degree: int = ANCHOR_DEGREE, dim: int = -3) -> torch.Tensor:
+    """Features of RGB along ``dim`` (3 entries there): 1, r, g, b (degree 1), plus r^2, g^2, b^2, rg, rb,
+    gb (degree 2), stacked along ``dim``."""
+    if degree not in (1, 2):
+        raise ValueError(f"polynomial degree must be 1 or 2, got {degree}")
+    r, g, b = rgb.unbind(dim)
+    cols = [torch.ones_like(r), r, g, b]
+    if degree == 2:
+        cols += [r * r, g * g, b * b, r * g, r * b, g * b]
+    return torch.stack(cols, dim)
+
+
+def n_features(degree: int) -> int:
+    """How many :func:`poly_features` a degree gives (4 or 10)."""
+    return 4 if degree == 1 else 10
+
+
+def fusion_gain(ee: np.ndarray, ed: np.ndarray, dd: np.ndarray, shrinkage: float = GAIN_SHRINKAGE
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Gain ``G = E[e d^T] (E[d d^T] + lam I)^-1`` and the second moment of what it leaves,
+    ``E[(e - G d)(e - G d)^T]``, from the joint second moments of ``e = truth - centre`` and
+    ``d = anchor - centre``; ``lam`` is ``shrinkage`` x the mean diagonal of ``E[d d^T]`` (a ridge on the
+    gain, so that few or nearly collinear training pixels cannot give wild gains)."""
+    ee, ed, dd = (np.asarray(m, np.float64) for m in (ee, ed, dd))
+    lam = shrinkage * max(float(np.trace(dd)) / len(dd), 1e-12)
+    gain = np.linalg.solve(dd + lam * np.eye(len(dd)), ed.T).T
+    residual = ee - gain @ ed.T - ed @ gain.T + gain @ dd @ gain.T
+    return gain, 0.5 * (residual + residual.T)
+
+
+@dataclass(frozen=True)
+class RegressionAnchor:
+    """``weights`` (n_features, n_bands) of the degree-``degree`` anchor; ``gain`` (n_bands, n_bands) and
+    ``covariance`` (n_bands, n_bands, the fused centre's error second moment) of the fusion."""
+
+    weights: np.ndarray
+    degree: int
+    gain: np.ndarray
+    covariance: np.ndarray
+
+    def check(self, n_bands: int) -> None:
+        """ValueError unless the shapes fit ``n_bands`` and every value is finite."""
+        want = {"weights": (n_features(self.degree), n_bands), "gain": (n_bands, n_bands),
+                "covariance": (n_bands, n_bands)}
+        for name, shape in want.items():
+            a = np.asarray(getattr(self, name))
+            if a.shape != shape:
+                raise ValueError(f"anchor {name} has shape {a.shape}, expected {shape}")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"anchor {name} contains NaN or infinite values")
+
+    def predict(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Normalised RGB ``(..., 3, H, W)`` -> anchor cube ``(..., n_bands, H, W)``."""
+        w = torch.as_tensor(np.asarray(self.weights), dtype=rgb.dtype, device=rgb.device)
+        return torch.einsum("fb,...fhw->...bhw", w, poly_features(rgb, self.degree))
+
+    def centre(self, mean: torch.Tensor, anchor_cube: torch.Tensor) -> torch.Tensor:
+        """The fused centre ``mean + G (anchor - mean)`` of cubes ``(..., n_bands, H, W)``."""
+        g = torch.as_tensor(np.asarray(self.gain), dtype=mean.dtype, device=mean.device)
+        return mean + torch.einsum("bc,...chw->...bhw", g, anchor_cube - mean)
+
+
+def ridge_weights(gram: np.ndarray, xty: np.ndarray, lam: float = 1e-6) -> np.ndarray:
+    """Closed-form ridge ``(X'X + lam * s * I') W = X'Y`` from the normal equations, ``s`` the mean diagonal
+    of ``X'X`` (so ``lam`` is relative) and ``I'`` the identity without the intercept's (first) entry."""
+    gram = np.asarray(gram, np.float64)
+    reg = np.eye(len(gram)) * (lam * np.trace(gram) / len(gram))
+    reg[0, 0] = 0.0
+    return np.linalg.solve(gram + reg, np.asarray(xty, np.float64))
