@@ -3,11 +3,11 @@
 
     .venv/bin/python scripts/rgb_correction_figure.py [--model BUNDLE] [--out docs/img/rgb-correction.png]
 
-A held-out simulated scene (spectra and seed never seen in training) is synthesized twice with the
-same seed through the real pipeline, ``--rgb-correction minimum`` and ``ensemble`` (one sample: the
-covariance-weighted update): the top row shows the ~860 nm band of the truth and of both cubes, the
-bottom row three typical pixels' spectra (vegetation, soil, water: the pixel nearest its group's median
-spectrum) against the truth.
+A held-out simulated scene (spectra and seed never seen in training) is synthesized with the same
+seed through the real pipeline, once per correction of :data:`CORRECTIONS` (one sample: ``ensemble`` is
+the covariance-weighted update, ``anchored`` that of the sample fused with the regression anchor): the
+top row shows the ~860 nm band of the truth and of each cube, the bottom row three typical pixels'
+spectra (vegetation, soil, water: the pixel nearest its group's median spectrum) against the truth.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ import numpy as np
 import rasterio
 
 ROOT = Path(__file__).resolve().parent.parent
+#: --rgb-correction -> (panel title, line style)
+CORRECTIONS = {"minimum": ("minimum (the paper's way)", "C0--"), "ensemble": ("ensemble (previous default)", "C2-."),
+               "anchored": ("anchored (default)", "C3-")}
 
 
 def main() -> None:
@@ -44,7 +47,7 @@ def main() -> None:
     cubes = {}
     with tempfile.TemporaryDirectory() as tmp:
         write_scene(scene, Path(tmp) / "scene")
-        for correction in ("minimum", "ensemble"):
+        for correction in CORRECTIONS:
             out = Path(tmp) / f"{correction}.tif"
             synthesize_scene(SceneJob(input=str(Path(tmp) / "scene" / "rgb.tif"), output=str(out), model=model,
                                       sampling=SamplingOptions(samples=1, seed=0), rgb_correction=correction),
@@ -68,18 +71,18 @@ def main() -> None:
     picks = {"vegetation": pick(("forest", "grass", "crop", "veg", "tree", "shrub")),
              "soil": pick(("soil", "bare", "sand")), "water": pick(("water",))}
     picks = {k: v for k, v in picks.items() if v is not None}
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7.5))
+    fig, axes = plt.subplots(2, 1 + len(CORRECTIONS), figsize=(4 * (1 + len(CORRECTIONS)), 7.5))
     vmax = float(np.percentile(truth[nir], 99))
-    for ax, (title, cube) in zip(axes[0], (("truth", truth), ("minimum (previous default)", cubes["minimum"]),
-                                           ("ensemble (default), 1 sample", cubes["ensemble"])), strict=True):
+    panels = [("truth", truth)] + [(f"{title}, 1 sample", cubes[c]) for c, (title, _) in CORRECTIONS.items()]
+    for ax, (title, cube) in zip(axes[0], panels, strict=True):
         err = "" if cube is truth else f"\nRMSE {np.sqrt(np.mean((cube[nir] - truth[nir]) ** 2)):.3f}"
         ax.imshow(cube[nir], vmin=0, vmax=vmax, cmap="magma")
         ax.set_title(f"{title}, {wl[nir]:.0f} nm{err}", fontsize=10)
         ax.axis("off")
     for ax, (what, (r, c)) in zip(axes[1], picks.items(), strict=False):
         ax.plot(wl, truth[:, r, c], "k-", lw=2, label="truth")
-        ax.plot(wl, cubes["minimum"][:, r, c], "C0--", label="minimum")
-        ax.plot(wl, cubes["ensemble"][:, r, c], "C3-", label="ensemble")
+        for correction, (_, style) in CORRECTIONS.items():
+            ax.plot(wl, cubes[correction][:, r, c], style, label=correction)
         ax.axvspan(700, wl[-1], color="0.9", zorder=0)
         ax.set_title(f"{what} ({names[scene.labels[r, c]]}), pixel {r},{c}", fontsize=10)
         ax.set_xlabel("wavelength (nm)")

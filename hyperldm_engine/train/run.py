@@ -72,14 +72,18 @@ def estimate_response(scenes: list[TrainScene], max_pixels: int = 20000) -> np.n
 
 
 def measure_correction_prior(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:
-    """Store the trained model's spectral error covariance in ``bundle`` (``train.covariance``), the prior
-    of ``--rgb-correction spectral``: a few seconds of sampling on the training patches."""
-    from hyperldm_engine.train.covariance import CovarianceSettings, attach_error_covariance
+    """Store the trained model's spectral error covariance and regression anchor in ``bundle``
+    (``train.covariance``), the priors of ``--rgb-correction spectral``, ``ensemble`` and ``anchored``:
+    seconds of sampling on the training patches."""
+    from hyperldm_engine.train.covariance import CovarianceSettings, attach_anchor_fusion, attach_error_covariance
 
-    info = attach_error_covariance(bundle, scenes, CovarianceSettings(patch_size=settings.patch_size,
-                                                                      seed=settings.seed))
+    measure = CovarianceSettings(patch_size=settings.patch_size, seed=settings.seed)
+    info = attach_error_covariance(bundle, scenes, measure)
     report_info(f"error covariance for --rgb-correction spectral: RMS error {info['rms_error']} on "
                 f"{info['pixels']:,} pixels ({info['seconds']} s)", progress)
+    anchor = attach_anchor_fusion(bundle, scenes, measure)
+    report_info(f"regression anchor for --rgb-correction anchored: {anchor['source']}; RMS error "
+                f"{anchor['rms_error_samples']} -> {anchor['rms_error_fused']} ({anchor['seconds']} s)", progress)
 
 
 def attach_anchor(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:

@@ -76,6 +76,9 @@ def test_train_bundle_in_process_writes_loadable_bundle_and_report(scene_dir, tm
     # the prior of --rgb-correction spectral, measured on the training patches of this model
     assert bundle.consistency_covariance.shape == (48, 48) and bundle.consistency_info["pixels"] > 0
     assert "training pixels of 1 scene" in bundle.consistency_info["source"]
+    # and the regression anchor of --rgb-correction anchored (one scene: fitted in-sample, and said so)
+    assert bundle.correction_anchor.weights.shape == (10, 48)
+    assert bundle.consistency_info["anchor"]["cross_fitted"] is False
     assert (tmp_path / "model.report.md").is_file() and (tmp_path / "model.loss.png").stat().st_size > 1000
     assert not (tmp_path / "model.checkpoints").exists()
     with pytest.raises(OutputError, match="--overwrite"):  # refused before any training
