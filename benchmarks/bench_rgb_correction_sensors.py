@@ -3,7 +3,7 @@
 The quality report's scenes are the training camera's own colours. This bench asks what a user with
 satellite true colour gets: for each scene (held-out spectra, mixed landscape, the sensor's own
 bands, surface or top-of-atmosphere radiometry) it runs the whole ``synthesize`` job (sensor from the
-raster's tags, harmonisation, tiling) with ``--rgb-correction minimum`` and ``ensemble``, for one
+raster's tags, harmonisation, tiling) with each ``--rgb-correction`` asked for (minimum, ensemble), for one
 sample and for four, and prints MPSNR / SAM (peak 1) against the scene's surface cube: the one-sample
 run, each of the four samples pooled, and their mean.
 
@@ -27,6 +27,7 @@ from common import default_model, machine_state, read_cube
 from hyperldm_engine.api import synthesize
 from hyperldm_engine.metrics.similarity import ErrorSums, error_sums
 from hyperldm_engine.simulate.scene import simulate_scene, write_scene
+from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
 
 #: (input sensor, radiometry, GSD m, seed): surface reflectance first, then top of atmosphere
 SCENES = (("sentinel2-msi", "surface", 10.0, 2001), ("landsat8-oli", "surface", 30.0, 2002),
@@ -47,7 +48,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--corrections", nargs="+", default=["minimum", "ensemble"],
-                    choices=["minimum", "spectral", "ensemble", "auto"])
+                    choices=["auto", *RGB_CORRECTIONS])
     args = ap.parse_args()
     print(machine_state())
     model = args.model or default_model()

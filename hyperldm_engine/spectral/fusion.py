@@ -85,13 +85,22 @@ class RegressionAnchor:
 
     def predict(self, rgb: torch.Tensor) -> torch.Tensor:
         """Normalised RGB ``(..., 3, H, W)`` -> anchor cube ``(..., n_bands, H, W)``."""
-        w = torch.as_tensor(np.asarray(self.weights), dtype=rgb.dtype, device=rgb.device)
-        return torch.einsum("fb,...fhw->...bhw", w, poly_features(rgb, self.degree))
+        return _per_pixel(np.asarray(self.weights).T, poly_features(rgb, self.degree))
 
     def centre(self, mean: torch.Tensor, anchor_cube: torch.Tensor) -> torch.Tensor:
-        """The fused centre ``mean + G (anchor - mean)`` of cubes ``(..., n_bands, H, W)``."""
-        g = torch.as_tensor(np.asarray(self.gain), dtype=mean.dtype, device=mean.device)
-        return mean + torch.einsum("bc,...chw->...bhw", g, anchor_cube - mean)
+        """The fused centre ``mean + G (anchor - mean)`` of cubes ``(..., n_bands, H, W)``; ``anchor_cube`` is
+        used as scratch space (overwritten), so that a tile holds two cubes' worth of temporaries, not four."""
+        out = _per_pixel(np.asarray(self.gain), anchor_cube.sub_(mean))
+        return out.add_(mean)
+
+
+def _per_pixel(matrix: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (out, in) applied to every pixel of ``x`` (..., in, H, W), as a 1 x 1 convolution (no
+    permuted copies of the cube, unlike an einsum over a channel axis that is not last)."""
+    w = torch.as_tensor(matrix, dtype=x.dtype, device=x.device)[:, :, None, None]
+    lead, (c, h, wd) = x.shape[:-3], x.shape[-3:]
+    y = torch.nn.functional.conv2d(x.reshape(-1, c, h, wd), w)
+    return y.reshape(*lead, w.shape[0], h, wd)
 
 
 def ridge_weights(gram: np.ndarray, xty: np.ndarray, lam: float = 1e-6) -> np.ndarray:

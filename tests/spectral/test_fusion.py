@@ -68,7 +68,7 @@ def test_regression_anchor_predicts_centres_and_checks_its_shapes():
     x = poly_features(rgb[0], 2).reshape(10, -1).numpy()
     np.testing.assert_allclose(a[0].reshape(48, -1).numpy(), anchor.weights.T @ x)
     mean = torch.zeros_like(a)
-    np.testing.assert_allclose(anchor.centre(mean, a).numpy(), 0.5 * a.numpy())  # gain 0.5: half way
+    np.testing.assert_allclose(anchor.centre(mean, a.clone()).numpy(), 0.5 * a.numpy())  # gain 0.5: half way
     anchor.check(48)
     with pytest.raises(ValueError, match="weights has shape"):
         anchor.check(40)
