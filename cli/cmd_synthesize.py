@@ -61,6 +61,10 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 @click.option("--abundance-groups", is_flag=True,
               help="Sum --abundances into material groups (water, vegetation, npv, bare, built, bright), one "
                    "band each, instead of the library's classes.")
+@click.option("--abundance-prior", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
+              help="auto: --abundances re-weighted by the model's class-group prior from the RGB, where it has "
+                   "one (the dominant material group then agrees with land cover on 73 % of held-out pixels, 45 % "
+                   "without; the cubes are unchanged); off: the decoder's abundances as mixed.")
 @click.option("--output-sensor", default=None, metavar="NAME|FILE.csv",
               help=f"Resample every cube to another sensor's bands: {', '.join(output_sensor_names())}, or a CSV "
                    "of band centres and FWHM (wavelength,fwhm[,name]) or of responses (wavelength,<band>...); "
@@ -85,7 +89,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
                creation_options: tuple[str, ...], cog: bool, dtype: str, overwrite: bool, progress_mode: str,
                mode: str, input_sensor: str, rgb_consistency: str, rgb_correction: str, output_sensor: str | None,
                envi_header: bool,
-               library_out: str | None, abundance_groups: bool, mean_draws: int) -> None:
+               library_out: str | None, abundance_groups: bool, abundance_prior: str, mean_draws: int) -> None:
     """Synthesize hyperspectral cubes from the georeferenced RGB raster RGB into OUTPUT (GeoTIFF).
 
     Example: hyperldm-engine synthesize ortho.tif hsi.tif --samples 3 --seed 7
@@ -100,6 +104,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
         input_sensor=input_sensor, rgb_consistency=rgb_consistency, rgb_correction=rgb_correction,
         output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,
         abundance_grouping="material" if abundance_groups else "class", sample_layout=sample_layout,
+        abundance_prior=abundance_prior == "auto",
         abundances=abundances, creation_options=creation_options, cog=cog, dtype=dtype, overwrite=overwrite,
         autocast=autocast, **scene,
     )

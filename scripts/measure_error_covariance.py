@@ -1,9 +1,10 @@
 """Measure a bundle's spectral error covariance and regression anchor; store them in it (``train.covariance``).
 
 The covariance is the prior of ``--rgb-correction spectral`` and ``ensemble``, the anchor with its fusion
-gain that of ``anchored``. It is measured on the bundle's recorded
-training scenes (simulated again, train split of the spectra, training rows only), optionally with
-N scenes of the simulator's mixed real-world plan, and the bundle's record says how.
+gain that of ``anchored``; with labelled scenes, also the abundances' class-group prior
+(``train.group_prior``). They are measured on the bundle's recorded training scenes (simulated
+again, train split of the spectra, training rows only), optionally with N scenes of the simulator's
+mixed real-world plan, and the bundle's record says how.
 
     .venv/bin/python scripts/measure_error_covariance.py OUT_BUNDLE [--init BUNDLE] [--batches 16]
         [--real-world-scenes 0]
@@ -19,6 +20,7 @@ from default_model_scenes import add_scene_arguments, bundle_and_scenes
 
 from hyperldm_engine.models.bundle import save_bundle
 from hyperldm_engine.train.covariance import CovarianceSettings, attach_anchor_fusion, attach_error_covariance
+from hyperldm_engine.train.group_prior import attach_group_prior
 
 
 def main() -> None:
@@ -34,12 +36,18 @@ def main() -> None:
     bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
     anchor = attach_anchor_fusion(bundle, scenes, settings)
+    groups = attach_group_prior(bundle, scenes, settings)
+    if groups is not None:
+        bundle.abundance_prior_info = {**groups, "command": "scripts/measure_error_covariance.py "
+                                       + shlex.join(sys.argv[1:])}
     bundle.consistency_info = {**bundle.consistency_info, "scenes": info,
                                "command": "scripts/measure_error_covariance.py " + shlex.join(sys.argv[1:])}
     save_bundle(args.out, bundle, overwrite=args.overwrite)
     print(f"saved {args.out}: {record['source']}, RMS error {record['rms_error']}, {record['seconds']} s; "
           f"anchor: {anchor['source']}, RMS error {anchor['rms_error_samples']} -> {anchor['rms_error_fused']}, "
-          f"{anchor['seconds']} s")
+          f"{anchor['seconds']} s; abundance group prior: "
+          + ("none (no labelled scene)" if groups is None else
+             f"power {groups['power']} (agreement by power {groups['agreement_by_power']}), {groups['seconds']} s"))
 
 
 if __name__ == "__main__":

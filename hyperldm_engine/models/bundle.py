@@ -35,6 +35,7 @@ from hyperldm_engine.models.unet import LatentDenoiser
 from hyperldm_engine.models.vqgan import ConditionalVQGAN
 from hyperldm_engine.spectral.consistency import check_covariance
 from hyperldm_engine.spectral.fusion import RegressionAnchor, n_features
+from hyperldm_engine.spectral.groups import GROUPS, GroupPrior
 from hyperldm_engine.timings import timed
 
 FORMAT_VERSION = 1
@@ -51,7 +52,7 @@ _TOP_KEYS = (
     "schedule", "classifier", "training", "metrics",
 )  # fmt: skip
 #: optional top-level keys: "anchor" (bundles with a latent anchor, ``models.anchor``)
-_OPTIONAL_KEYS = ("anchor", "consistency")
+_OPTIONAL_KEYS = ("anchor", "consistency", "abundance_prior")
 _RGB_KINDS = ("camera", "bands")
 
 
@@ -97,6 +98,10 @@ class Bundle:
     #: optional regression anchor and its measured fusion with the samples (``--rgb-correction anchored``,
     #: ``spectral.fusion``); stored with the covariance, described by ``consistency_info["anchor"]``
     correction_anchor: RegressionAnchor | None = None
+    #: optional class-group prior of the abundances (``spectral.groups.GroupPrior``) and how it was
+    #: measured (``train.group_prior``); config.json ``abundance_prior``, tensor ``abundance_prior.weights``
+    abundance_prior: GroupPrior | None = None
+    abundance_prior_info: dict[str, Any] | None = None
 
     @property
     def library(self) -> torch.Tensor:
@@ -128,6 +133,10 @@ class Bundle:
             "metrics": self.metrics,
             **({"anchor": self.anchor_info} if self.anchor is not None else {}),
             **({"consistency": self._consistency_record()} if self.consistency_covariance is not None else {}),
+            **({"abundance_prior": {**(self.abundance_prior_info or {}), "degree": int(self.abundance_prior.degree),
+                                    "power": float(self.abundance_prior.power),
+                                    "floor": float(self.abundance_prior.floor)}}
+               if self.abundance_prior is not None else {}),
         }
 
     def _consistency_record(self) -> dict[str, Any]:
@@ -143,6 +152,9 @@ class Bundle:
         out: dict[str, torch.Tensor] = {"library.R": self.library}
         if self.rgb_response is not None:
             out["rgb.response"] = torch.as_tensor(np.asarray(self.rgb_response), dtype=torch.float32)
+        if self.abundance_prior is not None:
+            out["abundance_prior.weights"] = torch.as_tensor(np.asarray(self.abundance_prior.weights),
+                                                             dtype=torch.float32)
         if self.consistency_covariance is not None:
             covariance = np.asarray(self.consistency_covariance)
             out["consistency.covariance"] = torch.as_tensor(covariance, dtype=torch.float32)
@@ -340,6 +352,11 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
             record = cfg["consistency"]["anchor"]
             _need(isinstance(record, dict) and record.get("degree") in (1, 2), where,
                   "consistency.anchor is not a JSON object with degree 1 or 2")
+    if "abundance_prior" in cfg:
+        record = cfg["abundance_prior"]
+        _need(isinstance(record, dict) and record.get("degree") in (1, 2)
+              and isinstance(record.get("power"), (int, float)) and isinstance(record.get("floor"), (int, float)),
+              where, "abundance_prior is not a JSON object with degree 1 or 2, power and floor numbers")
     _need(isinstance(cfg["engine_version"], str), where, "engine_version is not a string")
     try:
         model = ModelConfig.from_dict(cfg["model"])
@@ -437,6 +454,8 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
             nb = model.n_bands
             expected.update({"consistency.anchor.weights": (n_features(cfg["consistency"]["anchor"]["degree"]), nb),
                              "consistency.anchor.gain": (nb, nb), "consistency.anchor.covariance": (nb, nb)})
+    if "abundance_prior" in cfg:
+        expected["abundance_prior.weights"] = (n_features(cfg["abundance_prior"]["degree"]), len(GROUPS))
     anchor = None
     if "anchor" in cfg:
         anchor = LatentAnchor(AnchorConfig.from_dict(cfg["anchor"]["config"]), model.vqgan.latent_channels,
@@ -477,6 +496,16 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
             check_covariance(correction_anchor.covariance, model.n_bands)
         except ValueError as exc:
             raise BundleError(f"model bundle {where}: consistency.anchor.covariance: {exc}") from exc
+    abundance_prior = None
+    if "abundance_prior" in cfg:
+        record = cfg["abundance_prior"]
+        abundance_prior = GroupPrior(weights=tensors["abundance_prior.weights"].double().numpy().copy(),
+                                     degree=int(record["degree"]), power=float(record["power"]),
+                                     floor=float(record["floor"]))
+        try:
+            abundance_prior.check()
+        except ValueError as exc:
+            raise BundleError(f"model bundle {where}: abundance_prior: {exc}") from exc
     return Bundle(
         config=model,
         vqgan=vqgan,
@@ -503,4 +532,7 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         consistency_covariance=None if covariance is None else covariance.double().numpy().copy(),
         consistency_info=dict(cfg["consistency"]) if covariance is not None else None,
         correction_anchor=correction_anchor,
+        abundance_prior=abundance_prior,
+        abundance_prior_info={k: v for k, v in cfg["abundance_prior"].items() if k not in ("degree", "power", "floor")}
+        if abundance_prior is not None else None,
     )

@@ -65,6 +65,7 @@ class SceneJob(SceneOptions):
     envi_header: bool = False  # also write OUT.hdr beside each cube (Spectral Python, ENVI)
     library_out: str | None = None  # also write the decoder's endmember library (GeoPackage + CSV)
     abundance_grouping: str = "class"  # ABUNDANCE_GROUPINGS: library classes or material groups
+    abundance_prior: bool = True  # --abundance-prior auto: the bundle's class-group prior re-weights the abundances
 
 
 def sample_paths(output: str | Path, samples: int, layout: str) -> list[Path]:
@@ -180,7 +181,12 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
                                   rgb_response=plan.sensor.response, rgb_correction=correction,
-                                  abundance_grouping=job.abundance_grouping)
+                                  abundance_grouping=job.abundance_grouping,
+                                  abundance_prior=job.abundance_prior)
+        prior = model["abundance_prior"] if job.abundance_prior and job.abundances else None
+        if prior is not None:
+            report_info(f"abundances re-weighted by the model's class-group prior ({prior}); "
+                        "--abundance-prior off for the decoder's own", progress_mode)
         if out_bands.resampling is not None:
             report_info(f"output sensor {out_bands.sensor}: {out_bands.describe()}", progress_mode)
         tile_fn = out_bands.wrap(tile_fn)  # --output-sensor: each tile resampled to the sensor's bands
@@ -218,7 +224,8 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
                 writers["abundances"] = stack.enter_context(HsiWriter(
                     job.abundances, like_profile=plan.profile, count=len(groups), nodata=NODATA,
                     band_names=[f"abundance {g}" for g in groups], creation_options=list(job.creation_options),
-                    overwrite=job.overwrite, tags={**tags, "HYPERLDM_ABUNDANCE_GROUPS": ",".join(groups)}))
+                    overwrite=job.overwrite, tags={**tags, "HYPERLDM_ABUNDANCE_GROUPS": ",".join(groups),
+                                                   "HYPERLDM_ABUNDANCE_PRIOR": prior or "none"}))
             stats = plan.run(tile_fn, OutputSet.of(writers, None, writer_args["nodata"]), "synthesize",
                              carry_dir=Path(job.output).parent)
     return paths + ([Path(job.abundances)] if job.abundances else []), stats

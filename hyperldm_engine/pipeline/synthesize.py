@@ -34,7 +34,7 @@ from hyperldm_engine.spectral.consistency import (
     project_ensemble,
     project_to_rgb,
 )
-from hyperldm_engine.spectral.groups import abundance_groups
+from hyperldm_engine.spectral.groups import abundance_groups, group_matrix
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
 from hyperldm_engine.timings import timed
@@ -129,6 +129,9 @@ class SynthesisTileFn:
     rgb_correction: str = "minimum"
     #: "class": abundances summed by the library's classes; "material": by ``spectral.groups.GROUPS``
     abundance_grouping: str = "class"
+    #: re-weight the abundances by the bundle's class-group prior from the RGB (``spectral.groups.GroupPrior``),
+    #: where it has one
+    abundance_prior: bool = True
     _state: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -208,11 +211,16 @@ class SynthesisTileFn:
             cubes = crop_to(hsi.float().cpu().numpy(), shape)
             matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
                 abundance_groups(tuple(bundle.library_classes), self.abundance_grouping)[1]).to(device)
+            prior = bundle.abundance_prior if self.abundance_prior else None
+            library_groups = None if prior is None else torch.from_numpy(
+                group_matrix(list(bundle.library_classes))).to(device)
             results = []
             for i in range(b):
                 result = {f"s{s}": np.ascontiguousarray(cubes[i * k + s]) for s in range(k)}
                 if self.abundances:
                     a = ab[i * k:(i + 1) * k].float().mean(dim=0)  # (n_g, H, W), mean over samples
+                    if prior is not None:
+                        a = prior.reweight(a, x_rgb[i].float(), library_groups)
                     grouped = torch.einsum("gn,nhw->ghw", matrix, a)
                     result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
                 results.append(result)
@@ -403,6 +411,9 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "anchor_strength": None if bundle.anchor is None else bundle.anchor.config.strength,
         "correction_prior": correction_prior(bundle),
         "correction_anchor": anchor_description(bundle),
+        "abundance_prior": None if bundle.abundance_prior is None else
+        f"power {bundle.abundance_prior.power:g} on a degree-{bundle.abundance_prior.degree} ridge from the RGB "
+        "to the land-cover groups",
     }
 
 

@@ -62,7 +62,7 @@ def error_covariance(bundle: Any, scenes: list[TrainScene], settings: Covariance
     generator = torch.Generator().manual_seed(settings.seed)
     patches = PatchSampler(scenes, settings.patch_size, np.random.default_rng([settings.seed, 0xC0F]),
                            scene_normaliser, augment=None)
-    draw = _sample_decoder(bundle, settings, generator)
+    draw = sample_decoder(bundle, settings, generator)
     n_bands = bundle.config.n_bands
     sums, count = np.zeros((n_bands, n_bands)), 0
     bundle.eval()
@@ -86,31 +86,38 @@ def error_covariance(bundle: Any, scenes: list[TrainScene], settings: Covariance
     return covariance, info
 
 
-def _sample_decoder(bundle: Any, settings: CovarianceSettings, generator: torch.Generator) -> Any:
-    """``draw(rgb (B, 3, p, p)) -> (samples * B, bands, p, p)``: ``settings.samples`` decoded draws of each
-    patch (draw-major), with the synthesis sampler's settings, without RGB consistency."""
+def sample_decoder(bundle: Any, settings: CovarianceSettings, generator: torch.Generator,
+                   abundances: bool = False) -> Any:
+    """``draw(rgb (B, 3, p, p))``: ``settings.samples`` decoded draws of each patch (draw-major), with the
+    synthesis sampler's settings, without RGB consistency: the cubes ``(samples * B, bands, p, p)``, or
+    with ``abundances`` the decoder's output (``.hsi`` and ``.abundances``)."""
     v = bundle.vqgan
     sampler = make_sampler("ddim", NoiseSchedule.from_dict(bundle.schedule), settings.steps, eta=settings.eta,
                            clip_x0=bundle.codebook_range())
 
-    def draw(rgb: torch.Tensor) -> torch.Tensor:
+    def draw(rgb: torch.Tensor) -> Any:
         rgb = rgb.repeat(settings.samples, 1, 1, 1)
         latents = sample_latents(bundle.denoiser, sampler, bundle.config.denoiser.prediction, rgb,
                                  v.config.vqgan.latent_channels, v.factor, generator)
-        return v.decode(v.quantize(latents / float(bundle.latent_scale)).z_q, rgb, return_abundances=False).hsi
+        out = v.decode(v.quantize(latents / float(bundle.latent_scale)).z_q, rgb, return_abundances=abundances)
+        return out if abundances else out.hsi
 
     return draw
 
 
-def scene_normal_equations(scene: TrainScene, degree: int = ANCHOR_DEGREE) -> tuple[np.ndarray, np.ndarray]:
-    """``(X'X, X'Y)`` of the anchor's ridge on the valid pixels of ``scene``'s training rows: X the
-    polynomial features of the RGB normalised as training normalises it, Y the cube."""
+def scene_normal_equations(scene: TrainScene, degree: int = ANCHOR_DEGREE, target: np.ndarray | None = None,
+                           keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(X'X, X'Y)`` of a ridge on the valid pixels (and ``keep``) of ``scene``'s training rows: X the
+    polynomial features of the RGB normalised as training normalises it, Y the cube (or ``target``,
+    ``(n_targets, h, w)``)."""
     sample, ok = scene.statistics_sample()
     rows = int(scene.heldout_row0 or scene.shape[0])
     valid = np.asarray(scene.valid[:rows], bool)
+    if keep is not None:
+        valid &= np.asarray(keep[:rows], bool)
     rgb = scene_normaliser(np.asarray(scene.rgb[:, :rows]), sample, ok)[:, valid]
     x = poly_features(torch.from_numpy(rgb.T.astype(np.float64)), degree, dim=1).numpy()
-    y = np.asarray(scene.hsi[:, :rows], np.float64)[:, valid].T
+    y = np.asarray(scene.hsi if target is None else target, np.float64)[:, :rows][:, valid].T
     return x.T @ x, x.T @ y
 
 
@@ -127,7 +134,7 @@ def anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSet
     weights = ridge_weights(gram, xty, settings.anchor_lam)
     cross = len(scenes) > 1
     per_scene = max(1, round(settings.anchor_batches / len(scenes)))
-    draw = _sample_decoder(bundle, settings, generator)
+    draw = sample_decoder(bundle, settings, generator)
     n_bands = bundle.config.n_bands
     moments = {k: np.zeros((n_bands, n_bands)) for k in ("ee", "ed", "dd")}
     count = 0

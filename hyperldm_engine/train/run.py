@@ -73,7 +73,8 @@ def estimate_response(scenes: list[TrainScene], max_pixels: int = 20000) -> np.n
 
 def measure_correction_prior(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:
     """Store the trained model's spectral error covariance and regression anchor in ``bundle``
-    (``train.covariance``), the priors of ``--rgb-correction spectral``, ``ensemble`` and ``anchored``:
+    (``train.covariance``), the priors of ``--rgb-correction spectral``, ``ensemble`` and ``anchored``, and,
+    where the labels name land-cover groups, the abundances' class-group prior (``train.group_prior``):
     seconds of sampling on the training patches."""
     from hyperldm_engine.train.covariance import CovarianceSettings, attach_anchor_fusion, attach_error_covariance
 
@@ -84,6 +85,13 @@ def measure_correction_prior(bundle: Any, scenes: list[TrainScene], settings: Tr
     anchor = attach_anchor_fusion(bundle, scenes, measure)
     report_info(f"regression anchor for --rgb-correction anchored: {anchor['source']}; RMS error "
                 f"{anchor['rms_error_samples']} -> {anchor['rms_error_fused']} ({anchor['seconds']} s)", progress)
+    from hyperldm_engine.train.group_prior import attach_group_prior
+
+    groups = attach_group_prior(bundle, scenes, measure)
+    if groups is not None:
+        report_info(f"abundances' class-group prior: power {groups['power']} (labelled-pixel agreement "
+                    f"{groups['agreement_by_power']['0.0']} without, {max(groups['agreement_by_power'].values())} "
+                    f"with; {groups['seconds']} s)", progress)
 
 
 def attach_anchor(bundle: Any, scenes: list[TrainScene], settings: TrainSettings, progress: str) -> None:

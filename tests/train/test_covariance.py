@@ -1,5 +1,6 @@
 """The model's error covariance (train.covariance), its place in the bundle, and --rgb-correction."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -194,6 +195,10 @@ def test_the_default_bundle_carries_a_cross_fitted_anchor():
     assert anchor is not None and anchor.weights.shape == (10, 48)
     info = bundle.consistency_info["anchor"]
     assert info["cross_fitted"] and info["rms_error_fused"] < info["rms_error_samples"]
+    prior = bundle.abundance_prior
+    assert prior is not None and prior.power > 0 and bundle.abundance_prior_info["cross_fitted"]
+    by_power = bundle.abundance_prior_info["agreement_by_power"]
+    assert by_power[str(prior.power)] > by_power["0.0"] + 0.1
 
 
 def test_cli_anchored_correction_reproduces_the_rgb_keeps_the_spread_and_is_auto(tmp_path, two_scenes):
@@ -240,3 +245,60 @@ def test_cli_anchored_correction_reproduces_the_rgb_keeps_the_spread_and_is_auto
                                         "--rgb-correction", "anchored"])
     assert r.exit_code != 0 and "needs a bundle with a measured regression anchor" in str(r.exception)
     assert not out.exists()
+
+
+def test_group_prior_is_measured_on_labelled_scenes_and_survives_save_and_load(tmp_path, two_scenes):
+    from hyperldm_engine.train.group_prior import POWERS, attach_group_prior, group_prior
+
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny", random_denoiser=True))
+    settings = CovarianceSettings(batch_size=2, patch_size=32, samples=1, steps=1, anchor_batches=2)
+    prior, info = group_prior(bundle, two_scenes, settings)
+    assert prior.power in POWERS and info["cross_fitted"] and info["pixels"] > 0
+    by_power = info["agreement_by_power"]
+    assert set(by_power) == {str(p) for p in POWERS} and all(0 <= v <= 1 for v in by_power.values())
+    assert by_power[str(prior.power)] == max(by_power.values())
+    # an untrained decoder's groups are noise; a ridge on the simulated labels is not: the prior helps
+    assert max(by_power.values()) > by_power["0.0"] + 0.1
+    unlabelled = [dataclasses.replace(s, labels=None) for s in two_scenes]
+    assert group_prior(bundle, unlabelled, settings) is None
+    attach_group_prior(bundle, two_scenes, settings)
+    path = save_bundle(tmp_path / "with_prior", bundle)
+    again = load_bundle(path)
+    np.testing.assert_allclose(again.abundance_prior.weights, prior.weights, rtol=1e-5, atol=1e-7)
+    assert again.abundance_prior.power == prior.power and again.abundance_prior_info["pixels"] == info["pixels"]
+    config = json.loads((path / "config.json").read_text())
+    config["abundance_prior"]["power"] = "strong"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="abundance_prior is not a JSON object"):
+        load_bundle(path)
+
+
+def test_cli_abundances_use_the_prior_unless_off(tmp_path, two_scenes):
+    from hyperldm_cli.cmd_synthesize import synthesize
+
+    from hyperldm_engine.simulate.scene import simulate_scene, write_scene
+    from hyperldm_engine.train.group_prior import attach_group_prior
+
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny", random_denoiser=True))
+    attach_group_prior(bundle, two_scenes, CovarianceSettings(batch_size=2, patch_size=32, samples=1, steps=1,
+                                                              anchor_batches=2))
+    assert bundle.abundance_prior.power > 0
+    path = save_bundle(tmp_path / "with_prior", bundle)
+    write_scene(simulate_scene(32, 32, seed=3, gsd_m=2.0), tmp_path / "scene")
+    ab, tags, cubes = {}, {}, {}
+    for choice in ("auto", "off"):
+        r = CliRunner().invoke(synthesize, [str(tmp_path / "scene" / "rgb.tif"), str(tmp_path / f"{choice}.tif"),
+                                            "--model", str(path), "--steps", "1", "--abundances",
+                                            str(tmp_path / f"ab_{choice}.tif"), "--abundance-groups",
+                                            "--abundance-prior", choice, "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        with rasterio.open(tmp_path / f"ab_{choice}.tif") as ds:
+            ab[choice], tags[choice] = ds.read(), ds.tags()
+        with rasterio.open(tmp_path / f"{choice}.tif") as ds:
+            cubes[choice] = ds.read()
+    assert tags["auto"]["HYPERLDM_ABUNDANCE_PRIOR"].startswith("power ")
+    assert tags["off"]["HYPERLDM_ABUNDANCE_PRIOR"] == "none"
+    for choice in ab:
+        np.testing.assert_allclose(ab[choice].sum(0), 1.0, atol=1e-4)  # still a mix
+    assert np.abs(ab["auto"] - ab["off"]).max() > 0.05
+    np.testing.assert_array_equal(cubes["auto"], cubes["off"])  # the cubes do not change

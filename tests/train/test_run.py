@@ -79,6 +79,8 @@ def test_train_bundle_in_process_writes_loadable_bundle_and_report(scene_dir, tm
     # and the regression anchor of --rgb-correction anchored (one scene: fitted in-sample, and said so)
     assert bundle.correction_anchor.weights.shape == (10, 48)
     assert bundle.consistency_info["anchor"]["cross_fitted"] is False
+    # the scene has labels: the abundances' class-group prior too
+    assert bundle.abundance_prior.weights.shape == (10, 6) and bundle.abundance_prior_info["pixels"] > 0
     assert (tmp_path / "model.report.md").is_file() and (tmp_path / "model.loss.png").stat().st_size > 1000
     assert not (tmp_path / "model.checkpoints").exists()
     with pytest.raises(OutputError, match="--overwrite"):  # refused before any training
