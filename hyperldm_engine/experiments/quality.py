@@ -277,7 +277,7 @@ def project_cube(cube: np.ndarray, scene: Any, covariance: np.ndarray | None = N
 
 
 def _in_memory(model: str, scene: Any, mode: str, consistency: bool, seed: int = 0,
-               correction: str = "ensemble") -> dict[str, np.ndarray]:
+               correction: str = "ensemble", abundance_prior: bool = True) -> dict[str, np.ndarray]:
     """One sample (or the mean-mode cube) and its grouped abundances, as one tile of the pipeline."""
     from rasterio.windows import Window
 
@@ -289,7 +289,7 @@ def _in_memory(model: str, scene: Any, mode: str, consistency: bool, seed: int =
     options = SamplingOptions(samples=1, seed=seed, mode=mode, steps=default_steps(mode))  # as the CLI's defaults
     fn = SynthesisTileFn(model, options, rgb_statistics(scene.rgb),
                          abundances=True, rgb_response=scene_response(scene) if consistency else None,
-                         rgb_correction=correction)
+                         rgb_correction=correction, abundance_prior=abundance_prior)
     req = TileRequest(window=Window(0, 0, w, h), rgb=scene.rgb.astype(np.float32), mask=np.ones((h, w), bool),
                       row=0, col=0, latent_row0=0, latent_col0=0, align=1)
     return fn(req)
@@ -327,6 +327,12 @@ def one_sample_run(bundle: Any, model: str, scene: Any, rgb: np.ndarray, correct
     :func:`default_correction`; ensemble and anchored give one sample their covariance-weighted update)."""
     correction = correction or default_correction(bundle)
     return _with_numbers(bundle, scene, _in_memory(model, scene, "sample", consistency=True, correction=correction))
+
+
+def one_sample_run_decoder_abundances(bundle: Any, model: str, scene: Any, rgb: np.ndarray):
+    """A one-sample run whose abundances are the decoder's own (``--abundance-prior off``)."""
+    return _with_numbers(bundle, scene, _in_memory(model, scene, "sample", consistency=True,
+                                                   correction=default_correction(bundle), abundance_prior=False))
 
 
 def one_sample_run_ensemble(bundle: Any, model: str, scene: Any, rgb: np.ndarray):
@@ -369,6 +375,8 @@ EXTRA_ROWS: dict[str, tuple[str, RowFn]] = {
     "diffusion_1_sample_plain": ("(b) diffusion synthesis, 1 sample, without RGB consistency",
                                  sample_without_consistency),
     "diffusion_1_sample_k1": ("(b) diffusion synthesis, one-sample run (K = 1)", one_sample_run),
+    "diffusion_1_sample_decoder_abundances": ("(b) one-sample run, the decoder's abundances (--abundance-prior "
+                                              "off)", one_sample_run_decoder_abundances),
     "diffusion_1_sample_ensemble": ("(b) one-sample run, ensemble RGB correction (the previous default)",
                                     one_sample_run_ensemble),
     "diffusion_1_sample_minimum": ("(b) one-sample run, smallest RGB correction (the paper's way, the first "
