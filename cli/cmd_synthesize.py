@@ -52,8 +52,9 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
                    "covariance (most accurate, least diverse); ensemble, the samples' mean by that covariance "
                    "and their spread by the smallest change (diversity kept; with 1 sample = spectral); anchored, "
                    "ensemble about the samples' mean fused with the bundle's regression from the RGB (most "
-                   "accurate with diversity kept); auto: anchored (ensemble for bundles without an anchor), or "
-                   "minimum on top-of-atmosphere input (docs/model-diagnosis.md).")
+                   "accurate with diversity kept); auto: anchored (ensemble for bundles without an anchor); on "
+                   "top-of-atmosphere input anchored only if the anchor was measured on TOA scenes too (the "
+                   "default model's was), else minimum (docs/model-diagnosis.md).")
 @click.option("--sample-layout", type=click.Choice(["files", "bands"]), default="files", show_default=True,
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,

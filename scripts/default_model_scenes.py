@@ -27,11 +27,17 @@ def bundle_and_scenes(args: argparse.Namespace, patch_size: int) -> tuple[Any, l
     bundle = load_bundle(args.init or str(default_bundle_path()))
     scenes, info = training_scenes(bundle, QualitySettings(), "none")
     if args.real_world_scenes:
-        specs = scene_plan(args.real_world_scenes, args.real_world_seed)
-        extra = simulate_training_scenes(specs, args.real_world_size, log=lambda _m: None)
-        for s in extra:
-            s.heldout_row0 = heldout_row0(s.shape[0], patch_size, 0.1, s.name)
-        scenes = scenes + extra
-        unify_classes(scenes)
-        info["real_world"] = [spec.describe(args.real_world_size) for spec in specs]
+        scenes, info["real_world"] = with_real_world(scenes, args.real_world_scenes, args.real_world_size,
+                                                     args.real_world_seed, patch_size)
     return bundle, scenes, info
+
+
+def with_real_world(scenes: list[Any], n: int, size: int, seed: int, patch_size: int) -> tuple[list[Any], list[str]]:
+    """``scenes`` plus ``n`` scenes of the simulator's mixed real-world plan (a new list), and how those were made."""
+    specs = scene_plan(n, seed)
+    extra = simulate_training_scenes(specs, size, log=lambda _m: None)
+    for s in extra:
+        s.heldout_row0 = heldout_row0(s.shape[0], patch_size, 0.1, s.name)
+    out = list(scenes) + extra
+    unify_classes(out)
+    return out, [spec.describe(size) for spec in specs]

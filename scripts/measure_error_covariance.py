@@ -16,7 +16,7 @@ import argparse
 import shlex
 import sys
 
-from default_model_scenes import add_scene_arguments, bundle_and_scenes
+from default_model_scenes import add_scene_arguments, bundle_and_scenes, with_real_world
 
 from hyperldm_engine.models.bundle import save_bundle
 from hyperldm_engine.train.covariance import CovarianceSettings, attach_anchor_fusion, attach_error_covariance
@@ -30,12 +30,22 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=CovarianceSettings.batches)
     ap.add_argument("--batch-size", type=int, default=CovarianceSettings.batch_size)
     ap.add_argument("--samples", type=int, default=CovarianceSettings.samples)
+    ap.add_argument("--toa-real-world-scenes", type=int, default=8,
+                    help="the anchor for top-of-atmosphere input is measured on the scenes plus N of the mixed "
+                         "real-world plan (surface and TOA; the default model's decoder was aligned on these 8); "
+                         "0: none")
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args()
     settings = CovarianceSettings(batches=args.batches, batch_size=args.batch_size, samples=args.samples)
     bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
     anchor = attach_anchor_fusion(bundle, scenes, settings)
+    toa = None
+    if args.toa_real_world_scenes:
+        toa_scenes, described = with_real_world(scenes, args.toa_real_world_scenes, args.real_world_size,
+                                                args.real_world_seed, settings.patch_size)
+        toa = {**attach_anchor_fusion(bundle, toa_scenes, settings, toa=True), "real_world": described}
+        bundle.consistency_info["anchor_toa"] = toa
     groups = attach_group_prior(bundle, scenes, settings)
     if groups is not None:
         bundle.abundance_prior_info = {**groups, "command": "scripts/measure_error_covariance.py "
@@ -45,7 +55,10 @@ def main() -> None:
     save_bundle(args.out, bundle, overwrite=args.overwrite)
     print(f"saved {args.out}: {record['source']}, RMS error {record['rms_error']}, {record['seconds']} s; "
           f"anchor: {anchor['source']}, RMS error {anchor['rms_error_samples']} -> {anchor['rms_error_fused']}, "
-          f"{anchor['seconds']} s; abundance group prior: "
+          f"{anchor['seconds']} s; TOA anchor: "
+          + ("none" if toa is None else f"{toa['source']}, RMS error {toa['rms_error_samples']} -> "
+                                        f"{toa['rms_error_fused']}")
+          + "; abundance group prior: "
           + ("none (no labelled scene)" if groups is None else
              f"power {groups['power']} (agreement by power {groups['agreement_by_power']}), {groups['seconds']} s"))
 

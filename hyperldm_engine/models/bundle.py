@@ -43,6 +43,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
 #: the regression anchor's tensors, ``consistency.anchor.<name>`` (``spectral.fusion.RegressionAnchor``)
 ANCHOR_TENSORS = ("weights", "gain", "covariance")
+#: the regression anchors a bundle may carry: the one for surface-reflectance input (``consistency.anchor``)
+#: and one measured with top-of-atmosphere scenes for TOA input (``consistency.anchor_toa``); attribute names
+ANCHORS = {"anchor": "correction_anchor", "anchor_toa": "correction_anchor_toa"}
 #: file types that may hold pickles (torch.save, joblib, numpy object arrays): a bundle with one is refused.
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".bin", ".npy", ".npz")
 MAX_CONFIG_BYTES = 64 * 2**20
@@ -98,6 +101,7 @@ class Bundle:
     #: optional regression anchor and its measured fusion with the samples (``--rgb-correction anchored``,
     #: ``spectral.fusion``); stored with the covariance, described by ``consistency_info["anchor"]``
     correction_anchor: RegressionAnchor | None = None
+    correction_anchor_toa: RegressionAnchor | None = None  # the same, measured with TOA scenes, for TOA input
     #: optional class-group prior of the abundances (``spectral.groups.GroupPrior``) and how it was
     #: measured (``train.group_prior``); config.json ``abundance_prior``, tensor ``abundance_prior.weights``
     abundance_prior: GroupPrior | None = None
@@ -141,10 +145,11 @@ class Bundle:
 
     def _consistency_record(self) -> dict[str, Any]:
         """config.json's ``consistency``: how the covariance (and the regression anchor, if any) was measured."""
-        record = {k: v for k, v in (self.consistency_info or {}).items() if k != "anchor"}
-        if self.correction_anchor is not None:
-            anchor = dict((self.consistency_info or {}).get("anchor") or {})
-            record["anchor"] = {**anchor, "degree": int(self.correction_anchor.degree)}
+        record = {k: v for k, v in (self.consistency_info or {}).items() if k not in ANCHORS}
+        for key, attribute in ANCHORS.items():
+            anchor = getattr(self, attribute)
+            if anchor is not None:
+                record[key] = {**dict((self.consistency_info or {}).get(key) or {}), "degree": int(anchor.degree)}
         return record
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -158,10 +163,11 @@ class Bundle:
         if self.consistency_covariance is not None:
             covariance = np.asarray(self.consistency_covariance)
             out["consistency.covariance"] = torch.as_tensor(covariance, dtype=torch.float32)
-            if self.correction_anchor is not None:
-                for name in ANCHOR_TENSORS:
-                    out[f"consistency.anchor.{name}"] = torch.as_tensor(
-                        np.asarray(getattr(self.correction_anchor, name)), dtype=torch.float32)
+            for key, attribute in ANCHORS.items():
+                anchor = getattr(self, attribute)
+                for name in ANCHOR_TENSORS if anchor is not None else ():
+                    out[f"consistency.{key}.{name}"] = torch.as_tensor(np.asarray(getattr(anchor, name)),
+                                                                      dtype=torch.float32)
         modules = {"vqgan": self.vqgan, "denoiser": self.denoiser, "classifier": self.classifier,
                    "anchor": self.anchor}
         for prefix, module in modules.items():
@@ -348,10 +354,11 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
         _need(0.0 < anchor.strength <= 1.0, where, f"anchor.config.strength {anchor.strength} is not in (0, 1]")
     if "consistency" in cfg:
         _need(isinstance(cfg["consistency"], dict), where, "consistency is not a JSON object")
-        if "anchor" in cfg["consistency"]:
-            record = cfg["consistency"]["anchor"]
-            _need(isinstance(record, dict) and record.get("degree") in (1, 2), where,
-                  "consistency.anchor is not a JSON object with degree 1 or 2")
+        for key in ANCHORS:
+            if key in cfg["consistency"]:
+                record = cfg["consistency"][key]
+                _need(isinstance(record, dict) and record.get("degree") in (1, 2), where,
+                      f"consistency.{key} is not a JSON object with degree 1 or 2")
     if "abundance_prior" in cfg:
         record = cfg["abundance_prior"]
         _need(isinstance(record, dict) and record.get("degree") in (1, 2)
@@ -450,10 +457,11 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         expected["rgb.response"] = (3, model.n_bands)
     if "consistency" in cfg:
         expected["consistency.covariance"] = (model.n_bands, model.n_bands)
-        if "anchor" in cfg["consistency"]:
-            nb = model.n_bands
-            expected.update({"consistency.anchor.weights": (n_features(cfg["consistency"]["anchor"]["degree"]), nb),
-                             "consistency.anchor.gain": (nb, nb), "consistency.anchor.covariance": (nb, nb)})
+        nb = model.n_bands
+        for key in ANCHORS:
+            if key in cfg["consistency"]:
+                expected.update({f"consistency.{key}.weights": (n_features(cfg["consistency"][key]["degree"]), nb),
+                                 f"consistency.{key}.gain": (nb, nb), f"consistency.{key}.covariance": (nb, nb)})
     if "abundance_prior" in cfg:
         expected["abundance_prior.weights"] = (n_features(cfg["abundance_prior"]["degree"]), len(GROUPS))
     anchor = None
@@ -487,15 +495,16 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
             check_covariance(covariance.double(), model.n_bands)
         except ValueError as exc:
             raise BundleError(f"model bundle {where}: consistency.covariance: {exc}") from exc
-    correction_anchor = None
-    if "consistency.anchor.weights" in expected:
-        correction_anchor = RegressionAnchor(
-            degree=int(cfg["consistency"]["anchor"]["degree"]),
-            **{n: tensors[f"consistency.anchor.{n}"].double().numpy().copy() for n in ANCHOR_TENSORS})
-        try:
-            check_covariance(correction_anchor.covariance, model.n_bands)
-        except ValueError as exc:
-            raise BundleError(f"model bundle {where}: consistency.anchor.covariance: {exc}") from exc
+    anchors: dict[str, RegressionAnchor] = {}
+    for key, attribute in ANCHORS.items():
+        if f"consistency.{key}.weights" in expected:
+            anchors[attribute] = RegressionAnchor(
+                degree=int(cfg["consistency"][key]["degree"]),
+                **{n: tensors[f"consistency.{key}.{n}"].double().numpy().copy() for n in ANCHOR_TENSORS})
+            try:
+                check_covariance(anchors[attribute].covariance, model.n_bands)
+            except ValueError as exc:
+                raise BundleError(f"model bundle {where}: consistency.{key}.covariance: {exc}") from exc
     abundance_prior = None
     if "abundance_prior" in cfg:
         record = cfg["abundance_prior"]
@@ -531,7 +540,7 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         anchor_info=dict(cfg["anchor"]) if anchor is not None else None,
         consistency_covariance=None if covariance is None else covariance.double().numpy().copy(),
         consistency_info=dict(cfg["consistency"]) if covariance is not None else None,
-        correction_anchor=correction_anchor,
+        **anchors,
         abundance_prior=abundance_prior,
         abundance_prior_info={k: v for k, v in cfg["abundance_prior"].items() if k not in ("degree", "power", "floor")}
         if abundance_prior is not None else None,

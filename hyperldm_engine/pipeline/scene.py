@@ -124,32 +124,35 @@ def _check_space(job: SceneJob, paths: list[Path], n_bands: int, n_groups: int, 
         check_free_space(job.abundances, pixels * n_groups * 4)
 
 
-def _rgb_correction(job: SceneJob, plan: Any, model: dict[str, Any], progress_mode: str) -> str:
+def _rgb_correction(job: SceneJob, plan: Any, model: dict[str, Any], progress_mode: str) -> tuple[str, bool]:
     """``job.rgb_correction`` resolved for this input (``auto``: by its radiometry), said on the info
-    line, with a warning when a covariance-weighted correction meets top-of-atmosphere input."""
+    line, with a warning when a correction whose prior has not seen top-of-atmosphere scenes meets TOA
+    input; and whether the input is TOA."""
     toa = "toa" in (job.harmonise, str(plan.reader.ds.tags().get("radiometry", "")).lower())
     anchored = model.get("correction_anchor") is not None
-    correction = choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface", anchored)
+    anchored_toa = model.get("correction_anchor_toa") is not None
+    correction = choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface", anchored, anchored_toa)
     if correction == "anchored" and not anchored:
         raise InputError(f"{job.model or 'the default model'}: --rgb-correction anchored needs a bundle with a "
                          "measured regression anchor (scripts/measure_error_covariance.py); use ensemble")
     if not plan.sensor.consistency:
-        return correction
+        return correction, toa
     how = {"minimum": "the smallest change (visible bands only)",
            "spectral": f"each cube weighted by {model['correction_prior']}",
            "ensemble": f"the samples' mean weighted by {model['correction_prior']}, their spread by the "
                        "smallest change",
-           "anchored": f"the samples' mean fused with the bundle's regression anchor ({model['correction_anchor']}), "
+           "anchored": "the samples' mean fused with the bundle's regression anchor "
+                       f"({model['correction_anchor_toa' if toa and anchored_toa else 'correction_anchor']}), "
                        "their spread by the smallest change"}[correction]
     radiometry = "top-of-atmosphere" if toa else "surface reflectance"
     said = f" (auto: {radiometry} input)" if job.rgb_correction == "auto" else ""
     report_info(f"RGB correction {correction}{said}: {how}", progress_mode)
-    if toa and correction != "minimum":
+    if toa and correction != "minimum" and not (correction == "anchored" and anchored_toa):
         report_warning(f"{job.input}: --rgb-correction {correction} assumes surface reflectance; on this "
                        "top-of-atmosphere input it lowered the real Landsat 8 check (NDVI r 0.70 with minimum, "
                        "0.60 spectral, 0.58 anchored; docs/model-diagnosis.md): prefer --rgb-correction minimum",
                        progress_mode)
-    return correction
+    return correction, toa
 
 
 def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
@@ -177,10 +180,10 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         _check_space(job, paths, out_bands.count, len(groups), pixels)
 
     with open_scene(job, model, progress_mode, job.rgb_consistency, check_size) as plan:
-        correction = _rgb_correction(job, plan, model, progress_mode)
+        correction, toa = _rgb_correction(job, plan, model, progress_mode)
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
-                                  rgb_response=plan.sensor.response, rgb_correction=correction,
+                                  rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
                                   abundance_grouping=job.abundance_grouping,
                                   abundance_prior=job.abundance_prior)
         prior = model["abundance_prior"] if job.abundance_prior and job.abundances else None

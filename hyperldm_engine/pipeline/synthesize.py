@@ -34,6 +34,7 @@ from hyperldm_engine.spectral.consistency import (
     project_ensemble,
     project_to_rgb,
 )
+from hyperldm_engine.spectral.fusion import anchor_sees_toa
 from hyperldm_engine.spectral.groups import abundance_groups, group_matrix
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
@@ -129,6 +130,8 @@ class SynthesisTileFn:
     rgb_correction: str = "minimum"
     #: "class": abundances summed by the library's classes; "material": by ``spectral.groups.GROUPS``
     abundance_grouping: str = "class"
+    #: the input is top-of-atmosphere reflectance: "anchored" uses the bundle's TOA anchor where it has one
+    toa_input: bool = False
     #: re-weight the abundances by the bundle's class-group prior from the RGB (``spectral.groups.GroupPrior``),
     #: where it has one
     abundance_prior: bool = True
@@ -277,14 +280,14 @@ class SynthesisTileFn:
         (B, 3, H, W) by ``rgb_correction`` ("ensemble", "anchored": over the n draws of each tile;
         "anchored" centres them on the fusion with the bundle's regression anchor of ``x_rgb``, the
         normalised RGB the model saw)."""
-        covariance = correction_covariance(bundle, self.rgb_correction)
+        covariance = correction_covariance(bundle, self.rgb_correction, self.toa_input)
         if self.rgb_correction not in ("ensemble", "anchored"):
             return project_to_rgb(hsi, repeat_per_tile(raw, n), self.rgb_response, covariance=covariance)
         b = raw.shape[0]
         draws = hsi.view(b, n, *hsi.shape[1:])
         centre = None
         if self.rgb_correction == "anchored":
-            anchor = bundle.correction_anchor
+            anchor = correction_anchor(bundle, self.toa_input)
             centre = anchor.centre(draws.mean(dim=1, keepdim=True), anchor.predict(x_rgb.float())[:, None])
         return project_ensemble(draws, raw[:, None], self.rgb_response, covariance, axis=1,
                                 centre=centre).view(hsi.shape)
@@ -355,7 +358,15 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
     return bundle, sampler, device, groups
 
 
-def correction_covariance(bundle: Any, correction: str) -> np.ndarray | None:
+def correction_anchor(bundle: Any, toa: bool = False) -> Any:
+    """The regression anchor of ``--rgb-correction anchored`` for surface (or, ``toa``, top-of-atmosphere)
+    input: on TOA input the bundle's TOA anchor where it has one, else its only anchor; None without any."""
+    if toa and bundle.correction_anchor_toa is not None:
+        return bundle.correction_anchor_toa
+    return bundle.correction_anchor
+
+
+def correction_covariance(bundle: Any, correction: str, toa: bool = False) -> np.ndarray | None:
     """The prior covariance of ``--rgb-correction``: None for "minimum" (the smallest change); for
     "anchored" the fused centre's (InputError without a regression anchor); for "spectral" and "ensemble"
     the bundle's measured error covariance, else (bundles without one) the covariance of its spectral library."""
@@ -364,10 +375,11 @@ def correction_covariance(bundle: Any, correction: str) -> np.ndarray | None:
     if correction == "minimum":
         return None
     if correction == "anchored":
-        if bundle.correction_anchor is None:
+        anchor = correction_anchor(bundle, toa)
+        if anchor is None:
             raise InputError("--rgb-correction anchored needs a bundle with a measured regression anchor "
                              "(scripts/measure_error_covariance.py); this one has none: use ensemble")
-        return bundle.correction_anchor.covariance
+        return anchor.covariance
     if bundle.consistency_covariance is not None:
         return bundle.consistency_covariance
     return library_covariance(bundle.library.detach().cpu().double().numpy())
@@ -411,6 +423,7 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "anchor_strength": None if bundle.anchor is None else bundle.anchor.config.strength,
         "correction_prior": correction_prior(bundle),
         "correction_anchor": anchor_description(bundle),
+        "correction_anchor_toa": toa_anchor_description(bundle),
         "abundance_prior": None if bundle.abundance_prior is None else
         f"power {bundle.abundance_prior.power:g} on a degree-{bundle.abundance_prior.degree} ridge from the RGB "
         "to the land-cover groups",
@@ -425,12 +438,24 @@ def correction_prior(bundle: Any) -> str:
     return f"the bundle's measured error covariance ({source})"
 
 
-def anchor_description(bundle: Any) -> str | None:
-    """In words, the regression anchor ``--rgb-correction anchored`` fuses with (None: the bundle has none)."""
-    if bundle.correction_anchor is None:
+def anchor_description(bundle: Any, key: str = "anchor") -> str | None:
+    """In words, the regression anchor ``--rgb-correction anchored`` fuses with (``key`` "anchor_toa": the one
+    for top-of-atmosphere input); None where the bundle has none."""
+    anchor = bundle.correction_anchor_toa if key == "anchor_toa" else bundle.correction_anchor
+    if anchor is None:
         return None
-    return (bundle.consistency_info or {}).get("anchor", {}).get(
-        "source", f"degree-{bundle.correction_anchor.degree} ridge, source not recorded")
+    return (bundle.consistency_info or {}).get(key, {}).get("source",
+                                                           f"degree-{anchor.degree} ridge, source not recorded")
+
+
+def toa_anchor_description(bundle: Any) -> str | None:
+    """In words, the anchor that corrects top-of-atmosphere input: the bundle's TOA anchor, or its anchor when
+    that was measured on TOA scenes too; None when neither has seen TOA scenes (``auto`` is then minimum)."""
+    if bundle.correction_anchor_toa is not None:
+        return anchor_description(bundle, "anchor_toa")
+    if bundle.correction_anchor is not None and anchor_sees_toa((bundle.consistency_info or {}).get("anchor")):
+        return anchor_description(bundle)
+    return None
 
 
 def mean_estimate(has_anchor: bool, latent_dropout: float) -> str:

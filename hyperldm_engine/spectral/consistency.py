@@ -37,20 +37,23 @@ DEFAULT_ROUNDS = 6
 #: ``--rgb-correction``: how the RGB residual is spread over the bands (see the module docstring)
 RGB_CORRECTIONS = ("minimum", "spectral", "ensemble", "anchored")
 #: the option's choices: "auto" is "anchored" on surface reflectance ("ensemble" for bundles without a
-#: measured anchor), "minimum" on top-of-atmosphere input, whose residual is mostly path radiance, which a
-#: surface-reflectance prior would read as a material
+#: measured anchor); on top-of-atmosphere input, whose residual is mostly path radiance, which a
+#: surface-reflectance prior would read as a material, "anchored" only when the anchor was measured on TOA
+#: scenes too, else "minimum"
 RGB_CORRECTION_CHOICES = ("auto", *RGB_CORRECTIONS)
 
 
-def choose_rgb_correction(choice: str, radiometry: str, anchored: bool = False) -> str:
+def choose_rgb_correction(choice: str, radiometry: str, anchored: bool = False, anchored_toa: bool = False) -> str:
     """The correction ``--rgb-correction choice`` means for an input of ``radiometry`` ("surface", "toa",
-    ...) with a bundle that has (``anchored``) or lacks a measured anchor; ValueError for an unknown choice."""
+    ...) with a bundle that has (``anchored``) or lacks a measured anchor, and whose anchor was measured
+    on top-of-atmosphere scenes too (``anchored_toa``: its prior has seen path radiance, so it may correct
+    TOA input); ValueError for an unknown choice."""
     if choice not in RGB_CORRECTION_CHOICES:
         raise ValueError(f"--rgb-correction must be one of {', '.join(RGB_CORRECTION_CHOICES)}, got {choice!r}")
     if choice != "auto":
         return choice
     if radiometry == "toa":
-        return "minimum"
+        return "anchored" if anchored and anchored_toa else "minimum"
     return "anchored" if anchored else "ensemble"
 
 

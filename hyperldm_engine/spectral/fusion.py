@@ -110,3 +110,9 @@ def ridge_weights(gram: np.ndarray, xty: np.ndarray, lam: float = 1e-6) -> np.nd
     reg = np.eye(len(gram)) * (lam * np.trace(gram) / len(gram))
     reg[0, 0] = 0.0
     return np.linalg.solve(gram + reg, np.asarray(xty, np.float64))
+
+
+def anchor_sees_toa(record: dict | None) -> bool:
+    """Whether an anchor's record (``consistency.anchor`` of config.json) says it was measured on
+    top-of-atmosphere scenes too (radiometry "toa", or "mixed": surface and TOA drawn per scene)."""
+    return bool({"toa", "mixed"} & set((record or {}).get("radiometries", [])))

@@ -121,6 +121,11 @@ def scene_normal_equations(scene: TrainScene, degree: int = ANCHOR_DEGREE, targe
     return x.T @ x, x.T @ y
 
 
+def scene_radiometries(scenes: list[TrainScene]) -> list[str]:
+    """The RGB radiometries of ``scenes`` ("surface", "toa", "mixed"), as their RGB sources record them."""
+    return sorted({str(s.rgb_source.get("radiometry", "surface")) for s in scenes})
+
+
 def anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSettings | None = None,
                   degree: int = ANCHOR_DEGREE) -> tuple[RegressionAnchor, dict[str, Any]]:
     """The regression anchor of ``--rgb-correction anchored`` (ridge on every scene's training rows) with
@@ -166,21 +171,23 @@ def anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSet
     info = {"source": f"degree-{degree} ridge on the training rows of {len(scenes)} scene(s); gain from "
                       f"{'cross-fitted' if cross else 'in-sample'} moments on {count:,} training pixels",
             "degree": degree, "lam": settings.anchor_lam, "cross_fitted": cross, "pixels": count,
+            "radiometries": scene_radiometries(scenes),
             "rms_error_samples": round(float(np.mean(np.diag(moments["ee"] / count))) ** 0.5, 5),
             "rms_error_fused": round(float(np.mean(np.diag(residual))) ** 0.5, 5),
             "seconds": round(time.perf_counter() - t0, 1)}
     return anchor, info
 
 
-def attach_anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSettings | None = None
-                         ) -> dict[str, Any]:
+def attach_anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSettings | None = None,
+                         toa: bool = False) -> dict[str, Any]:
     """Measure :func:`anchor_fusion` and store it in ``bundle`` (``correction_anchor``, recorded under
-    ``consistency_info["anchor"]``); the bundle must carry its error covariance already."""
+    ``consistency_info["anchor"]``; with ``toa``, the anchor for top-of-atmosphere input,
+    ``correction_anchor_toa`` and ``"anchor_toa"``); the bundle must carry its error covariance already."""
     if bundle.consistency_covariance is None:
         raise ValueError("measure the error covariance first (attach_error_covariance): the anchor is stored with it")
     anchor, info = anchor_fusion(bundle, scenes, settings)
-    bundle.correction_anchor = anchor
-    bundle.consistency_info = {**(bundle.consistency_info or {}), "anchor": info}
+    setattr(bundle, "correction_anchor_toa" if toa else "correction_anchor", anchor)
+    bundle.consistency_info = {**(bundle.consistency_info or {}), "anchor_toa" if toa else "anchor": info}
     return info
 
 

@@ -176,6 +176,9 @@ def test_auto_correction_is_ensemble_on_surface_reflectance_and_minimum_on_toa()
     assert choose_rgb_correction("auto", "surface", anchored=True) == "anchored"
     assert choose_rgb_correction("auto", "toa") == "minimum"
     assert choose_rgb_correction("auto", "toa", anchored=True) == "minimum"
+    # an anchor measured on top-of-atmosphere scenes too has seen path radiance: it corrects TOA input
+    assert choose_rgb_correction("auto", "toa", anchored=True, anchored_toa=True) == "anchored"
+    assert choose_rgb_correction("auto", "toa", anchored=False, anchored_toa=True) == "minimum"
     assert choose_rgb_correction("spectral", "toa") == "spectral"
     with pytest.raises(ValueError, match="--rgb-correction"):
         choose_rgb_correction("kalman", "surface")

@@ -77,6 +77,14 @@ def test_regression_anchor_predicts_centres_and_checks_its_shapes():
         bad.check(48)
 
 
+def test_anchor_sees_toa_only_when_its_scenes_had_toa_radiometry():
+    from hyperldm_engine.spectral.fusion import anchor_sees_toa
+
+    assert anchor_sees_toa({"radiometries": ["surface", "toa"]}) and anchor_sees_toa({"radiometries": ["mixed"]})
+    assert not anchor_sees_toa({"radiometries": ["surface"]}) and not anchor_sees_toa(None)
+    assert not anchor_sees_toa({})  # bundles measured before the record said
+
+
 def test_ensemble_about_a_centre_makes_it_the_mean_and_keeps_the_spread():
     S = np.asarray(camera_response(default_sensor()), np.float64)
     g = np.random.default_rng(5)

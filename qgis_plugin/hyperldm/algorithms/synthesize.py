@@ -60,7 +60,10 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         "RGB consistency (advanced): when the input sensor is known, every cube reproduces the input RGB "
         "exactly; the RGB correction says how: auto (default) centres the samples on their mean fused with "
         "the model's regression from the RGB and spreads the correction over every band, near infrared "
-        "included, by the measured errors, keeping the samples' spread (minimum on top-of-atmosphere input).\n"
+        "included, by the measured errors, keeping the samples' spread (on top-of-atmosphere input only when "
+        "the model's anchor has seen such scenes, as the default model's has; else the smallest change).\n"
+        "Abundances: re-weighted by the model's land-cover group prior from the RGB, so that their dominant "
+        "material group reads as land cover.\n"
         "Extent (optional): synthesize only this part of the input: the output covers the extent "
         "snapped to the input's pixels, and only the tiles that touch it are computed.\n"
         "Abundances (optional): also write per-pixel abundances of the library spectra, summed by class.\n"
@@ -89,7 +92,8 @@ class SynthesizeAlgorithm(SceneAlgorithm):
                                           "sensor (auto = when the sensor is known)"),
             options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"])))
         correction = advanced(QgsProcessingParameterEnum(
-            self.RGB_CORRECTION, self.tr("RGB correction: auto = anchored, or minimum on top-of-atmosphere input; "
+            self.RGB_CORRECTION, self.tr("RGB correction: auto = anchored (on top-of-atmosphere input only if the "
+                                         "model's anchor has seen TOA scenes, else minimum); "
                                          "minimum = smallest change, visible bands only; spectral = every band, "
                                          "near infrared included, by the model's error covariance (least diverse); "
                                          "ensemble = the samples' mean so, their spread kept; anchored = ensemble "
