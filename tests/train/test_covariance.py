@@ -72,6 +72,23 @@ def _info(output: str) -> list[str]:
             if line.startswith("{") and json.loads(line).get("event") in ("info", "warning")]
 
 
+def _two_samples_each(bundle, rgb, corrections, folder):
+    """``synthesize --samples 2 --rgb-correction C`` for each C: cubes (2, 48, h, w), tags and the info line."""
+    from hyperldm_cli.cmd_synthesize import synthesize
+
+    cubes, tags, said = {}, {}, {}
+    for correction in corrections:
+        out = folder / f"{correction}.tif"
+        r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(bundle), "--steps", "1",
+                                            "--samples", "2", "--sample-layout", "bands",
+                                            "--rgb-correction", correction, "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        said[correction] = next(m for m in _info(r.output) if m.startswith("RGB correction"))
+        with rasterio.open(out) as ds:
+            cubes[correction], tags[correction] = ds.read().reshape(2, 48, *ds.shape), ds.tags()
+    return cubes, tags, said
+
+
 def test_cli_corrections_reproduce_the_rgb_and_spectral_moves_the_near_infrared(tmp_path):
     from hyperldm_cli.cmd_synthesize import synthesize
 
@@ -81,16 +98,7 @@ def test_cli_corrections_reproduce_the_rgb_and_spectral_moves_the_near_infrared(
     bundle = build_tiny_bundle(tmp_path / "tiny", random_denoiser=True)
     write_scene(simulate_scene(32, 32, seed=3, gsd_m=2.0), tmp_path / "scene")
     rgb = tmp_path / "scene" / "rgb.tif"
-    cubes, tags, said = {}, {}, {}
-    for correction in ("minimum", "spectral", "ensemble", "auto"):
-        out = tmp_path / f"{correction}.tif"
-        r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(bundle), "--steps", "1",
-                                            "--samples", "2", "--sample-layout", "bands",
-                                            "--rgb-correction", correction, "--progress", "json"])
-        assert r.exit_code == 0, r.output
-        said[correction] = next(m for m in _info(r.output) if m.startswith("RGB correction"))
-        with rasterio.open(out) as ds:
-            cubes[correction], tags[correction] = ds.read().reshape(2, 48, 32, 32), ds.tags()
+    cubes, tags, said = _two_samples_each(bundle, rgb, ("minimum", "spectral", "ensemble", "auto"), tmp_path)
     # the tiny bundle has no measured covariance: its library's is used
     assert "weighted by the covariance of the bundle's" in said["spectral"]
     assert said["auto"].startswith("RGB correction ensemble (auto: surface reflectance input)")
@@ -243,17 +251,9 @@ def test_cli_anchored_correction_reproduces_the_rgb_keeps_the_spread_and_is_auto
     anchored = save_bundle(tmp_path / "anchored", bundle)
     write_scene(simulate_scene(32, 32, seed=3, gsd_m=2.0), tmp_path / "scene")
     rgb = tmp_path / "scene" / "rgb.tif"
-    cubes, said = {}, {}
-    for correction in ("anchored", "auto", "ensemble", "minimum"):
-        out = tmp_path / f"{correction}.tif"
-        r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(anchored), "--steps", "1",
-                                            "--samples", "2", "--sample-layout", "bands",
-                                            "--rgb-correction", correction, "--progress", "json"])
-        assert r.exit_code == 0, r.output
-        said[correction] = next(m for m in _info(r.output) if m.startswith("RGB correction"))
-        with rasterio.open(out) as ds:
-            cubes[correction] = ds.read().reshape(2, 48, 32, 32)
-            assert ds.tags()["HYPERLDM_RGB_CORRECTION"] == ("anchored" if correction == "auto" else correction)
+    cubes, tags, said = _two_samples_each(anchored, rgb, ("anchored", "auto", "ensemble", "minimum"), tmp_path)
+    for correction, tag in tags.items():
+        assert tag["HYPERLDM_RGB_CORRECTION"] == ("anchored" if correction == "auto" else correction)
     assert said["auto"].startswith("RGB correction anchored (auto: surface reflectance input)")
     assert "regression anchor (degree-2 ridge" in said["anchored"]
     np.testing.assert_array_equal(cubes["auto"], cubes["anchored"])
