@@ -40,7 +40,7 @@ def main() -> None:
     bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
     anchor = attach_anchor_fusion(bundle, scenes, settings)
-    toa = None
+    toa = bundle.correction_anchor_toa = bundle.abundance_prior = None  # nothing stale from --init is kept
     if args.toa_real_world_scenes:
         toa_scenes, described = with_real_world(scenes, args.toa_real_world_scenes, args.real_world_size,
                                                 args.real_world_seed, settings.patch_size)

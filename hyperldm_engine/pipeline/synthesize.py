@@ -126,7 +126,8 @@ class SynthesisTileFn:
     rgb_response: np.ndarray | None = None
     #: how that projection spreads the RGB residual over the bands (``spectral.consistency.RGB_CORRECTIONS``):
     #: "minimum", the smallest change (visible bands only); "spectral", weighted by the bundle's error
-    #: covariance; "ensemble", the K draws' mean weighted, their deviations by the smallest change
+    #: covariance; "ensemble", the K draws' mean weighted, their deviations by the smallest change;
+    #: "anchored", as ensemble about the mean fused with the bundle's regression anchor (``spectral.fusion``)
     rgb_correction: str = "minimum"
     #: "class": abundances summed by the library's classes; "material": by ``spectral.groups.GROUPS``
     abundance_grouping: str = "class"
