@@ -40,8 +40,9 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
                mean_draws: int | None = None, input_sensor: str = "auto", rgb_consistency: str = "auto",
                rgb_correction: str = "auto", harmonise: str = "auto", output_sensor: PathLike | None = None,
                envi_header: bool = False, library_out: PathLike | None = None, sample_layout: str = "files",
-               abundances: PathLike | None = None, device: str = "cpu", autocast: str | None = None,
-               batch_size: int = 1, strip_width: int | None = None, tile_size: int | None = None,
+               abundances: PathLike | None = None, abundance_prior: str = "auto", device: str = "cpu",
+               autocast: str | None = None, batch_size: int = 1, strip_width: int | None = None,
+               tile_size: int | None = None,
                overlap: int | None = None, extent: str | None = None, aoi: PathLike | None = None,
                keep_grid: bool = False, workers: int | None = None, scheduler: str | None = None,
                co: Sequence[str] = (), cog: bool = False, dtype: str = "float32", scale: float | None = None,
@@ -49,10 +50,13 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
                **job_fields: Any) -> list[Path]:
     """``hyperldm-engine synthesize``: RGB raster -> K hyperspectral cubes; returns the written cube paths
     (and the ``abundances`` file last, when asked). ``job_fields`` sets any other :class:`SceneJob` field."""
+    from hyperldm_engine.errors import InputError
     from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
     from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_MEAN_DRAWS, SamplingOptions, default_steps
     from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
+    if abundance_prior not in ("auto", "off"):
+        raise InputError(f"abundance_prior must be auto or off, got {abundance_prior!r}")
     job = SceneJob(
         input=str(rgb), output=str(output), model=_model(model),
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler,
@@ -65,6 +69,7 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
         library_out=None if library_out is None else str(library_out),
         tile=DEFAULT_TILE if tile_size is None else tile_size, overlap=DEFAULT_OVERLAP if overlap is None else overlap,
         device=device, sample_layout=sample_layout, abundances=None if abundances is None else str(abundances),
+        abundance_prior=abundance_prior == "auto",
         creation_options=tuple(co), cog=cog, dtype=dtype, overwrite=overwrite, extent=extent, keep_grid=keep_grid,
         aoi=None if aoi is None else str(aoi), workers=workers, scheduler=scheduler, scale=scale,
         bands=bands or None, autocast=autocast, batch_size=batch_size,

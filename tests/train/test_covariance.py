@@ -329,3 +329,12 @@ def test_cli_abundances_use_the_prior_unless_off(tmp_path, two_scenes):
         np.testing.assert_allclose(ab[choice].sum(0), 1.0, atol=1e-4)  # still a mix
     assert np.abs(ab["auto"] - ab["off"]).max() > 0.05
     np.testing.assert_array_equal(cubes["auto"], cubes["off"])  # the cubes do not change
+
+
+def test_api_abundance_prior_is_auto_or_off(tmp_path):
+    import hyperldm_engine
+    from hyperldm_engine.errors import InputError
+
+    with pytest.raises(InputError, match="abundance_prior must be auto or off"):
+        hyperldm_engine.synthesize(tmp_path / "rgb.tif", tmp_path / "out.tif", abundance_prior="strong")
+    assert not (tmp_path / "out.tif").exists()
