@@ -54,7 +54,8 @@ def fusion_gain(ee: np.ndarray, ed: np.ndarray, dd: np.ndarray, shrinkage: float
     """Gain ``G = E[e d^T] (E[d d^T] + lam I)^-1`` and the second moment of what it leaves,
     ``E[(e - G d)(e - G d)^T]``, from the joint second moments of ``e = truth - centre`` and
     ``d = anchor - centre``; ``lam`` is ``shrinkage`` x the mean diagonal of ``E[d d^T]`` (a ridge on the
-    gain, so that few or nearly collinear training pixels cannot give wild gains)."""
+    gain: at the default a singular ``E[d d^T]`` still solves, but gains from few training pixels are not
+    tamed; a bundle trained on a small scene records its pixel count)."""
     ee, ed, dd = (np.asarray(m, np.float64) for m in (ee, ed, dd))
     lam = shrinkage * max(float(np.trace(dd)) / len(dd), 1e-12)
     gain = np.linalg.solve(dd + lam * np.eye(len(dd)), ed.T).T
