@@ -80,6 +80,7 @@ class RecordingFeedback(QgsProcessingFeedback):
         self.progress: list[float] = []
         self.infos: list[str] = []
         self.warnings: list[str] = []
+        self.commands: list[str] = []
         self.cancel_after = cancel_after
         self.progressChanged.connect(self._on_progress)
 
@@ -91,6 +92,10 @@ class RecordingFeedback(QgsProcessingFeedback):
     def pushInfo(self, info):  # noqa: N802 (QGIS API name)
         self.infos.append(info)
         super().pushInfo(info)
+
+    def pushCommandInfo(self, info):  # noqa: N802 (QGIS API name)
+        self.commands.append(info)
+        super().pushCommandInfo(info)
 
     def pushWarning(self, warning):  # noqa: N802 (QGIS API name)
         self.warnings.append(warning)

@@ -99,8 +99,10 @@ def test_synthesize_samples_stack_as_bands_extent_in_another_crs_and_abundances(
     res = _run("hyperldm:synthesize", {
         "INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle), "SAMPLES": 2, "SEED": 1, "STEPS": 2,
         "EXTENT": extent, "TILE_SIZE": 32, "OVERLAP": 8, "BATCH_SIZE": 2, "DEVICE": 1,
-        "CREATION_OPTIONS": "COMPRESS=DEFLATE|PREDICTOR=3", "ABUNDANCES": str(abundances), "OUTPUT": str(out)}, fb)
+        "CREATION_OPTIONS": "COMPRESS=DEFLATE|PREDICTOR=3", "ABUNDANCE_PRIOR": 1, "ABUNDANCES": str(abundances),
+        "OUTPUT": str(out)}, fb)
     assert res == {"OUTPUT": str(out), "ABUNDANCES": str(abundances)}
+    assert any("--abundance-prior off" in c for c in fb.commands)  # the advanced parameter reached the engine
     # the extent reached the engine in the input's CRS
     passed = next(i for i in fb.infos if i.startswith("Extent in the input CRS"))
     numbers = [float(v) for v in passed.split(": ")[1].split(" [")[0].split(",")]

@@ -26,6 +26,7 @@ MODES = ["sample", "mean"]
 RGB_CONSISTENCY = ["auto", "on", "off"]
 HARMONISE = ["auto", "surface", "toa", "off"]
 RGB_CORRECTION = ["auto", "minimum", "spectral", "ensemble", "anchored"]
+ABUNDANCE_PRIOR = ["auto", "off"]
 
 
 def creation_options(text: str) -> list[str]:
@@ -78,6 +79,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
     RGB_CONSISTENCY = "RGB_CONSISTENCY"
     HARMONISE = "HARMONISE"
     RGB_CORRECTION = "RGB_CORRECTION"
+    ABUNDANCE_PRIOR = "ABUNDANCE_PRIOR"
     OUTPUT_SENSOR = "OUTPUT_SENSOR"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     ABUNDANCES = "ABUNDANCES"
@@ -116,6 +118,10 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         options.setMetadata({"widget_wrapper": {
             "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
         self.addParameter(options)
+        self.addParameter(advanced(QgsProcessingParameterEnum(
+            self.ABUNDANCE_PRIOR, self.tr("Abundance prior: auto = re-weighted by the model's land-cover group prior "
+                                          "from the RGB (dominant group reads as land cover); off = the decoder's "
+                                          "own mix"), options=ABUNDANCE_PRIOR, defaultValue=0)))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.ABUNDANCES, self.tr("Abundances (one band per library class, fraction 0-1)"), optional=True,
             createByDefault=False))
@@ -142,7 +148,8 @@ class SynthesizeAlgorithm(SceneAlgorithm):
             args += ["--co", option]
         abundances_target = engine_target(abundances_dest, context) if abundances_dest else None
         if abundances_target:
-            args += ["--abundances", abundances_target]
+            args += ["--abundances", abundances_target, "--abundance-prior",
+                     ABUNDANCE_PRIOR[self.parameterAsEnum(parameters, self.ABUNDANCE_PRIOR, context)]]
 
         # with an extent the engine writes the extent's pixels only (computing only the tiles that touch it)
         done = self.run_engine(args, feedback, cleanup=[target, abundances_target])
