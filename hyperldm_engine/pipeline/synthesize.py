@@ -35,7 +35,7 @@ from hyperldm_engine.spectral.consistency import (
     project_to_rgb,
 )
 from hyperldm_engine.spectral.fusion import anchor_sees_toa
-from hyperldm_engine.spectral.groups import abundance_groups, group_matrix
+from hyperldm_engine.spectral.groups import GROUPS, abundance_groups, group_matrix
 from hyperldm_engine.tiling.runner import TileRequest
 from hyperldm_engine.tiling.windows import crop_to, pad_to_multiple
 from hyperldm_engine.timings import timed
@@ -216,19 +216,27 @@ class SynthesisTileFn:
             matrix = groups if self.abundance_grouping == "class" else torch.from_numpy(
                 abundance_groups(tuple(bundle.library_classes), self.abundance_grouping)[1]).to(device)
             prior = bundle.abundance_prior if self.abundance_prior else None
-            library_groups = None if prior is None else torch.from_numpy(
-                group_matrix(list(bundle.library_classes))).to(device)
+            band_groups = None if prior is None else self._band_groups(bundle, device)
             results = []
             for i in range(b):
                 result = {f"s{s}": np.ascontiguousarray(cubes[i * k + s]) for s in range(k)}
                 if self.abundances:
                     a = ab[i * k:(i + 1) * k].float().mean(dim=0)  # (n_g, H, W), mean over samples
-                    if prior is not None:
-                        a = prior.reweight(a, x_rgb[i].float(), library_groups)
                     grouped = torch.einsum("gn,nhw->ghw", matrix, a)
+                    if prior is not None:  # = re-weighting each spectrum, as every band lies in one group
+                        grouped = prior.reweight(grouped, x_rgb[i].float(), band_groups)
                     result["abundances"] = np.ascontiguousarray(crop_to(grouped.cpu().numpy(), shape))
                 results.append(result)
         return results
+
+    def _band_groups(self, bundle: Any, device: torch.device) -> torch.Tensor:
+        """(len(GROUPS), n_bands) membership of the abundances output's bands in the material groups: the
+        group prior re-weights the summed bands (a few) rather than every library spectrum (hundreds, and
+        as many full-tile temporaries), which gives the same result since no band spans two groups."""
+        if self.abundance_grouping == "material":
+            return torch.eye(len(GROUPS), device=device)
+        names = abundance_groups(tuple(bundle.library_classes), self.abundance_grouping)[0]
+        return torch.from_numpy(group_matrix(list(names))).to(device)
 
     def _mean_of_draws(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, raw: torch.Tensor | None,
                        origins: list[tuple[int, int]], anchor: torch.Tensor | None,

@@ -49,3 +49,21 @@ def test_check_refuses_bad_priors():
         GroupPrior(weights=np.zeros((10, 3)), degree=2, power=1.0).check()
     with pytest.raises(ValueError, match="power >= 0"):
         _prior(-1.0).check()
+
+
+def test_reweighting_summed_bands_equals_reweighting_each_spectrum():
+    """The pipeline re-weights the abundances after summing them by class (a few bands, not hundreds):
+    the same result, since each class lies in one group."""
+    from hyperldm_engine.spectral.groups import class_groups
+
+    library = ["soil", "soil", "vegetation", "water", "paint", "roof_tile", "vegetation"]
+    names, by_class = class_groups(library)
+    g = np.random.default_rng(1)
+    a = torch.from_numpy(g.dirichlet(np.ones(len(library)), size=(3, 4)).transpose(2, 0, 1).copy())
+    rgb = torch.from_numpy(g.uniform(0, 1, (3, 3, 4)))
+    prior = GroupPrior(weights=g.normal(0.2, 0.3, (10, len(GROUPS))), degree=2, power=3.0)
+    per_spectrum = torch.einsum("cn,nhw->chw", torch.from_numpy(by_class).double(),
+                                prior.reweight(a, rgb, torch.from_numpy(group_matrix(library)).double()))
+    summed = prior.reweight(torch.einsum("cn,nhw->chw", torch.from_numpy(by_class).double(), a), rgb,
+                            torch.from_numpy(group_matrix(names)).double())
+    np.testing.assert_allclose(summed.numpy(), per_spectrum.numpy(), rtol=1e-12)
