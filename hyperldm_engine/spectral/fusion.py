@@ -86,13 +86,18 @@ class RegressionAnchor:
 
     def predict(self, rgb: torch.Tensor) -> torch.Tensor:
         """Normalised RGB ``(..., 3, H, W)`` -> anchor cube ``(..., n_bands, H, W)``."""
-        return _per_pixel(np.asarray(self.weights).T, poly_features(rgb, self.degree))
+        return predict_cube(self.weights, rgb, self.degree)
 
     def centre(self, mean: torch.Tensor, anchor_cube: torch.Tensor) -> torch.Tensor:
         """The fused centre ``mean + G (anchor - mean)`` of cubes ``(..., n_bands, H, W)``; ``anchor_cube`` is
         used as scratch space (overwritten), so that a tile holds two cubes' worth of temporaries, not four."""
         out = _per_pixel(np.asarray(self.gain), anchor_cube.sub_(mean))
         return out.add_(mean)
+
+
+def predict_cube(weights: np.ndarray, rgb: torch.Tensor, degree: int = ANCHOR_DEGREE) -> torch.Tensor:
+    """The polynomial ridge ``features(rgb) @ weights`` of normalised RGB ``(..., 3, H, W)``: ``(..., n, H, W)``."""
+    return _per_pixel(np.asarray(weights).T, poly_features(rgb, degree))
 
 
 def _per_pixel(matrix: np.ndarray, x: torch.Tensor) -> torch.Tensor:

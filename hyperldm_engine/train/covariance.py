@@ -32,7 +32,14 @@ import torch
 from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.spectral.consistency import with_jitter
-from hyperldm_engine.spectral.fusion import ANCHOR_DEGREE, RegressionAnchor, fusion_gain, poly_features, ridge_weights
+from hyperldm_engine.spectral.fusion import (
+    ANCHOR_DEGREE,
+    RegressionAnchor,
+    fusion_gain,
+    poly_features,
+    predict_cube,
+    ridge_weights,
+)
 from hyperldm_engine.train.align import sample_latents
 from hyperldm_engine.train.data import PatchSampler, TrainScene, scene_normaliser
 
@@ -147,16 +154,14 @@ def anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSet
     bundle.eval()
     with torch.no_grad():
         for i, scene in enumerate(scenes):
-            w = torch.from_numpy(ridge_weights(gram - equations[i][0], xty - equations[i][1], settings.anchor_lam)
-                                 if cross else weights)
+            w = ridge_weights(gram - equations[i][0], xty - equations[i][1], settings.anchor_lam) if cross else weights
             patches = PatchSampler([scene], settings.patch_size, np.random.default_rng([settings.seed, 0xA7C, i]),
                                    scene_normaliser, augment=None)
             for _ in range(per_scene):
                 batch = patches.sample(settings.batch_size)
                 decoded = draw(batch.rgb).double()
                 truth = batch.hsi.double().repeat(settings.samples, 1, 1, 1)
-                anchor = torch.einsum("fb,nfhw->nbhw", w, poly_features(batch.rgb.double())).repeat(
-                    settings.samples, 1, 1, 1)
+                anchor = predict_cube(w, batch.rgb.double(), degree).repeat(settings.samples, 1, 1, 1)
                 ok = batch.valid.repeat(settings.samples, 1, 1)
                 e = (truth - decoded).permute(0, 2, 3, 1)[ok].numpy()
                 d = (anchor - decoded).permute(0, 2, 3, 1)[ok].numpy()
