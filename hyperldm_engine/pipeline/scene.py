@@ -155,6 +155,19 @@ def _rgb_correction(job: SceneJob, plan: Any, model: dict[str, Any], progress_mo
     return correction, toa
 
 
+def _rgb_target(plan: Any, model: dict[str, Any], toa: bool, progress_mode: str) -> list[list[float]] | None:
+    """The affine map of the input RGB onto the RGB consistency target: on top-of-atmosphere input the
+    input sensor's surface RGB (``simulate.harmonise.surface_estimate``; the output is surface reflectance,
+    which cannot carry path radiance), else None (the input RGB itself)."""
+    if not (toa and plan.sensor.consistency):
+        return None
+    from hyperldm_engine.simulate.harmonise import surface_estimate
+
+    target = surface_estimate(plan.sensor.name, model["wavelengths_nm"], model["fwhm_nm"])
+    report_info(f"RGB consistency target: the input's surface RGB, {target.describe()}", progress_mode)
+    return target.as_list()
+
+
 def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
     """Run a :class:`SceneJob`; returns the written paths and the runner's statistics.
 
@@ -184,6 +197,7 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
                                   rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
+                                  rgb_target=_rgb_target(plan, model, toa, progress_mode),
                                   abundance_grouping=job.abundance_grouping,
                                   abundance_prior=job.abundance_prior)
         prior = model["abundance_prior"] if job.abundance_prior and job.abundances else None

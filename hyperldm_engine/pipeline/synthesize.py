@@ -25,7 +25,7 @@ from hyperldm_engine.diffusion.parameterization import denoiser_eps_fn
 from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.errors import InputError
-from hyperldm_engine.io.raster import SceneStatistics, normalise_rgb
+from hyperldm_engine.io.raster import SceneStatistics, harmonised, normalise_rgb
 from hyperldm_engine.models.vqgan import decode_shared_condition, repeat_per_tile
 from hyperldm_engine.simulate.harmonise import training_camera
 from hyperldm_engine.spectral.consistency import (
@@ -133,6 +133,9 @@ class SynthesisTileFn:
     abundance_grouping: str = "class"
     #: the input is top-of-atmosphere reflectance: "anchored" uses the bundle's TOA anchor where it has one
     toa_input: bool = False
+    #: (3, 4) affine map of the input RGB onto the projection's target (``io.raster.harmonised``): on TOA
+    #: input the input sensor's surface RGB (``simulate.harmonise.surface_estimate``); None: the input RGB
+    rgb_target: list[list[float]] | None = None
     #: re-weight the abundances by the bundle's class-group prior from the RGB (``spectral.groups.GroupPrior``),
     #: where it has one
     abundance_prior: bool = True
@@ -190,8 +193,9 @@ class SynthesisTileFn:
         x_rgb = _to_model(torch.from_numpy(np.stack(padded)), device)  # (B, 3, H, W)
         raw = None
         if self.rgb_response is not None:
-            raw = torch.from_numpy(np.stack([pad_to_multiple(np.where(r.mask[None], r.rgb, 0.0).astype(np.float32),
-                                                              align, mode="reflect")[0] for r in requests]))
+            raw = torch.from_numpy(np.stack([pad_to_multiple(
+                np.where(r.mask[None], harmonised(r.rgb, self.rgb_target), 0.0).astype(np.float32),
+                align, mode="reflect")[0] for r in requests]))
         origins = [request.latent_origin for request in requests]
         with torch.inference_mode(), self._autocast(device):
             # the anchor (scaled latent units) only where it is used: the mean mode, or sampling that

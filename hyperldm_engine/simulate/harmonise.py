@@ -10,7 +10,10 @@ How: a per-pixel affine map ``rgb' = M [r, g, b, 1]`` fitted by least squares on
 same surfaces seen through the input sensor (with the input's radiometry, atmosphere included) and
 through the training camera on surface reflectance. It is the linear spectral bandpass adjustment that
 harmonised Landsat / Sentinel-2 products use, with an empirical-line offset for the path radiance.
-Only the model's input changes: RGB consistency still uses the input RGB and the input sensor.
+Only the model's input changes. RGB consistency uses the input sensor's own response; on surface input
+its target is the input RGB, and on top-of-atmosphere input the surface RGB the same kind of map
+estimates from it (:func:`surface_estimate`: onto the input sensor's own surface colours), because the
+model writes surface reflectance, which cannot reproduce path radiance.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 FIT_SCENES, FIT_SIZE, FIT_SEED0, FIT_GSD_M = 12, 64, 7000, 30.0
 #: radiometries an affine map can undo (``camera``: gamma-encoded, auto-exposed values are not affine)
 AFFINE_RADIOMETRIES = ("surface", "toa")
+#: the ``camera`` of a map onto the input sensor's own surface colours (:func:`surface_estimate`)
+OWN_SURFACE = "own surface"
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class Harmonisation:
         return [list(row) for row in self.matrix]
 
     def describe(self) -> str:
-        return (f"{self.input_sensor} ({self.radiometry}) mapped onto {self.camera} surface colours "
+        onto = "its own" if self.camera == OWN_SURFACE else self.camera
+        return (f"{self.input_sensor} ({self.radiometry}) mapped onto {onto} surface colours "
                 f"(fit RMSE {max(self.fit_rmse):.3f})")
 
 
@@ -107,13 +113,15 @@ def fit_harmonisation(input_sensor: str, radiometry: str, camera: str, wavelengt
 
 def fit_on_scenes(input_sensor: str, radiometry: str, camera: str, wavelengths_nm: tuple[float, ...],
                   fwhm_nm: tuple[float, ...]) -> Harmonisation:
-    """Fit the map on :data:`FIT_SCENES` simulated scenes (train split of the spectra)."""
+    """Fit the map on :data:`FIT_SCENES` simulated scenes (train split of the spectra); ``camera``
+    :data:`OWN_SURFACE` fits onto the input sensor's own surface RGB."""
     from hyperldm_engine.simulate.scene import simulate_scene
+    from hyperldm_engine.spectral.input_sensors import rgb_response
     from hyperldm_engine.spectral.rgb import camera_response
     from hyperldm_engine.spectral.sensor import Sensor
 
     sensor = Sensor(np.asarray(wavelengths_nm, float), np.asarray(fwhm_nm, float), "model")
-    target = camera_response(sensor, camera)
+    target = rgb_response(input_sensor, sensor) if camera == OWN_SURFACE else camera_response(sensor, camera)
     xs, ys = [], []
     for i in range(FIT_SCENES):
         sc = simulate_scene(FIT_SIZE, FIT_SIZE, seed=FIT_SEED0 + i, gsd_m=FIT_GSD_M, sensor=sensor,
@@ -125,6 +133,14 @@ def fit_on_scenes(input_sensor: str, radiometry: str, camera: str, wavelengths_n
     m, rmse = fit_affine(x[:, ok], y[:, ok])
     return Harmonisation(tuple(tuple(float(v) for v in row) for row in m), input_sensor, radiometry, camera,
                          tuple(float(v) for v in rmse))
+
+
+def surface_estimate(input_sensor: str, wavelengths_nm: np.ndarray, fwhm_nm: np.ndarray) -> Harmonisation:
+    """The map from the input sensor's top-of-atmosphere RGB to its own surface RGB (path radiance and
+    transmittance undone on average): the RGB consistency target of TOA input. Fitted and cached as
+    :func:`fit_harmonisation` (~2.5 s the first time)."""
+    return fit_harmonisation(input_sensor, "toa", OWN_SURFACE, tuple(map(float, wavelengths_nm)),
+                             tuple(map(float, fwhm_nm)))
 
 
 def training_camera(bundle_rgb: dict | None) -> str | None:
