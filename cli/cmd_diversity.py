@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from hyperldm_cli.common import finish, progress_option, resolve_model, scene_options
+from hyperldm_cli.common import consistency_options, finish, progress_option, resolve_model, scene_options
 
 from hyperldm_engine.pipeline.synthesize import DEFAULT_STEPS
 from hyperldm_engine.spectral.input_sensors import names as sensor_names
@@ -22,16 +22,18 @@ from hyperldm_engine.spectral.input_sensors import names as sensor_names
 @click.option("--input-sensor", default="auto", show_default=True, type=click.Choice(["auto", *sensor_names()]),
               help="Sensor that made the RGB (recorded in the outputs); auto reads the raster's metadata and "
                    "file name, else a generic camera.")
+@consistency_options
 @scene_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
 @progress_option
 def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int, steps: int,
-              write_samples: bool, input_sensor: str, scene: dict[str, Any], overwrite: bool,
-              progress_mode: str) -> None:
+              write_samples: bool, input_sensor: str, rgb_consistency: str, rgb_correction: str,
+              scene: dict[str, Any], overwrite: bool, progress_mode: str) -> None:
     """Synthesize K samples from RGB and measure their diversity into OUT_DIR.
 
     Writes mean.tif, spread.tif (std, angular spread), sd_map.tif, sdm_map.tif, report.json,
-    report.md, report.html and PNG figures.
+    report.md, report.html and PNG figures. The samples are made RGB-consistent as synthesize makes
+    them (--rgb-consistency, --rgb-correction), so the numbers describe the cubes synthesize writes.
 
     Example: hyperldm-engine diversity ortho.tif ortho_diversity --samples 5 --aoi fields.gpkg --workers 2
     """
@@ -40,7 +42,8 @@ def diversity(rgb: str, out_dir: str, samples: int, model: str | None, seed: int
 
     job = DiversityJob(input=rgb, output_dir=out_dir, model=resolve_model(model),
                        sampling=SamplingOptions(samples=samples, seed=seed, steps=steps),
-                       write_samples=write_samples, overwrite=overwrite, input_sensor=input_sensor, **scene)
+                       write_samples=write_samples, overwrite=overwrite, input_sensor=input_sensor,
+                       rgb_consistency=rgb_consistency, rgb_correction=rgb_correction, **scene)
     report = run_diversity(job, progress_mode=progress_mode)
     values = {key: report[key] for key in ("sd", "sdm", "sdm_is_variant", "sd_present_mean")}
     finish("diversity", progress_mode, output_paths(out_dir, samples, write_samples), values=values,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from hyperldm_cli.common import finish, progress_option, resolve_model, scene_options
+from hyperldm_cli.common import consistency_options, finish, progress_option, resolve_model, scene_options
 
 from hyperldm_engine.io.writer import INT_SCALE
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
@@ -18,8 +18,7 @@ from hyperldm_engine.pipeline.synthesize import (
     SamplingOptions,
     default_steps,
 )
-from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES
-from hyperldm_engine.spectral.input_sensors import AUTO, RGB_CONSISTENCY, names
+from hyperldm_engine.spectral.input_sensors import AUTO, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 
 
@@ -43,18 +42,7 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
               help="--mode mean on models without an RGB-only path: samples averaged (time grows with it).")
 @click.option("--input-sensor", default=AUTO, show_default=True, type=click.Choice([AUTO, *names()]),
               help="Sensor that made the RGB; auto reads the raster's metadata and file name, else a generic camera.")
-@click.option("--rgb-consistency", type=click.Choice(RGB_CONSISTENCY), default="auto", show_default=True,
-              help="Make every cube reproduce the input RGB exactly through the input sensor's response "
-                   "(auto: when the input sensor is known).")
-@click.option("--rgb-correction", type=click.Choice(RGB_CORRECTION_CHOICES), default="auto", show_default=True,
-              help="How RGB consistency changes the cubes: minimum, the smallest change (visible bands only); "
-                   "spectral, each cube spread over every band, near infrared included, by the model's error "
-                   "covariance (most accurate, least diverse); ensemble, the samples' mean by that covariance "
-                   "and their spread by the smallest change (diversity kept; with 1 sample = spectral); anchored, "
-                   "ensemble about the samples' mean fused with the bundle's regression from the RGB (most "
-                   "accurate with diversity kept); auto: anchored (ensemble for bundles without an anchor); on "
-                   "top-of-atmosphere input anchored only if the anchor was measured on TOA scenes too (the "
-                   "default model's was), else minimum (docs/model-diagnosis.md).")
+@consistency_options
 @click.option("--sample-layout", type=click.Choice(["files", "bands"]), default="files", show_default=True,
               help="K > 1: files OUT_s0.tif, OUT_s1.tif ... or one file with K x bands (s0 bands first).")
 @click.option("--abundances", type=click.Path(dir_okay=False), default=None,

@@ -12,6 +12,8 @@ import click
 from hyperldm_engine.pipeline.run import DEFAULT_OVERLAP, DEFAULT_TILE
 from hyperldm_engine.progress import emit_done
 from hyperldm_engine.simulate.harmonise import HARMONISE_MODES
+from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES
+from hyperldm_engine.spectral.input_sensors import RGB_CONSISTENCY
 from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
 PROGRESS_MODES = ("bar", "json", "none")
@@ -61,6 +63,22 @@ def option_group(*options: Callable[[F], F]) -> Callable[[F], F]:
     return decorate
 
 
+#: RGB consistency: the same for synthesize and diversity (whose report measures what synthesize writes)
+consistency_options = option_group(
+    click.option("--rgb-consistency", type=click.Choice(RGB_CONSISTENCY), default="auto", show_default=True,
+                 help="Make every cube reproduce the input RGB exactly through the input sensor's response "
+                      "(auto: when the input sensor is known; on top-of-atmosphere input its estimated surface RGB)."),
+    click.option("--rgb-correction", type=click.Choice(RGB_CORRECTION_CHOICES), default="auto", show_default=True,
+                 help="How RGB consistency changes the cubes: minimum, the smallest change (visible bands only); "
+                      "spectral, each cube spread over every band, near infrared included, by the model's error "
+                      "covariance (most accurate, least diverse); ensemble, the samples' mean by that covariance "
+                      "and their spread by the smallest change (diversity kept; with 1 sample = spectral); "
+                      "anchored, ensemble about the samples' mean fused with the bundle's regression from the RGB "
+                      "(most accurate with diversity kept); auto: anchored (ensemble for bundles without an "
+                      "anchor); on top-of-atmosphere input anchored only if the anchor was measured on TOA scenes "
+                      "too (the default model's was), else minimum (docs/model-diagnosis.md)."),
+)
+
 #: how a scene is read, cut into tiles, restricted and run: the same for synthesize and diversity
 _scene_option_group = option_group(
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto."),
@@ -87,7 +105,8 @@ _scene_option_group = option_group(
     click.option("--harmonise", type=click.Choice(HARMONISE_MODES), default="auto", show_default=True,
                  help="Map a known input sensor's colours onto the camera the model was trained on before "
                       "synthesis; surface/toa say the input's radiometry (auto: its 'radiometry' tag, else "
-                      "surface). RGB consistency still uses the input as read."),
+                      "surface). RGB consistency uses the input sensor: onto the input as read on surface "
+                      "reflectance, onto its estimated surface RGB on toa."),
 )
 
 #: the scene options' parameter names -> ``pipeline.run.SceneOptions`` fields

@@ -83,7 +83,7 @@ def diversity(rgb: PathLike, out_dir: PathLike, *, samples: int = 5, model: Path
               steps: int | None = None, tile_size: int | None = None, overlap: int | None = None,
               device: str = "cpu", write_samples: bool = False, scale: float | None = None,
               bands: str | Sequence[int] | None = None, input_sensor: str = "auto", harmonise: str = "auto",
-              batch_size: int = 1,
+              rgb_consistency: str = "auto", rgb_correction: str = "auto", batch_size: int = 1,
               strip_width: int | None = None, extent: str | None = None, aoi: PathLike | None = None,
               keep_grid: bool = False, workers: int | None = None, scheduler: str | None = None,
               overwrite: bool = False, progress: str = "none") -> dict[str, Any]:
@@ -99,7 +99,7 @@ def diversity(rgb: PathLike, out_dir: PathLike, *, samples: int = 5, model: Path
                        tile=DEFAULT_TILE if tile_size is None else tile_size,
                        overlap=DEFAULT_OVERLAP if overlap is None else overlap, device=device,
                        write_samples=write_samples, overwrite=overwrite, scale=scale, input_sensor=input_sensor,
-                       harmonise=harmonise,
+                       harmonise=harmonise, rgb_consistency=rgb_consistency, rgb_correction=rgb_correction,
                        extent=extent, aoi=None if aoi is None else str(aoi), keep_grid=keep_grid, workers=workers,
                        scheduler=scheduler, batch_size=batch_size,
                        strip_width=DEFAULT_STRIP_WIDTH if strip_width is None else strip_width,

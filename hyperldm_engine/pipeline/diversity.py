@@ -39,6 +39,7 @@ from hyperldm_engine.io.raster import block_windows
 from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.metrics.diversity import SDAccumulator, neg_entropy, softmax_statistics, spread_maps
 from hyperldm_engine.pipeline import report as report_mod
+from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction
 from hyperldm_engine.pipeline.run import NODATA, SceneOptions, check_run_options, open_scene, prepare_outputs
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
 from hyperldm_engine.tiling.runner import OutputSet, TileOutput, TileRequest
@@ -197,6 +198,8 @@ class DiversityJob(SceneOptions):
     model: str
     sampling: SamplingOptions = field(default_factory=lambda: SamplingOptions(samples=5))
     write_samples: bool = False
+    rgb_consistency: str = "auto"  # as synthesize's: the samples measured are those synthesize writes
+    rgb_correction: str = "auto"  # spectral.consistency.RGB_CORRECTION_CHOICES
 
 
 def _second_pass(folder: Path, scratch: Path, n_classes: int, like: Any) -> dict[str, Any]:
@@ -266,16 +269,20 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
     def check_size(pixels: int) -> None:  # the largest file for ulimit -f, all of them for the disk
         check_free_space(out_dir, 4 * pixels * max(counts), copies=sum(counts) / max(counts))
 
-    # the input sensor is resolved and recorded (diversity does not project onto the RGB: off)
-    with open_scene(job, model, progress_mode, check_size=check_size) as plan, \
+    # the samples are made RGB-consistent as synthesize makes them, so SD and SDM describe its outputs
+    with open_scene(job, model, progress_mode, job.rgb_consistency, check_size=check_size) as plan, \
             atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
-        synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device)
+        correction, toa = resolve_rgb_correction(job, plan, model, progress_mode)
+        consistent = plan.sensor.consistency
+        synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
+                                rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
+                                rgb_target=consistency_target(plan, model, toa, progress_mode))
         tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
         window = plan.out_window
         picks = PixelPicks(n_s, origin=(0, 0) if window is None else (int(window.row_off), int(window.col_off)))
         scratch = tmp / SCRATCH
         scratch.mkdir()
-        tags = plan.tags(job.sampling)
+        tags = plan.tags(job.sampling, HYPERLDM_RGB_CORRECTION=correction if consistent else "none")
         common = dict(like_profile=plan.profile, nodata=NODATA, tags=tags)
         specs: dict[str, dict[str, Any]] = {
             "mean": dict(path=tmp / MEAN, count=n_bands, wavelengths_nm=wl, fwhm_nm=model["fwhm_nm"]),
@@ -305,6 +312,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
             "samples": k, "seed": job.sampling.seed, "steps": job.sampling.steps,
             "sampler": job.sampling.sampler, "model": str(job.model), "classes": classes,
             "input": str(job.input), "input_sensor": plan.sensor.name, "input_sensor_from": plan.sensor.source,
+            "rgb_consistency": "on" if consistent else "off", "rgb_correction": correction if consistent else "none",
             "width": plan.profile["width"], "height": plan.profile["height"],
             "n_pixels": metrics["n_pixels"], "sd_detail": metrics["sd_detail"],
             "tiles": {"computed": run_stats.computed, "skipped": run_stats.skipped,

@@ -25,6 +25,7 @@ from hyperldm_engine.io.writer import (
     check_output_format,
     parse_creation_options,
 )
+from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction
 from hyperldm_engine.pipeline.outputs import enter_envi_header, enter_library, output_bands, planned_outputs
 from hyperldm_engine.pipeline.run import (
     DEFAULT_OVERLAP,
@@ -36,8 +37,8 @@ from hyperldm_engine.pipeline.run import (
     prepare_outputs,
 )
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, mean_estimate
-from hyperldm_engine.progress import report_info, report_warning
-from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES, choose_rgb_correction
+from hyperldm_engine.progress import report_info
+from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES
 from hyperldm_engine.spectral.groups import abundance_groups
 from hyperldm_engine.tiling.runner import OutputSet, RunStats
 
@@ -124,50 +125,6 @@ def _check_space(job: SceneJob, paths: list[Path], n_bands: int, n_groups: int, 
         check_free_space(job.abundances, pixels * n_groups * 4)
 
 
-def _rgb_correction(job: SceneJob, plan: Any, model: dict[str, Any], progress_mode: str) -> tuple[str, bool]:
-    """``job.rgb_correction`` resolved for this input (``auto``: by its radiometry), said on the info
-    line, with a warning when a correction whose prior has not seen top-of-atmosphere scenes meets TOA
-    input; and whether the input is TOA."""
-    toa = "toa" in (job.harmonise, str(plan.reader.ds.tags().get("radiometry", "")).lower())
-    anchored = model.get("correction_anchor") is not None
-    anchored_toa = model.get("correction_anchor_toa") is not None
-    correction = choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface", anchored, anchored_toa)
-    if correction == "anchored" and not anchored:
-        raise InputError(f"{job.model or 'the default model'}: --rgb-correction anchored needs a bundle with a "
-                         "measured regression anchor (scripts/measure_error_covariance.py); use ensemble")
-    if not plan.sensor.consistency:
-        return correction, toa
-    how = {"minimum": "the smallest change (visible bands only)",
-           "spectral": f"each cube weighted by {model['correction_prior']}",
-           "ensemble": f"the samples' mean weighted by {model['correction_prior']}, their spread by the "
-                       "smallest change",
-           "anchored": "the samples' mean fused with the bundle's regression anchor "
-                       f"({model['correction_anchor_toa' if toa and anchored_toa else 'correction_anchor']}), "
-                       "their spread by the smallest change"}[correction]
-    radiometry = "top-of-atmosphere" if toa else "surface reflectance"
-    said = f" (auto: {radiometry} input)" if job.rgb_correction == "auto" else ""
-    report_info(f"RGB correction {correction}{said}: {how}", progress_mode)
-    if toa and correction != "minimum" and not (correction == "anchored" and anchored_toa):
-        report_warning(f"{job.input}: --rgb-correction {correction} assumes surface reflectance; on this "
-                       "top-of-atmosphere input it lowered the real Landsat 8 check (NDVI r 0.70 with minimum, "
-                       "0.60 spectral, 0.58 anchored; docs/model-diagnosis.md): prefer --rgb-correction minimum",
-                       progress_mode)
-    return correction, toa
-
-
-def _rgb_target(plan: Any, model: dict[str, Any], toa: bool, progress_mode: str) -> list[list[float]] | None:
-    """The affine map of the input RGB onto the RGB consistency target: on top-of-atmosphere input the
-    input sensor's surface RGB (``simulate.harmonise.surface_estimate``; the output is surface reflectance,
-    which cannot carry path radiance), else None (the input RGB itself)."""
-    if not (toa and plan.sensor.consistency):
-        return None
-    from hyperldm_engine.simulate.harmonise import surface_estimate
-
-    target = surface_estimate(plan.sensor.name, model["wavelengths_nm"], model["fwhm_nm"])
-    report_info(f"RGB consistency target: the input's surface RGB, {target.describe()}", progress_mode)
-    return target.as_list()
-
-
 def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Path], RunStats]:
     """Run a :class:`SceneJob`; returns the written paths and the runner's statistics.
 
@@ -193,11 +150,11 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         _check_space(job, paths, out_bands.count, len(groups), pixels)
 
     with open_scene(job, model, progress_mode, job.rgb_consistency, check_size) as plan:
-        correction, toa = _rgb_correction(job, plan, model, progress_mode)
+        correction, toa = resolve_rgb_correction(job, plan, model, progress_mode)
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
                                   rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
-                                  rgb_target=_rgb_target(plan, model, toa, progress_mode),
+                                  rgb_target=consistency_target(plan, model, toa, progress_mode),
                                   abundance_grouping=job.abundance_grouping,
                                   abundance_prior=job.abundance_prior)
         prior = model["abundance_prior"] if job.abundance_prior and job.abundances else None

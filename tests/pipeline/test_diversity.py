@@ -62,7 +62,7 @@ def test_tile_fn_identical_and_different_samples() -> None:
 class _IdenticalSynth:
     """Stands in for SynthesisTileFn: K identical cubes that follow the RGB (so classes vary)."""
 
-    def __init__(self, bundle_path, options, statistics, device="cpu"):
+    def __init__(self, bundle_path, options, statistics, device="cpu", **consistency):
         self.k = options.samples
 
     def __call__(self, request):
@@ -135,3 +135,31 @@ def test_cli_end_to_end(tiny_bundle: str, scene_dir: Path, tmp_path: Path) -> No
     for png in report["figures"].values():
         assert png in html and (out / png).is_file()
     assert not any(p.name.startswith(".") for p in out.iterdir())
+
+
+def test_the_samples_measured_are_the_cubes_synthesize_writes(tiny_bundle: str, scene_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """Diversity makes its samples RGB-consistent as synthesize does (auto: on for a known sensor), so its
+    samples are synthesize's to float precision and reproduce the input RGB; --rgb-consistency off is
+    recorded and leaves them as decoded."""
+    from hyperldm_engine.api import diversity, synthesize
+    from hyperldm_engine.spectral.input_sensors import rgb_response
+    from hyperldm_engine.spectral.sensor import default_sensor
+
+    common = dict(model=tiny_bundle, samples=2, seed=0, steps=2, tile_size=32, overlap=8)
+    report = diversity(scene_dir / "rgb.tif", tmp_path / "on", write_samples=True, **common)
+    off = diversity(scene_dir / "rgb.tif", tmp_path / "off", write_samples=True, rgb_consistency="off", **common)
+    written = synthesize(scene_dir / "rgb.tif", tmp_path / "syn.tif", **common)
+    assert (report["rgb_consistency"], off["rgb_consistency"], off["rgb_correction"]) == ("on", "off", "none")
+    assert report["rgb_correction"] in ("ensemble", "anchored")
+    response = rgb_response(report["input_sensor"], default_sensor())
+    with rasterio.open(scene_dir / "rgb.tif") as ds:
+        rgb = ds.read().astype(np.float64)
+    for s in range(2):
+        with rasterio.open(tmp_path / "on" / f"sample_{s}.tif") as a, rasterio.open(written[s]) as b, \
+                rasterio.open(tmp_path / "off" / f"sample_{s}.tif") as c:
+            on, syn, raw = a.read().astype(np.float64), b.read().astype(np.float64), c.read().astype(np.float64)
+            assert a.tags()["HYPERLDM_RGB_CORRECTION"] == report["rgb_correction"]
+        np.testing.assert_allclose(on, syn, atol=1e-5)
+        assert np.abs(np.tensordot(response, on, 1) - rgb).max() < 1e-3
+        assert np.abs(np.tensordot(response, raw, 1) - rgb).mean() > 1e-3

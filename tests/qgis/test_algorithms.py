@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -171,7 +172,8 @@ def test_diversity_delivers_three_rasters_two_numbers_and_a_report(qgis_app, sce
     outs = {k: tmp_path / f"{k.lower()}.tif" for k in ("MEAN", "SPREAD", "SD_MAP", "SDM_MAP")}
     fb = RecordingFeedback()
     res = _run("hyperldm:diversity", {"INPUT": str(scene / "rgb.tif"), "MODEL": str(bundle), "SAMPLES": 2,
-                                      "SEED": 0, "STEPS": 2, **{k: str(v) for k, v in outs.items()}}, fb)
+                                      "SEED": 0, "STEPS": 2, "RGB_CORRECTION": 1,
+                                      **{k: str(v) for k, v in outs.items()}}, fb)
     rgb = _layer(scene / "rgb.tif")
     for key, path in outs.items():
         assert res[key] == str(path) and path.is_file(), key
@@ -188,6 +190,10 @@ def test_diversity_delivers_three_rasters_two_numbers_and_a_report(qgis_app, sce
     assert _layer(outs["SPREAD"]).bandCount() == 2 and _layer(outs["MEAN"]).bandCount() == 48
     assert (tmp_path / "mean.qml").is_file()
     assert any(f"SD = {res['SD']:.4f}" in i for i in fb.infos)
+    # the advanced consistency parameters reached the engine, and its report records them
+    assert any("--rgb-correction minimum" in c and "--rgb-consistency auto" in c for c in fb.commands)
+    recorded = json.loads((report_dir / "report.json").read_text())
+    assert recorded["rgb_correction"] in ("minimum", "none")
     del rgb
 
 

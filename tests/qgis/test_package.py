@@ -116,8 +116,10 @@ EXPECTED = {
         {"OUTPUT": "outputRaster", "ABUNDANCES": "outputRaster"}),
     "hyperldm:diversity": (
         ["INPUT", "INPUT_BANDS", "INPUT_SCALE", "MODEL", "SAMPLES", "SEED", "STEPS", "EXTENT", "TILE_SIZE", "OVERLAP",
-         "BATCH_SIZE", "INPUT_SENSOR", "DEVICE", "MEAN", "SPREAD", "SD_MAP", "SDM_MAP", "REPORT_FOLDER"],
-        {"INPUT_SCALE", "STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE"},
+         "BATCH_SIZE", "INPUT_SENSOR", "RGB_CONSISTENCY", "RGB_CORRECTION", "HARMONISE", "DEVICE", "MEAN", "SPREAD",
+         "SD_MAP", "SDM_MAP", "REPORT_FOLDER"],
+        {"INPUT_SCALE", "STEPS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "RGB_CONSISTENCY", "RGB_CORRECTION", "HARMONISE",
+         "DEVICE"},
         {"MEAN": "outputRaster", "SPREAD": "outputRaster", "SD_MAP": "outputRaster", "SDM_MAP": "outputRaster",
          "REPORT_FOLDER": "outputFolder", "SD": "outputNumber", "SDM": "outputNumber", "REPORT": "outputHtml"}),
     "hyperldm:train": (

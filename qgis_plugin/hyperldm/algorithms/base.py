@@ -40,6 +40,9 @@ from ..provider import ICON_PATH
 DEFAULTS = contract.DEFAULTS
 
 DEVICES = ["auto", "cpu", "cuda"]
+RGB_CONSISTENCY = ["auto", "on", "off"]
+RGB_CORRECTION = ["auto", "minimum", "spectral", "ensemble", "anchored"]
+HARMONISE = ["auto", "surface", "toa", "off"]
 #: --input-sensor choices: the engine's registry (hyperldm_engine.spectral.input_sensors.names()) after
 #: "auto"; the plugin cannot import the engine, so tests/spectral/test_input_sensors.py checks the copy
 INPUT_SENSORS = ["auto", "generic-camera", "nikon-5100", "sigma-sdmerill", "sentinel2-msi", "sentinel2b-msi",
@@ -135,6 +138,38 @@ class SceneAlgorithm(HyperLDMAlgorithm):
     BATCH_SIZE = "BATCH_SIZE"
     INPUT_SENSOR = "INPUT_SENSOR"
     DEVICE = "DEVICE"
+    RGB_CONSISTENCY = "RGB_CONSISTENCY"
+    RGB_CORRECTION = "RGB_CORRECTION"
+    HARMONISE = "HARMONISE"
+
+    def consistency_parameters(self):
+        """RGB consistency, its correction and the harmonisation (advanced): the same for synthesize and
+        diversity, whose numbers then describe the cubes synthesize writes."""
+        return [
+            advanced(QgsProcessingParameterEnum(
+                self.RGB_CONSISTENCY, tr("RGB consistency: every cube reproduces the input RGB through the input "
+                                         "sensor (auto = when the sensor is known; top-of-atmosphere input: its "
+                                         "estimated surface RGB)"),
+                options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"]))),
+            advanced(QgsProcessingParameterEnum(
+                self.RGB_CORRECTION, tr("RGB correction: auto = anchored (on top-of-atmosphere input only if the "
+                                        "model's anchor has seen TOA scenes, else minimum); "
+                                        "minimum = smallest change, visible bands only; spectral = every band, "
+                                        "near infrared included, by the model's error covariance (least diverse); "
+                                        "ensemble = the samples' mean so, their spread kept; anchored = ensemble "
+                                        "about the mean fused with the model's regression from the RGB"),
+                options=RGB_CORRECTION, defaultValue=RGB_CORRECTION.index(DEFAULTS["rgb_correction"]))),
+            advanced(QgsProcessingParameterEnum(
+                self.HARMONISE, tr("Harmonise: map a known input sensor's colours onto the model's training camera "
+                                   "(auto = the raster's radiometry tag, else surface; toa for Level-1 imagery)"),
+                options=HARMONISE, defaultValue=HARMONISE.index(DEFAULTS["harmonise"]))),
+        ]
+
+    def consistency_arguments(self, parameters, context) -> list[str]:
+        """The engine arguments of :meth:`consistency_parameters`."""
+        return ["--rgb-consistency", RGB_CONSISTENCY[self.parameterAsEnum(parameters, self.RGB_CONSISTENCY, context)],
+                "--rgb-correction", RGB_CORRECTION[self.parameterAsEnum(parameters, self.RGB_CORRECTION, context)],
+                "--harmonise", HARMONISE[self.parameterAsEnum(parameters, self.HARMONISE, context)]]
 
     def add_scene_parameters(self, samples, after_seed=(), after_sensor=()):
         """Input, bands, scale, model, ``samples``, seed, ``after_seed``, steps, extent, tile size,

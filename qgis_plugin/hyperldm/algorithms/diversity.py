@@ -54,6 +54,8 @@ class DiversityAlgorithm(SceneAlgorithm):
         "no diversity. The SD and SDM numbers are exponentials of such means, where 1 means no "
         "diversity: SDM = exp(mean of the SDM map); SD = the average over the classifier's classes of "
         "exp(mean KL of the pixels of that class).\n\n"
+        "The samples are made to reproduce the input RGB as Synthesize makes them (advanced: RGB "
+        "consistency, RGB correction, Harmonise), so the numbers describe the cubes Synthesize writes.\n\n"
         "Extent (optional): measure only this part of the input: the maps cover the extent snapped "
         "to the input's pixels, only the tiles that touch it are computed, and SD and SDM are those of "
         "the extent's pixels.\n\n"
@@ -82,7 +84,8 @@ class DiversityAlgorithm(SceneAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.add_scene_parameters(int_parameter(
             self.SAMPLES, self.tr("Number of samples (at least 2; engine default {})").format(
-                DEFAULTS["diversity_samples"]), DEFAULTS["diversity_samples"], 2, 64))
+                DEFAULTS["diversity_samples"]), DEFAULTS["diversity_samples"], 2, 64),
+            after_sensor=self.consistency_parameters())
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.MEAN, self.tr("Mean of the samples (48 bands, reflectance 0-1)"), optional=True,
             createByDefault=False))
@@ -108,7 +111,7 @@ class DiversityAlgorithm(SceneAlgorithm):
             spread = Path(destinations[self.SPREAD])
             report_dir = str(spread.with_name(spread.stem + "_report"))
         args = ["diversity", source, None, "--samples", str(self.parameterAsInt(parameters, self.SAMPLES, context)),
-                *scene_args]
+                *scene_args, *self.consistency_arguments(parameters, context)]
 
         work = Path(tempfile.mkdtemp(prefix="hyperldm-diversity-", dir=QgsProcessingUtils.tempFolder()))
         args[2] = str(work / "out")

@@ -23,9 +23,6 @@ from .base import (
 )
 
 MODES = ["sample", "mean"]
-RGB_CONSISTENCY = ["auto", "on", "off"]
-HARMONISE = ["auto", "surface", "toa", "off"]
-RGB_CORRECTION = ["auto", "minimum", "spectral", "ensemble", "anchored"]
 ABUNDANCE_PRIOR = ["auto", "off"]
 
 
@@ -76,9 +73,6 @@ class SynthesizeAlgorithm(SceneAlgorithm):
     )
 
     MODE = "MODE"
-    RGB_CONSISTENCY = "RGB_CONSISTENCY"
-    HARMONISE = "HARMONISE"
-    RGB_CORRECTION = "RGB_CORRECTION"
     ABUNDANCE_PRIOR = "ABUNDANCE_PRIOR"
     OUTPUT_SENSOR = "OUTPUT_SENSOR"
     CREATION_OPTIONS = "CREATION_OPTIONS"
@@ -89,22 +83,6 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         mode = QgsProcessingParameterEnum(
             self.MODE, self.tr("Mode (sample = diverse draws; mean = one deterministic cube)"), options=MODES,
             defaultValue=MODES.index(DEFAULTS["mode"]))
-        consistency = advanced(QgsProcessingParameterEnum(
-            self.RGB_CONSISTENCY, self.tr("RGB consistency: every cube reproduces the input RGB through the input "
-                                          "sensor (auto = when the sensor is known)"),
-            options=RGB_CONSISTENCY, defaultValue=RGB_CONSISTENCY.index(DEFAULTS["rgb_consistency"])))
-        correction = advanced(QgsProcessingParameterEnum(
-            self.RGB_CORRECTION, self.tr("RGB correction: auto = anchored (on top-of-atmosphere input only if the "
-                                         "model's anchor has seen TOA scenes, else minimum); "
-                                         "minimum = smallest change, visible bands only; spectral = every band, "
-                                         "near infrared included, by the model's error covariance (least diverse); "
-                                         "ensemble = the samples' mean so, their spread kept; anchored = ensemble "
-                                         "about the mean fused with the model's regression from the RGB"),
-            options=RGB_CORRECTION, defaultValue=RGB_CORRECTION.index(DEFAULTS["rgb_correction"])))
-        harmonise = advanced(QgsProcessingParameterEnum(
-            self.HARMONISE, self.tr("Harmonise: map a known input sensor's colours onto the model's training camera "
-                                    "(auto = the raster's radiometry tag, else surface; toa for Level-1 imagery)"),
-            options=HARMONISE, defaultValue=HARMONISE.index(DEFAULTS["harmonise"])))
         output_sensor = advanced(QgsProcessingParameterString(
             self.OUTPUT_SENSOR, self.tr("Output sensor: resample the cube to its bands, a name (e.g. sentinel2-msi, "
                                         "landsat8-oli, enmap) or a CSV of band centres and FWHM (empty = the "
@@ -112,7 +90,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
             "", optional=True))
         self.add_scene_parameters(int_parameter(self.SAMPLES, self.tr("Number of samples (diverse cubes)"),
                                                 DEFAULTS["samples"], 1, 64),
-                                  after_seed=[mode], after_sensor=[consistency, correction, harmonise, output_sensor])
+                                  after_seed=[mode], after_sensor=[*self.consistency_parameters(), output_sensor])
         options = advanced(QgsProcessingParameterString(
             self.CREATION_OPTIONS, self.tr("GDAL creation options (KEY=VALUE separated by |)"), "", optional=True))
         options.setMetadata({"widget_wrapper": {
@@ -136,9 +114,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         target = engine_target(destination, context)
         args = ["synthesize", source, target, "--samples", str(samples), "--overwrite", *scene_args,
                 "--mode", MODES[self.parameterAsEnum(parameters, self.MODE, context)],
-                "--rgb-consistency", RGB_CONSISTENCY[self.parameterAsEnum(parameters, self.RGB_CONSISTENCY, context)],
-                "--rgb-correction", RGB_CORRECTION[self.parameterAsEnum(parameters, self.RGB_CORRECTION, context)],
-                "--harmonise", HARMONISE[self.parameterAsEnum(parameters, self.HARMONISE, context)]]
+                *self.consistency_arguments(parameters, context)]
         output_sensor = (self.parameterAsString(parameters, self.OUTPUT_SENSOR, context) or "").strip()
         if output_sensor:
             args += ["--output-sensor", output_sensor]
