@@ -252,7 +252,8 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
     check_run_options(job)
     out_dir = Path(job.output_dir)
     files = output_paths(out_dir, job.sampling.samples, job.write_samples)
-    planned = [folder_output(out_dir)] + [file_output(p) for v in files.values()
+    # the figures are planned by name below (``files`` lists those a previous run left, for --overwrite)
+    planned = [folder_output(out_dir)] + [file_output(p) for role, v in files.items() if role != contract.FIGURES
                                           for p in (v if isinstance(v, list) else [v])]
     planned += [file_output(out_dir / name) for name in (FIG_TRUE_COLOUR, FIG_SPREAD, FIG_SPECTRA, FIG_MAPS)]
     prepare_outputs(job, planned, job.overwrite)  # before any work

@@ -163,3 +163,23 @@ def test_the_samples_measured_are_the_cubes_synthesize_writes(tiny_bundle: str, 
         np.testing.assert_allclose(on, syn, atol=1e-5)
         assert np.abs(np.tensordot(response, on, 1) - rgb).max() < 1e-3
         assert np.abs(np.tensordot(response, raw, 1) - rgb).mean() > 1e-3
+
+
+def test_overwrite_replaces_a_previous_run_and_without_it_nothing_is_touched(tiny_bundle: str, scene_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    """A second run into the same folder: refused without --overwrite (the first run's files unchanged),
+    done with it (a first run's figures once broke the planning: "two outputs ... the same path")."""
+    from hyperldm_engine.api import diversity
+    from hyperldm_engine.errors import OutputError
+
+    common = dict(model=tiny_bundle, samples=2, steps=1, tile_size=32, overlap=8)
+    out = tmp_path / "div"
+    first = diversity(scene_dir / "rgb.tif", out, seed=0, **common)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert set(DIVERSITY_FIGURES) <= set(before)
+    with pytest.raises(OutputError, match="--overwrite"):
+        diversity(scene_dir / "rgb.tif", out, seed=1, **common)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    second = diversity(scene_dir / "rgb.tif", out, seed=1, overwrite=True, **common)
+    assert second["seed"] == 1 and json.loads((out / "report.json").read_text())["seed"] == 1
+    assert first["seed"] == 0 and set(DIVERSITY_FIGURES) <= {p.name for p in out.iterdir()}
