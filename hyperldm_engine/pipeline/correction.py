@@ -37,8 +37,9 @@ def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_
     report_info(f"RGB correction {correction}{said}: {how}", progress_mode)
     if toa and correction != "minimum" and not (correction == "anchored" and anchored_toa):
         report_warning(f"{job.input}: --rgb-correction {correction} assumes surface reflectance; on this "
-                       "top-of-atmosphere input it lowered the real Landsat 8 check (NDVI r 0.70 with minimum, "
-                       "0.60 spectral, 0.58 anchored; docs/model-diagnosis.md): prefer --rgb-correction minimum",
+                       "top-of-atmosphere input it lowered the real Landsat 8 check (one sample's NDVI r 0.73 with "
+                       "minimum, 0.71 spectral or ensemble, 0.62 anchored with a surface-only anchor; "
+                       "docs/model-diagnosis.md): prefer --rgb-correction minimum",
                        progress_mode)
     return correction, toa
 
