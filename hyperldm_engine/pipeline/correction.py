@@ -44,14 +44,21 @@ def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_
     return correction, toa
 
 
-def consistency_target(plan: Any, model: dict[str, Any], toa: bool, progress_mode: str) -> list[list[float]] | None:
-    """The affine map of the input RGB onto the RGB consistency target: on top-of-atmosphere input the
-    input sensor's surface RGB (``simulate.harmonise.surface_estimate``; the output is surface reflectance,
-    which cannot carry path radiance), else None (the input RGB itself)."""
+def consistency_target(plan: Any, model: dict[str, Any], toa: bool, progress_mode: str) -> Any:
+    """The map of the input RGB onto the RGB consistency target (a ``simulate.harmonise.Harmonisation``):
+    on top-of-atmosphere input the input sensor's surface RGB (``surface_estimate``; the output is surface
+    reflectance, which cannot carry path radiance), else None (the input RGB itself)."""
     if not (toa and plan.sensor.consistency):
         return None
     from hyperldm_engine.simulate.harmonise import surface_estimate
 
     target = surface_estimate(plan.sensor.name, model["wavelengths_nm"], model["fwhm_nm"])
     report_info(f"RGB consistency target: the input's surface RGB, {target.describe()}", progress_mode)
-    return target.as_list()
+    return target
+
+
+def target_tag(target: Any) -> str:
+    """``HYPERLDM_RGB_TARGET``: what the cubes reproduce through the input sensor's response."""
+    if target is None:
+        return "the input RGB"
+    return f"the input's surface RGB estimated from it: {target.describe()}, matrix {target.as_list()}"

@@ -39,7 +39,7 @@ from hyperldm_engine.io.raster import block_windows
 from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.metrics.diversity import SDAccumulator, neg_entropy, softmax_statistics, spread_maps
 from hyperldm_engine.pipeline import report as report_mod
-from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction
+from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction, target_tag
 from hyperldm_engine.pipeline.run import NODATA, SceneOptions, check_run_options, open_scene, prepare_outputs
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
 from hyperldm_engine.tiling.runner import OutputSet, TileOutput, TileRequest
@@ -275,15 +275,17 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
             atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
         correction, toa = resolve_rgb_correction(job, plan, model, progress_mode)
         consistent = plan.sensor.consistency
+        target = consistency_target(plan, model, toa, progress_mode)
         synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                 rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
-                                rgb_target=consistency_target(plan, model, toa, progress_mode))
+                                rgb_target=None if target is None else target.as_list())
         tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
         window = plan.out_window
         picks = PixelPicks(n_s, origin=(0, 0) if window is None else (int(window.row_off), int(window.col_off)))
         scratch = tmp / SCRATCH
         scratch.mkdir()
-        tags = plan.tags(job.sampling, HYPERLDM_RGB_CORRECTION=correction if consistent else "none")
+        tags = plan.tags(job.sampling, HYPERLDM_RGB_CORRECTION=correction if consistent else "none",
+                         **({"HYPERLDM_RGB_TARGET": target_tag(target)} if consistent else {}))
         common = dict(like_profile=plan.profile, nodata=NODATA, tags=tags)
         specs: dict[str, dict[str, Any]] = {
             "mean": dict(path=tmp / MEAN, count=n_bands, wavelengths_nm=wl, fwhm_nm=model["fwhm_nm"]),

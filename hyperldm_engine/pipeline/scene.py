@@ -25,7 +25,7 @@ from hyperldm_engine.io.writer import (
     check_output_format,
     parse_creation_options,
 )
-from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction
+from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction, target_tag
 from hyperldm_engine.pipeline.outputs import enter_envi_header, enter_library, output_bands, planned_outputs
 from hyperldm_engine.pipeline.run import (
     DEFAULT_OVERLAP,
@@ -151,10 +151,11 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
 
     with open_scene(job, model, progress_mode, job.rgb_consistency, check_size) as plan:
         correction, toa = resolve_rgb_correction(job, plan, model, progress_mode)
+        target = consistency_target(plan, model, toa, progress_mode)
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
                                   rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
-                                  rgb_target=consistency_target(plan, model, toa, progress_mode),
+                                  rgb_target=None if target is None else target.as_list(),
                                   abundance_grouping=job.abundance_grouping,
                                   abundance_prior=job.abundance_prior)
         prior = model["abundance_prior"] if job.abundance_prior and job.abundances else None
@@ -167,6 +168,7 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         n_bands = out_bands.count
         tags = plan.tags(job.sampling, HYPERLDM_OUTPUT_SENSOR=out_bands.sensor,
                          HYPERLDM_RGB_CORRECTION=correction if plan.sensor.consistency else "none",
+                         **({"HYPERLDM_RGB_TARGET": target_tag(target)} if plan.sensor.consistency else {}),
                          **_mean_tags(job.sampling, model, progress_mode))
         writer_args = dict(like_profile=plan.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,

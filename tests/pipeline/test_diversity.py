@@ -160,6 +160,7 @@ def test_the_samples_measured_are_the_cubes_synthesize_writes(tiny_bundle: str, 
                 rasterio.open(tmp_path / "off" / f"sample_{s}.tif") as c:
             on, syn, raw = a.read().astype(np.float64), b.read().astype(np.float64), c.read().astype(np.float64)
             assert a.tags()["HYPERLDM_RGB_CORRECTION"] == report["rgb_correction"]
+            assert a.tags()["HYPERLDM_RGB_TARGET"] == "the input RGB"
         np.testing.assert_allclose(on, syn, atol=1e-5)
         assert np.abs(np.tensordot(response, on, 1) - rgb).max() < 1e-3
         assert np.abs(np.tensordot(response, raw, 1) - rgb).mean() > 1e-3

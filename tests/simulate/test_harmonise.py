@@ -203,6 +203,7 @@ def test_toa_input_is_made_consistent_with_its_surface_estimate(tmp_path) -> Non
         rgb = ds.read().astype(np.float32)
     with rasterio.open(out) as ds:
         cube = ds.read().astype(np.float64)
+        assert ds.tags()["HYPERLDM_RGB_TARGET"].startswith("the input's surface RGB estimated from it")
     reproduced = np.tensordot(rgb_response("landsat8-oli", sensor), cube, 1)
     target = harmonised(rgb, surface_estimate("landsat8-oli", sensor.centers_nm, sensor.fwhm_nm).as_list())
     assert np.abs(reproduced - target).max() < 1e-3
