@@ -53,7 +53,8 @@ def consistency_target(plan: Any, model: dict[str, Any], toa: bool, progress_mod
     from hyperldm_engine.simulate.harmonise import surface_estimate
 
     target = surface_estimate(plan.sensor.name, model["wavelengths_nm"], model["fwhm_nm"])
-    report_info(f"RGB consistency target: the input's surface RGB, {target.describe()}", progress_mode)
+    report_info(f"RGB consistency target: the input's surface RGB, {target.describe()}; met as far as "
+                "that estimate's error allows", progress_mode)
     return target
 
 
@@ -61,4 +62,13 @@ def target_tag(target: Any) -> str:
     """``HYPERLDM_RGB_TARGET``: what the cubes reproduce through the input sensor's response."""
     if target is None:
         return "the input RGB"
-    return f"the input's surface RGB estimated from it: {target.describe()}, matrix {target.as_list()}"
+    return (f"the input's surface RGB estimated from it, met as far as the estimate's error allows "
+            f"(error RMSE {', '.join(f'{v:.4f}' for v in target.fit_rmse)} per channel): {target.describe()}, "
+            f"matrix {target.as_list()}")
+
+
+def target_arguments(target: Any) -> dict[str, Any]:
+    """``SynthesisTileFn``'s ``rgb_target`` and ``rgb_noise`` for a target from :func:`consistency_target`."""
+    if target is None:
+        return {"rgb_target": None, "rgb_noise": None}
+    return {"rgb_target": target.as_list(), "rgb_noise": target.error_covariance()}

@@ -39,7 +39,12 @@ from hyperldm_engine.io.raster import block_windows
 from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.metrics.diversity import SDAccumulator, neg_entropy, softmax_statistics, spread_maps
 from hyperldm_engine.pipeline import report as report_mod
-from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction, target_tag
+from hyperldm_engine.pipeline.correction import (
+    consistency_target,
+    resolve_rgb_correction,
+    target_arguments,
+    target_tag,
+)
 from hyperldm_engine.pipeline.run import NODATA, SceneOptions, check_run_options, open_scene, prepare_outputs
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
 from hyperldm_engine.tiling.runner import OutputSet, TileOutput, TileRequest
@@ -278,7 +283,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
         target = consistency_target(plan, model, toa, progress_mode)
         synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                 rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
-                                rgb_target=None if target is None else target.as_list())
+                                **target_arguments(target))
         tile_fn = DiversityTileFn(synth, k, n_s, tc, write_samples=job.write_samples)
         window = plan.out_window
         picks = PixelPicks(n_s, origin=(0, 0) if window is None else (int(window.row_off), int(window.col_off)))

@@ -25,7 +25,12 @@ from hyperldm_engine.io.writer import (
     check_output_format,
     parse_creation_options,
 )
-from hyperldm_engine.pipeline.correction import consistency_target, resolve_rgb_correction, target_tag
+from hyperldm_engine.pipeline.correction import (
+    consistency_target,
+    resolve_rgb_correction,
+    target_arguments,
+    target_tag,
+)
 from hyperldm_engine.pipeline.outputs import enter_envi_header, enter_library, output_bands, planned_outputs
 from hyperldm_engine.pipeline.run import (
     DEFAULT_OVERLAP,
@@ -155,7 +160,7 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
                                   rgb_response=plan.sensor.response, rgb_correction=correction, toa_input=toa,
-                                  rgb_target=None if target is None else target.as_list(),
+                                  **target_arguments(target),
                                   abundance_grouping=job.abundance_grouping,
                                   abundance_prior=job.abundance_prior)
         prior = model["abundance_prior"] if job.abundance_prior and job.abundances else None

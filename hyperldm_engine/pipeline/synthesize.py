@@ -33,6 +33,7 @@ from hyperldm_engine.spectral.consistency import (
     library_covariance,
     project_ensemble,
     project_to_rgb,
+    uncertain_target,
 )
 from hyperldm_engine.spectral.fusion import anchor_sees_toa
 from hyperldm_engine.spectral.groups import GROUPS, abundance_groups, group_matrix
@@ -136,6 +137,9 @@ class SynthesisTileFn:
     #: (3, 4) affine map of the input RGB onto the projection's target (``io.raster.harmonised``): on TOA
     #: input the input sensor's surface RGB (``simulate.harmonise.surface_estimate``); None: the input RGB
     rgb_target: list[list[float]] | None = None
+    #: (3, 3) error covariance of that target when it is an estimate (TOA input): the correction meets it
+    #: only as far as its error allows (``spectral.consistency.uncertain_target``); None: exact
+    rgb_noise: list[list[float]] | None = None
     #: re-weight the abundances by the bundle's class-group prior from the RGB (``spectral.groups.GroupPrior``),
     #: where it has one
     abundance_prior: bool = True
@@ -295,15 +299,25 @@ class SynthesisTileFn:
         normalised RGB the model saw)."""
         covariance = correction_covariance(bundle, self.rgb_correction, self.toa_input)
         if self.rgb_correction not in ("ensemble", "anchored"):
-            return project_to_rgb(hsi, repeat_per_tile(raw, n), self.rgb_response, covariance=covariance)
+            target = self._target(hsi, repeat_per_tile(raw, n), covariance)
+            return project_to_rgb(hsi, target, self.rgb_response, covariance=covariance)
         b = raw.shape[0]
         draws = hsi.view(b, n, *hsi.shape[1:])
         centre = None
         if self.rgb_correction == "anchored":
             anchor = correction_anchor(bundle, self.toa_input)
             centre = anchor.centre(draws.mean(dim=1, keepdim=True), anchor.predict(x_rgb.float())[:, None])
-        return project_ensemble(draws, raw[:, None], self.rgb_response, covariance, axis=1,
+        start = draws.mean(dim=1, keepdim=True) if centre is None else centre
+        target = self._target(start, raw[:, None], covariance)
+        return project_ensemble(draws, target, self.rgb_response, covariance, axis=1,
                                 centre=centre).view(hsi.shape)
+
+    def _target(self, start: torch.Tensor, rgb: torch.Tensor, covariance: np.ndarray | None) -> torch.Tensor:
+        """The RGB the correction projects ``start`` onto: ``rgb``, or with ``rgb_noise`` the part of it that
+        its error allows (the Kalman update's, :func:`~hyperldm_engine.spectral.consistency.uncertain_target`)."""
+        if self.rgb_noise is None:
+            return rgb
+        return uncertain_target(start, rgb, self.rgb_response, covariance, np.asarray(self.rgb_noise))
 
     @timed("tile: denoise")
     def _sample_latents(self, bundle: Any, sampler: Any, x_rgb: torch.Tensor, noise_fn: Any, k: int,

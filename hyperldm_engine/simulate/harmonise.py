@@ -48,6 +48,11 @@ class Harmonisation:
         """The matrix as ``SceneStatistics.harmonisation`` stores it (``io.raster.harmonised`` applies it)."""
         return [list(row) for row in self.matrix]
 
+    def error_covariance(self) -> list[list[float]]:
+        """(3, 3) error covariance of the mapped RGB, from the fit's residual RMSE per channel (diagonal): over
+        the fit's random atmospheres, what one average map cannot undo."""
+        return np.diag(np.square(np.asarray(self.fit_rmse, float))).tolist()
+
     def describe(self) -> str:
         onto = "its own" if self.camera == OWN_SURFACE else self.camera
         return (f"{self.input_sensor} ({self.radiometry}) mapped onto {onto} surface colours "

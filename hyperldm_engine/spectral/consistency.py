@@ -25,6 +25,12 @@ With K = 1 it is the covariance-weighted update.
 regression from the RGB by gains measured on training patches (``spectral.fusion``), updated with the
 fused centre's own error covariance.
 
+When the RGB is itself an estimate with error covariance R (3 x 3; top-of-atmosphere input, whose
+surface RGB is estimated by an average atmospheric map), the posterior mean is
+``I + C S^T (S C S^T + R)^-1 (rgb - S I)``: :func:`uncertain_target` gives the RGB ``S I + S C S^T
+(S C S^T + R)^-1 (rgb - S I)`` that the exact projection then reproduces, so every correction above
+stays as it is and meets the estimate only as far as its error allows.
+
 Pure functions on torch tensors (any device) and numpy arrays.
 """
 
@@ -165,6 +171,22 @@ def project_ensemble(cubes: torch.Tensor, rgb: torch.Tensor, response: np.ndarra
     offset = (project_to_rgb(start, rgb, response, rounds=rounds, covariance=covariance)
               - project_to_rgb(mean, rgb, response, nonnegative=False))
     return project_to_rgb(cubes, rgb, response, rounds=rounds, offset=offset)
+
+
+def uncertain_target(start: torch.Tensor, rgb: torch.Tensor, response: np.ndarray | torch.Tensor,
+                     covariance: np.ndarray | torch.Tensor | None, noise: np.ndarray) -> torch.Tensor:
+    """The RGB ``(..., 3, H, W)`` that cube(s) ``start`` ``(..., n_bands, H, W)`` should reproduce when
+    ``rgb`` is an estimate with error covariance ``noise`` (3, 3): ``S x + A (rgb - S x)``,
+    ``A = S C S^T (S C S^T + R)^-1`` (C the prior ``covariance``, identity when None). Projecting ``start``
+    exactly onto it along ``C S^T`` is the Kalman update with that observation noise; ``noise`` 0 gives
+    ``rgb`` back, a large ``noise`` leaves ``start``'s own RGB."""
+    S = torch.as_tensor(np.asarray(response, dtype=np.float64))
+    C = torch.eye(S.shape[1], dtype=torch.float64) if covariance is None else check_covariance(covariance, S.shape[1])
+    scs = S @ C @ S.T
+    gain = scs @ torch.linalg.inv(scs + torch.as_tensor(np.asarray(noise, np.float64)))
+    S, gain = (t.to(device=start.device, dtype=start.dtype) for t in (S, gain))
+    seen = torch.einsum("cb,...bhw->...chw", S, start)
+    return seen + torch.einsum("dc,...chw->...dhw", gain, rgb - seen)
 
 
 def reprojection_error(cube: np.ndarray, rgb: np.ndarray, response: np.ndarray,

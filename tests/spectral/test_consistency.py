@@ -182,3 +182,27 @@ def test_auto_correction_is_ensemble_on_surface_reflectance_and_minimum_on_toa()
     assert choose_rgb_correction("spectral", "toa") == "spectral"
     with pytest.raises(ValueError, match="--rgb-correction"):
         choose_rgb_correction("kalman", "surface")
+
+
+def test_uncertain_target_makes_the_exact_projection_the_kalman_update():
+    """Projecting exactly onto ``uncertain_target`` = x + C S^T (S C S^T + R)^-1 (rgb - S x); R = 0 gives the
+    RGB back, a huge R the cube's own RGB."""
+    from hyperldm_engine.spectral.consistency import project_to_rgb, uncertain_target
+
+    rng = np.random.default_rng(3)
+    n = 12
+    S = rng.uniform(0, 1, (3, n))
+    S /= S.sum(1, keepdims=True)
+    a = rng.normal(size=(n, n))
+    C = a @ a.T / n + 0.1 * np.eye(n)
+    x = torch.from_numpy(rng.uniform(0.2, 0.6, (n, 4, 5)))
+    y = torch.from_numpy(rng.uniform(0.2, 0.6, (3, 4, 5)))
+    R = np.diag([1e-3, 4e-3, 2e-3])
+    target = uncertain_target(x, y, S, C, R)
+    got = project_to_rgb(x, target, S, covariance=C, nonnegative=False)
+    K = C @ S.T @ np.linalg.inv(S @ C @ S.T + R)
+    want = x.numpy() + np.einsum("bc,chw->bhw", K, y.numpy() - np.einsum("cb,bhw->chw", S, x.numpy()))
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-6)  # project_to_rgb holds S in float32
+    np.testing.assert_allclose(uncertain_target(x, y, S, C, np.zeros((3, 3))).numpy(), y.numpy(), atol=1e-10)
+    own = np.einsum("cb,bhw->chw", S, x.numpy())
+    np.testing.assert_allclose(uncertain_target(x, y, S, None, np.eye(3) * 1e9).numpy(), own, atol=1e-6)
