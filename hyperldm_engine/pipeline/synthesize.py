@@ -123,7 +123,8 @@ class SynthesisTileFn:
     abundances: bool = False
     autocast: str | None = None  # "bf16" / "fp16" on CUDA; None keeps float32
     #: input sensor response (3, n_bands) on the model's bands: when given, every cube is projected so
-    #: that it reproduces the input RGB exactly (``spectral.consistency``); None leaves cubes as decoded
+    #: that it reproduces the input RGB exactly (``spectral.consistency``; or ``rgb_target``'s RGB, as far as
+    #: ``rgb_noise`` allows); None leaves cubes as decoded
     rgb_response: np.ndarray | None = None
     #: how that projection spreads the RGB residual over the bands (``spectral.consistency.RGB_CORRECTIONS``):
     #: "minimum", the smallest change (visible bands only); "spectral", weighted by the bundle's error
@@ -294,9 +295,9 @@ class SynthesisTileFn:
     def _consistent(self, bundle: Any, hsi: torch.Tensor, raw: torch.Tensor, n: int,
                     x_rgb: torch.Tensor) -> torch.Tensor:
         """``hsi`` (B * n, bands, H, W), n draws per tile, made to reproduce each tile's RGB ``raw``
-        (B, 3, H, W) by ``rgb_correction`` ("ensemble", "anchored": over the n draws of each tile;
-        "anchored" centres them on the fusion with the bundle's regression anchor of ``x_rgb``, the
-        normalised RGB the model saw)."""
+        (B, 3, H, W; with ``rgb_noise``, moved towards it as far as its error allows) by ``rgb_correction``
+        ("ensemble", "anchored": over the n draws of each tile; "anchored" centres them on the fusion with
+        the bundle's regression anchor of ``x_rgb``, the normalised RGB the model saw)."""
         covariance = correction_covariance(bundle, self.rgb_correction, self.toa_input)
         if self.rgb_correction not in ("ensemble", "anchored"):
             target = self._target(hsi, repeat_per_tile(raw, n), covariance)
