@@ -13,8 +13,11 @@ from torch import nn
 
 from hyperldm_engine.models.config import ClassifierConfig
 
-#: spectra per block in ``probabilities_cube``.
-CUBE_CHUNK = 65536
+#: spectra per block in ``probabilities_cube``. Small enough that each activation (2048 spectra x 16
+#: channels x the bands, 6 MB at 48 bands) stays below glibc's 32 MiB mmap ceiling and is reused from the
+#: heap: with 65536 every activation was a fresh mmap, page-faulted in, and a 5-sample 512^2 ``diversity``
+#: spent 30 of its 38 classifier seconds in the kernel (benchmarks/RESULTS.md, "Diversity statistics").
+CUBE_CHUNK = 2048
 
 
 class SpectralClassifier(nn.Module):
@@ -49,7 +52,7 @@ class SpectralClassifier(nn.Module):
             raise ValueError(f"classifier expects (N, {self.n_bands}) spectra, got {tuple(spectra.shape)}")
         h = spectra.unsqueeze(1)
         for conv in self.convs:
-            h = F.relu(conv(h))
+            h = F.relu(conv(h), inplace=True)  # the conv output is not needed again, in training either
         return self.linear(h.flatten(1))
 
     def probabilities(self, spectra: torch.Tensor) -> torch.Tensor:
