@@ -267,6 +267,11 @@ def spectral_angle(a: np.ndarray, b: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.where(ok, ang, 0.0)
 
 
+#: rows per block in :func:`spread_maps`: its float64 copy of K cubes is a block, not the tile (5 samples x 48
+#: bands x 512^2 px were 500 MB at once)
+SPREAD_ROWS = 64
+
+
 def spread_maps(cubes: np.ndarray) -> dict[str, np.ndarray]:
     """Per-pixel statistics of K cubes ``(K, bands, h, w)`` (reflectance).
 
@@ -274,11 +279,18 @@ def spread_maps(cubes: np.ndarray) -> dict[str, np.ndarray]:
     samples (reflectance units); ``angle`` (h, w) = mean over k of the spectral angle between
     sample k and the sample mean (radians). Identical samples give exactly 0 for both.
     """
-    c = np.asarray(cubes, dtype=np.float64)
-    mean = c.mean(axis=0)
-    std = c.std(axis=0).mean(axis=0)
-    angle = np.mean([spectral_angle(c[k], mean, axis=0) for k in range(c.shape[0])], axis=0)
-    return {"mean": mean.astype(np.float32), "std": std.astype(np.float32), "angle": angle.astype(np.float32)}
+    cubes = np.asarray(cubes)
+    k, bands, h, w = cubes.shape
+    out = {"mean": np.empty((bands, h, w), np.float32), "std": np.empty((h, w), np.float32),
+           "angle": np.empty((h, w), np.float32)}
+    for r0 in range(0, h, SPREAD_ROWS):  # per pixel, so blocks of rows give the same values
+        rows = slice(r0, r0 + SPREAD_ROWS)
+        c = cubes[:, :, rows].astype(np.float64)
+        mean = c.mean(axis=0)
+        out["mean"][:, rows] = mean
+        out["std"][rows] = c.std(axis=0).mean(axis=0)
+        out["angle"][rows] = np.mean([spectral_angle(c[i], mean, axis=0) for i in range(k)], axis=0)
+    return out
 
 
 def softmax_statistics(probs: np.ndarray, eps: float = EPS) -> dict[str, np.ndarray]:

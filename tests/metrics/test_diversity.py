@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from hyperldm_engine.metrics.diversity import (
+    SPREAD_ROWS,
     SDAccumulator,
     SDMAccumulator,
     kl_divergence,
@@ -160,6 +161,23 @@ def test_spread_known_answer() -> None:
     want = (np.arccos(cos(a[:, 0, 0], mean)) + np.arccos(cos(b[:, 0, 0], mean))) / 2
     assert m["angle"][0, 0] == pytest.approx(want, rel=1e-5)
     np.testing.assert_allclose(m["mean"][:, 0, 0], mean)
+
+
+def test_spread_in_row_blocks_matches_the_whole_tile() -> None:
+    """A tile taller than one block (and not a multiple of it) gives the maps of the formula on the whole tile."""
+    rng = np.random.default_rng(3)
+    cubes = rng.random((3, 6, 2 * SPREAD_ROWS + 5, 4)).astype(np.float32)
+    cubes[:, :, SPREAD_ROWS, 1] = 0.0  # a zero spectrum in the second block: angle 0 by definition
+    m = spread_maps(cubes)
+    c = cubes.astype(np.float64)
+    mean = c.mean(0)
+    np.testing.assert_array_equal(m["mean"], mean.astype(np.float32))
+    np.testing.assert_array_equal(m["std"], c.std(0).mean(0).astype(np.float32))
+    cos = (c * mean).sum(1) / np.linalg.norm(c, axis=1) / np.linalg.norm(mean, axis=0)
+    want = np.arccos(np.clip(cos, -1, 1)).mean(0)
+    want[SPREAD_ROWS, 1] = 0.0
+    np.testing.assert_allclose(m["angle"], want, atol=2e-4)
+    assert m["angle"][SPREAD_ROWS, 1] == 0.0 and m["angle"].max() > 0.1
 
 
 def test_identical_softmaxes_give_zero_sdm_map() -> None:
