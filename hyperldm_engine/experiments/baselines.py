@@ -23,8 +23,10 @@ from hyperldm_engine.spectral import fusion
 
 # ---- scene-level RGB normalisation -------------------------------------------------------------------
 
-def normalised_rgb(rgb: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """``normalise_rgb`` with the statistics of the whole scene, decimated as training does (<= 256 px side)."""
+def normalised_rgb(rgb: np.ndarray, valid: np.ndarray | None = None, reflectance: bool = False) -> np.ndarray:
+    """``normalise_rgb`` with the statistics of the whole scene, decimated as training does (<= 256 px side);
+    ``reflectance``: times the scene's white again, the RGB in reflectance clipped as the model's input is
+    (the features of the reflectance anchor, ``pipeline.synthesize.uses_reflectance_anchor``)."""
     from hyperldm_engine.io.raster import normalise_rgb
     from hyperldm_engine.train.data import SAMPLE_SIDE, sample_statistics
 
@@ -32,7 +34,9 @@ def normalised_rgb(rgb: np.ndarray, valid: np.ndarray | None = None) -> np.ndarr
     ok = np.ones((h, w), bool) if valid is None else valid
     step = max(1, int(np.ceil(max(h, w) / SAMPLE_SIDE)))
     sample = rgb[:, ::step, ::step].reshape(3, -1)
-    return normalise_rgb(rgb, sample_statistics(sample, ok[::step, ::step].reshape(-1)))
+    stats = sample_statistics(sample, ok[::step, ::step].reshape(-1))
+    out = normalise_rgb(rgb, stats)
+    return out * np.float32(stats.white) if reflectance else out
 
 
 @dataclass
@@ -44,9 +48,10 @@ class PairedScene:
     row_end: int
 
     @classmethod
-    def from_train_scene(cls, scene: Any) -> PairedScene:
-        """From a ``train.data.TrainScene``: normalised with the whole scene, training rows only."""
-        return cls(rgb=normalised_rgb(scene.rgb, scene.valid).astype(np.float32),
+    def from_train_scene(cls, scene: Any, reflectance: bool = False) -> PairedScene:
+        """From a ``train.data.TrainScene``: normalised with the whole scene (``reflectance``: and times its
+        white again), training rows only."""
+        return cls(rgb=normalised_rgb(scene.rgb, scene.valid, reflectance).astype(np.float32),
                    hsi=np.asarray(scene.hsi, np.float32), row_end=int(scene.heldout_row0 or scene.shape[0]))
 
 

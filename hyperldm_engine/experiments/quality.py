@@ -72,6 +72,8 @@ ROW_LABELS = {
     "residual_cnn_consistency": "(d) residual CNN, with RGB consistency",
     "ridge_poly2_spectral": "(c) ridge regression, degree-2 polynomial, spectral RGB correction",
     "residual_cnn_spectral": "(d) residual CNN, spectral RGB correction",
+    "ridge_poly2_reflectance": "(c) ridge regression, degree-2 polynomial on the RGB in reflectance",
+    "ridge_poly2_reflectance_spectral": "(c) ridge regression, degree-2 on reflectance, spectral RGB correction",
     "ablation_conditioned": "(e) VQGAN short run, with RGB condition",
     "ablation_unconditioned": "(e) VQGAN short run, without RGB condition",
 }
@@ -582,10 +584,17 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
                                             scene.gsd_m)
         rows["ridge_poly2_spectral"].add(project_cube(ridges["ridge_poly2"].predict(rgb), scene, prior), scene.hsi,
                                          scene.gsd_m)
+    # the same on the RGB in reflectance (scene normalisation undone): the brightness is information here
+    ridge_r = RidgeRegressor.fit_scenes([PairedScene.from_train_scene(s, reflectance=True) for s in train], 2,
+                                        settings.ridge_lam)
+    for scene in test:
+        cube = ridge_r.predict(normalised_rgb(scene.rgb, reflectance=True))
+        rows["ridge_poly2_reflectance"].add(cube, scene.hsi, scene.gsd_m)
+        rows["ridge_poly2_reflectance_spectral"].add(project_cube(cube, scene, prior), scene.hsi, scene.gsd_m)
     notes["ridge"] = {"features": {"ridge_linear": "1, r, g, b", "ridge_poly2": "1, r, g, b, r2, g2, b2, rg, rb, gb"},
                       "lambda_relative": settings.ridge_lam, "training_pixels": n_train_px,
                       "input": "scene-normalised RGB (normalise_rgb, one white level per scene), "
-                               "no camera augmentation"}
+                               "no camera augmentation; the reflectance rows: the same times the scene's white"}
     _log(f"ridge fitted on {n_train_px} pixels", progress)
 
     # (d) residual CNN
@@ -677,7 +686,8 @@ def targets(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for suffix, mean_key, ridge_key, cnn_key in (
             ("", "diffusion_mean_k", "ridge_poly2", "residual_cnn"),
             ("_vs_consistent_baselines", "diffusion_mean_k", "ridge_poly2_consistency", "residual_cnn_consistency"),
-            ("_spectral", "diffusion_mean_k", "ridge_poly2_spectral", "residual_cnn_spectral")):
+            ("_spectral", "diffusion_mean_k", "ridge_poly2_spectral", "residual_cnn_spectral"),
+            ("_reflectance", "diffusion_mean_k", "ridge_poly2_reflectance_spectral", "residual_cnn_spectral")):
         if any(k not in rows for k in (one_key, mean_key, ridge_key, cnn_key)):
             continue
         c, d = rows[ridge_key], rows[cnn_key]
@@ -752,7 +762,9 @@ def markdown(report: dict[str, Any]) -> str:
     for suffix, against, averaged in (
             ("", "ridge / CNN", f"mean of {s['samples']}"),
             ("_vs_consistent_baselines", "ridge / CNN with RGB consistency", f"mean of {s['samples']}"),
-            ("_spectral", "ridge / CNN given the spectral RGB correction", f"mean of {s['samples']}")):
+            ("_spectral", "ridge / CNN given the spectral RGB correction", f"mean of {s['samples']}"),
+            ("_reflectance", "the ridge on reflectance RGB given the spectral correction (CNN as above)",
+             f"mean of {s['samples']}")):
         if "diffusion_1_sample" + suffix not in t:
             continue
         one, mean = t["diffusion_1_sample" + suffix], t["diffusion_mean_k" + suffix]

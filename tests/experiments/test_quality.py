@@ -8,7 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from hyperldm_engine.experiments.baselines import PairedScene, ResidualCNN, RidgeRegressor, poly_features
+from hyperldm_engine.experiments.baselines import (
+    PairedScene,
+    ResidualCNN,
+    RidgeRegressor,
+    normalised_rgb,
+    poly_features,
+)
 from hyperldm_engine.experiments.quality import (
     END_MARKER,
     ROW_LABELS,
@@ -45,6 +51,21 @@ def test_ridge_recovers_a_quadratic_map_and_scene_fit_matches_pixel_fit() -> Non
     np.testing.assert_allclose(RidgeRegressor.fit(x, y, 2, 1e-3).weights,
                                RidgeRegressor.fit_scenes(scenes, 2, 1e-3).weights, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fit.predict(scenes[0].rgb), scenes[0].hsi, atol=1e-6)
+
+
+def test_reflectance_rgb_is_the_normalised_rgb_times_the_scene_white() -> None:
+    """The reflectance baseline's input: the scene's brightness kept (a darker copy of a scene differs), the
+    model's clip at 1.5 white kept."""
+    rng = np.random.default_rng(4)
+    rgb = rng.uniform(0.02, 0.4, (3, 40, 50)).astype(np.float32)
+    rgb[:, 0, 0] = 3.0  # far above the white: clipped
+    norm, refl = normalised_rgb(rgb), normalised_rgb(rgb, reflectance=True)
+    white = float(np.percentile(rgb[:, ::1, ::1].reshape(3, -1).max(0), 99))
+    np.testing.assert_allclose(refl, norm * white, rtol=1e-5)
+    np.testing.assert_allclose(refl[:, 1:, 1:], rgb[:, 1:, 1:], rtol=1e-5)  # below the clip: the RGB itself
+    assert refl[0, 0, 0] == pytest.approx(1.5 * white, rel=1e-5)
+    np.testing.assert_allclose(normalised_rgb(0.5 * rgb), norm, rtol=1e-5)  # normalised: brightness gone
+    np.testing.assert_allclose(normalised_rgb(0.5 * rgb, reflectance=True), 0.5 * refl, rtol=1e-5)
 
 
 def test_cnn_starts_as_the_linear_ridge() -> None:
