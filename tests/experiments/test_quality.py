@@ -17,6 +17,7 @@ from hyperldm_engine.experiments.baselines import (
 )
 from hyperldm_engine.experiments.quality import (
     END_MARKER,
+    EXTRA_ROWS,
     ROW_LABELS,
     START_MARKER,
     QualitySettings,
@@ -96,7 +97,7 @@ def test_quick_report_writes_every_row_with_finite_numbers(tiny_bundle: str, tmp
     report = run_quality_report(tiny_bundle, tmp_path / "q", settings, results_md=results,
                                 command="scripts/quality_report.py --quick", progress="none")
     data = json.loads((tmp_path / "q" / "quality.json").read_text())
-    assert set(data["rows"]) == set(ROW_LABELS) | {"decoder_rgb_only"}
+    assert set(data["rows"]) == set(ROW_LABELS) | set(EXTRA_ROWS) | {"decoder_rgb_only"}
     for key, row in data["rows"].items():
         for metric in ("mpsnr", "sam", "mrae", "rmse", "mssim"):
             assert row[metric] is not None and math.isfinite(row[metric]), (key, metric)
