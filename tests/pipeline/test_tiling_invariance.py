@@ -1,7 +1,8 @@
 """The same seed gives the same scene whatever the tiling or back end, up to a defined tolerance.
 
-- In-process vs dask (``--workers 2``) with the same tiling: bit-identical. Tiles are pure functions
-  of (RGB window, scene statistics, seed, latent origin) and are merged in row-major order.
+- In-process vs dask (``--workers 2``) with the same tiling: bit-identical at the same number of torch
+  threads per process, else equal up to float32 rounding. Tiles are pure functions of (RGB window, scene
+  statistics, seed, latent origin) and are merged in row-major order.
 - Different tilings: each tile is denoised on its own, and the U-Net's receptive field (compounded
   over the sampling steps) reaches across tile borders, so pixels near a border differ. The scene
   noise field makes x_T and every step's noise identical in all tilings, so the difference is
@@ -97,7 +98,21 @@ def test_tiles_without_overlap_show_a_seam(setup) -> None:
 
 @pytest.mark.slow
 def test_dask_workers_give_bit_identical_output(setup) -> None:
-    """Slow: starting a 2-process dask cluster that imports torch takes ~10 s on 2 shared cores."""
-    in_process = synth(setup, 48, 16)
+    """Slow: starting a 2-process dask cluster that imports torch takes ~10 s on 2 shared cores.
+
+    Bit-identical at the same number of torch threads per process (a dask worker runs one): the BLAS
+    kernels of the RGB correction split their sums by thread count, so 2 threads in-process differ from
+    1-thread workers by float32 rounding (~1e-7 relative on 20 % of values), which is all they may differ by.
+    """
+    import torch
+
     dask = synth(setup, 48, 16, workers=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        in_process = synth(setup, 48, 16)
+    finally:
+        torch.set_num_threads(threads)
     np.testing.assert_array_equal(in_process, dask)
+    if threads > 1:
+        np.testing.assert_allclose(synth(setup, 48, 16), dask, rtol=1e-5, atol=1e-6)
