@@ -26,7 +26,8 @@ from hyperldm_engine.spectral import fusion
 def normalised_rgb(rgb: np.ndarray, valid: np.ndarray | None = None, reflectance: bool = False) -> np.ndarray:
     """``normalise_rgb`` with the statistics of the whole scene, decimated as training does (<= 256 px side);
     ``reflectance``: times the scene's white again, the RGB in reflectance clipped as the model's input is
-    (the features of the reflectance anchor, ``pipeline.synthesize.uses_reflectance_anchor``)."""
+    (the quality report's reflectance ridge: the brightness that normalisation removes, kept;
+    docs/model-diagnosis.md, "The brightness that scene normalisation removes")."""
     from hyperldm_engine.io.raster import normalise_rgb
     from hyperldm_engine.train.data import SAMPLE_SIDE, sample_statistics
 

@@ -9,7 +9,8 @@ never seen in training, at several GSDs; metrics pooled over scenes, data range 
 (b) diffusion synthesis through the real scene pipeline (``pipeline.scene.synthesize_scene`` on the
     scene's ``rgb.tif``, default sampler settings): one sample, and the mean of K samples;
 (c) per-pixel ridge regression from the scene-normalised RGB (closed form; linear and degree-2
-    polynomial features) fitted on every training pixel of the bundle's training scenes;
+    polynomial features) fitted on every training pixel of the bundle's training scenes, and the
+    degree-2 ridge on the RGB in reflectance (normalisation undone: the brightness is information);
 (d) a residual CNN (``baselines.ResidualCNN``) trained with L1 on the same data for a time budget;
 (e) the paper's ablation: two VQGANs of the bundle's architecture trained for the same number of
     stage-1 iterations with and without the RGB condition;
