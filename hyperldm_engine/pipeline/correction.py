@@ -67,6 +67,14 @@ def target_tag(target: Any) -> str:
             f"matrix {target.as_list()}")
 
 
+def consistency_tags(plan: Any, correction: str, target: Any) -> dict[str, str]:
+    """The output tags that say how the cubes were made RGB-consistent: ``HYPERLDM_RGB_CORRECTION`` ("none"
+    without consistency) and, with it, ``HYPERLDM_RGB_TARGET`` (:func:`target_tag`)."""
+    if not plan.sensor.consistency:
+        return {"HYPERLDM_RGB_CORRECTION": "none"}
+    return {"HYPERLDM_RGB_CORRECTION": correction, "HYPERLDM_RGB_TARGET": target_tag(target)}
+
+
 def target_arguments(target: Any) -> dict[str, Any]:
     """``SynthesisTileFn``'s ``rgb_target`` and ``rgb_noise`` for a target from :func:`consistency_target`."""
     if target is None:

@@ -40,10 +40,10 @@ from hyperldm_engine.io.writer import HsiWriter, check_free_space
 from hyperldm_engine.metrics.diversity import SDAccumulator, neg_entropy, softmax_statistics, spread_maps
 from hyperldm_engine.pipeline import report as report_mod
 from hyperldm_engine.pipeline.correction import (
+    consistency_tags,
     consistency_target,
     resolve_rgb_correction,
     target_arguments,
-    target_tag,
 )
 from hyperldm_engine.pipeline.run import NODATA, SceneOptions, check_run_options, open_scene, prepare_outputs
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
@@ -289,8 +289,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
         picks = PixelPicks(n_s, origin=(0, 0) if window is None else (int(window.row_off), int(window.col_off)))
         scratch = tmp / SCRATCH
         scratch.mkdir()
-        tags = plan.tags(job.sampling, HYPERLDM_RGB_CORRECTION=correction if consistent else "none",
-                         **({"HYPERLDM_RGB_TARGET": target_tag(target)} if consistent else {}))
+        tags = plan.tags(job.sampling, **consistency_tags(plan, correction, target))
         common = dict(like_profile=plan.profile, nodata=NODATA, tags=tags)
         specs: dict[str, dict[str, Any]] = {
             "mean": dict(path=tmp / MEAN, count=n_bands, wavelengths_nm=wl, fwhm_nm=model["fwhm_nm"]),

@@ -26,10 +26,10 @@ from hyperldm_engine.io.writer import (
     parse_creation_options,
 )
 from hyperldm_engine.pipeline.correction import (
+    consistency_tags,
     consistency_target,
     resolve_rgb_correction,
     target_arguments,
-    target_tag,
 )
 from hyperldm_engine.pipeline.outputs import enter_envi_header, enter_library, output_bands, planned_outputs
 from hyperldm_engine.pipeline.run import (
@@ -172,8 +172,7 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
         tile_fn = out_bands.wrap(tile_fn)  # --output-sensor: each tile resampled to the sensor's bands
         n_bands = out_bands.count
         tags = plan.tags(job.sampling, HYPERLDM_OUTPUT_SENSOR=out_bands.sensor,
-                         HYPERLDM_RGB_CORRECTION=correction if plan.sensor.consistency else "none",
-                         **({"HYPERLDM_RGB_TARGET": target_tag(target)} if plan.sensor.consistency else {}),
+                         **consistency_tags(plan, correction, target),
                          **_mean_tags(job.sampling, model, progress_mode))
         writer_args = dict(like_profile=plan.profile, nodata=NODATA if job.dtype == "float32" else 0,
                            dtype=job.dtype, creation_options=list(job.creation_options), cog=job.cog,
