@@ -12,14 +12,33 @@ from hyperldm_engine.progress import report_info, report_warning
 from hyperldm_engine.spectral.consistency import choose_rgb_correction
 
 
+def planned_rgb_correction(job: Any, tags: dict[str, str], model: dict[str, Any]) -> tuple[str, bool]:
+    """``job.rgb_correction`` resolved for an input with these raster ``tags`` (``auto``: by its radiometry,
+    from ``job.harmonise`` or the ``radiometry`` tag), and whether the input is top-of-atmosphere."""
+    toa = "toa" in (job.harmonise, str(tags.get("radiometry", "")).lower())
+    anchored = model.get("correction_anchor") is not None
+    anchored_toa = model.get("correction_anchor_toa") is not None
+    return choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface", anchored, anchored_toa), toa
+
+
+def haze_left_to_anchor(job: Any, tags: dict[str, str], model: dict[str, Any]) -> bool:
+    """Whether a top-of-atmosphere input's cubes are centred on the bundle's TOA anchor (``anchored`` with a
+    TOA anchor): then the model input keeps its haze (``simulate.harmonise.choose_harmonisation``'s
+    ``keep_haze``), as the anchor and its fusion gain were measured on hazy RGB. False for jobs without an
+    RGB correction."""
+    if not hasattr(job, "rgb_correction"):
+        return False
+    correction, toa = planned_rgb_correction(job, tags, model)
+    return toa and correction == "anchored" and model.get("correction_anchor_toa") is not None
+
+
 def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_mode: str) -> tuple[str, bool]:
     """``job.rgb_correction`` resolved for this input (``auto``: by its radiometry), said on the info
     line, with a warning when a correction whose prior has not seen top-of-atmosphere scenes meets TOA
     input; and whether the input is TOA."""
-    toa = "toa" in (job.harmonise, str(plan.reader.ds.tags().get("radiometry", "")).lower())
+    correction, toa = planned_rgb_correction(job, plan.reader.ds.tags(), model)
     anchored = model.get("correction_anchor") is not None
     anchored_toa = model.get("correction_anchor_toa") is not None
-    correction = choose_rgb_correction(job.rgb_correction, "toa" if toa else "surface", anchored, anchored_toa)
     if correction == "anchored" and not anchored:
         raise InputError(f"{job.model or 'the default model'}: --rgb-correction anchored needs a bundle with a "
                          "measured regression anchor (scripts/measure_error_covariance.py); use ensemble")
@@ -37,9 +56,10 @@ def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_
     report_info(f"RGB correction {correction}{said}: {how}", progress_mode)
     if toa and correction != "minimum" and not (correction == "anchored" and anchored_toa):
         report_warning(f"{job.input}: --rgb-correction {correction} assumes surface reflectance; on this "
-                       "top-of-atmosphere input it lowered the real Landsat 8 check (one sample's NDVI r 0.73 with "
-                       "minimum, 0.71 spectral or ensemble, 0.62 anchored with a surface-only anchor; "
-                       "docs/model-diagnosis.md): prefer --rgb-correction minimum",
+                       "top-of-atmosphere input prefer --rgb-correction auto with a bundle that has a TOA anchor "
+                       "(the default model: one sample's NDVI r 0.85 on the real Landsat 8 check, against 0.73 for "
+                       "minimum, spectral or ensemble; a surface-only anchor gave 0.62 with an earlier model; "
+                       "docs/model-diagnosis.md), else minimum",
                        progress_mode)
     return correction, toa
 

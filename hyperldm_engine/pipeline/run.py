@@ -36,6 +36,7 @@ from hyperldm_engine.io.atomic import clean_stale_temporaries
 from hyperldm_engine.io.gdal_env import gdal_cache_bytes
 from hyperldm_engine.io.output_paths import Planned, check_outputs
 from hyperldm_engine.io.raster import RgbReader, SceneStatistics, open_rgb, scene_statistics
+from hyperldm_engine.pipeline.correction import haze_left_to_anchor
 from hyperldm_engine.pipeline.synthesize import SamplingOptions
 from hyperldm_engine.progress import Progress, report_info, report_warning
 from hyperldm_engine.simulate.harmonise import choose_harmonisation
@@ -298,8 +299,10 @@ def open_scene(job: SceneOptions, model: dict[str, Any], progress_mode: str = "b
             check_size(reader.width * reader.height if window is None else int(window.width * window.height))
         sensor = choose_input_sensor(job.input, job.input_sensor, rgb_consistency, model["wavelengths_nm"],
                                      model["fwhm_nm"])
-        harmonise = choose_harmonisation(job.harmonise, sensor.name, sensor.source, reader.ds.tags(),
-                                         model.get("training_camera"), model["wavelengths_nm"], model["fwhm_nm"])
+        tags = reader.ds.tags()
+        harmonise = choose_harmonisation(job.harmonise, sensor.name, sensor.source, tags, model.get("training_camera"),
+                                         model["wavelengths_nm"], model["fwhm_nm"],
+                                         keep_haze=sensor.consistency and haze_left_to_anchor(job, tags, model))
         statistics = scene_statistics(reader, harmonisation=harmonise and harmonise.as_list())
         for note in statistics.warnings:
             report_warning(note, progress_mode)

@@ -29,9 +29,9 @@ NIKON = "Nikon 5100 (NPL)"
 
 
 def _choose(mode: str = "auto", sensor: str = "landsat8-oli", source: str = "metadata", tags: dict | None = None,
-            camera: str | None = NIKON):
+            camera: str | None = NIKON, keep_haze: bool = False):
     s = default_sensor()
-    return choose_harmonisation(mode, sensor, source, tags or {}, camera, s.centers_nm, s.fwhm_nm)
+    return choose_harmonisation(mode, sensor, source, tags or {}, camera, s.centers_nm, s.fwhm_nm, keep_haze)
 
 
 def test_fit_affine_recovers_a_known_map() -> None:
@@ -68,10 +68,27 @@ def test_landsat_surface_colours_become_the_training_cameras() -> None:
 
 def test_toa_map_removes_path_radiance() -> None:
     h = _choose(tags={"radiometry": "toa"})
-    assert h is not None and h.radiometry == "toa"
+    assert h is not None and h.radiometry == "toa" and not h.bandpass_only
     offsets = np.asarray(h.matrix)[:, 3]
     assert (offsets < 0).all()  # path radiance brightens every channel of a TOA image
     assert _choose("surface", tags={"radiometry": "toa"}).radiometry == "surface"  # said outright wins
+
+
+def test_toa_input_whose_haze_the_anchor_takes_gets_the_bandpass_map_alone() -> None:
+    """keep_haze (the cubes centred on an anchor measured on hazy TOA RGB): no average atmosphere is
+    subtracted, which would clip the darks of a scene with less haze than the average to zero
+    (docs/model-diagnosis.md, "Top-of-atmosphere input: the haze left to the anchored correction")."""
+    surface = _choose("surface")
+    toa = _choose(tags={"radiometry": "toa"}, keep_haze=True)
+    assert toa is not None and toa.radiometry == "toa" and toa.bandpass_only and not surface.bandpass_only
+    assert toa.as_list() == surface.as_list()
+    assert "bandpass only: the haze kept for the TOA anchor" in toa.describe()
+    dark_toa = np.array([[0.03], [0.045], [0.06]], np.float32)  # forest in the real Landsat 8 crop (B4, B3, B2)
+    assert (harmonised(dark_toa, toa.as_list()) > 0.005).all()
+    assert harmonised(dark_toa, _choose(tags={"radiometry": "toa"}).as_list())[2, 0] == 0.0  # the average: clipped
+    assert _choose(keep_haze=True).bandpass_only is False  # surface input: the same map, nothing kept or removed
+    assert _choose("toa", sensor="nikon-5100", keep_haze=True) is None  # the training camera: nothing to map
+    assert _choose("toa", sensor="nikon-5100") is not None  # ... unless its haze is to be removed
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -128,6 +145,27 @@ def test_cli_harmonises_a_landsat_toa_input(tmp_path) -> None:
             recorded = json.loads(ds.tags()["HYPERLDM_HARMONISATION"])
         assert (recorded is None) == (mode == "off") and (mode == "off" or np.asarray(recorded).shape == (3, 4))
     assert not np.allclose(outs["auto"], outs["off"])
+
+
+def test_cli_keeps_the_haze_of_toa_input_only_for_the_toa_anchor(tmp_path) -> None:
+    """The default model has a TOA anchor: auto (anchored) maps a Landsat 8 TOA input by its bands alone and
+    says so; --rgb-correction minimum removes the average path radiance as before."""
+    scene = tmp_path / "l8"
+    write_scene(simulate_scene(32, 32, seed=3, gsd_m=30.0, input_sensor="landsat8-oli", radiometry="toa"), scene)
+    recorded = {}
+    for correction in ("auto", "minimum"):
+        out = tmp_path / f"{correction}.tif"
+        r = CliRunner().invoke(synthesize, [str(scene / "rgb.tif"), str(out), "--steps", "1", "--rgb-correction",
+                                            correction, "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        said = next(json.loads(line)["message"] for line in r.output.splitlines() if line.startswith("{")
+                    and json.loads(line).get("event") == "info" and "model input" in json.loads(line)["message"])
+        assert "landsat8-oli (toa) mapped onto Nikon 5100 (NPL)" in said, said
+        assert ("bandpass only: the haze kept for the TOA anchor" in said) == (correction == "auto"), said
+        with rasterio.open(out) as ds:
+            recorded[correction] = np.asarray(json.loads(ds.tags()["HYPERLDM_HARMONISATION"]))
+            assert ds.tags()["HYPERLDM_RGB_CORRECTION"] == ("anchored" if correction == "auto" else "minimum")
+    assert np.abs(recorded["auto"][:, 3]).max() < 0.01 < np.abs(recorded["minimum"][:, 3]).max()
 
 
 def test_the_fit_is_cached_on_disk_and_a_bad_cache_file_is_fitted_again(tmp_path, monkeypatch) -> None:
