@@ -104,8 +104,9 @@ _scene_option_group = option_group(
     click.option("--bands", default=None, help="Input bands to use as R,G,B, e.g. 3,2,1 (1-based)."),
     click.option("--harmonise", type=click.Choice(HARMONISE_MODES), default="auto", show_default=True,
                  help="Map a known input sensor's colours onto the camera the model was trained on before "
-                      "synthesis (its bands only; on toa the haze is left to the model, which was trained with "
-                      "it); surface/toa say the input's radiometry (auto: its 'radiometry' tag, else "
+                      "synthesis; on toa also an average path radiance is removed, except with the bundle's TOA "
+                      "anchor (--rgb-correction auto, the default model), measured on hazy colours; surface/toa "
+                      "say the input's radiometry (auto: its 'radiometry' tag, else "
                       "surface). RGB consistency uses the input sensor: onto the input as read on surface "
                       "reflectance, onto its estimated surface RGB on toa."),
 )

@@ -10,7 +10,7 @@ How: a per-pixel affine map ``rgb' = M [r, g, b, 1]`` fitted by least squares on
 same surfaces seen through the input sensor (with the input's radiometry, atmosphere included) and
 through the training camera on surface reflectance. It is the linear spectral bandpass adjustment that
 harmonised Landsat / Sentinel-2 products use, with an empirical-line offset for the path radiance on
-top-of-atmosphere input, except where the haze is left to the model (``keep_haze``): a TOA input whose
+top-of-atmosphere input, except where the haze is kept (``keep_haze``): a TOA input whose
 cubes are centred on a regression anchor measured on TOA scenes (``--rgb-correction anchored`` with a
 bundle's TOA anchor, the default) gets the bandpass map alone, because the anchor and its fusion gain
 were measured on hazy RGB; one average atmosphere subtracted from every scene also over-corrects a scene
@@ -50,7 +50,7 @@ class Harmonisation:
     radiometry: str
     camera: str
     fit_rmse: tuple[float, ...]
-    #: the surface bandpass map given to top-of-atmosphere input whose haze is left to the model (``keep_haze``)
+    #: the surface bandpass map given to top-of-atmosphere input whose haze is kept for the TOA anchor (``keep_haze``)
     bandpass_only: bool = False
 
     def as_list(self) -> list[list[float]]:
