@@ -218,6 +218,8 @@ class ScenePlan:
     area: Area | None
     execution: Execution
     progress_mode: str = "bar"
+    #: what the model was given, in words (``simulate.harmonise.Harmonisation.describe``, or "as read")
+    model_input: str = "as read"
 
     @property
     def out_window(self) -> Window | None:
@@ -251,7 +253,8 @@ class ScenePlan:
                 "HYPERLDM_MODE": sampling.mode, "HYPERLDM_INPUT_SENSOR": self.sensor.name,
                 "HYPERLDM_INPUT_SENSOR_FROM": self.sensor.source,
                 "HYPERLDM_RGB_CONSISTENCY": "on" if self.sensor.consistency else "off",
-                "HYPERLDM_HARMONISATION": json.dumps(self.statistics.harmonisation), **extra}
+                "HYPERLDM_HARMONISATION": json.dumps(self.statistics.harmonisation),
+                "HYPERLDM_MODEL_INPUT": self.model_input, **extra}
 
     def run(self, tile_fn: Any, outputs: OutputSet, label: str, carry_dir: str | Path,
             reduce: Callable[[TileOutput], None] | None = None) -> RunStats:
@@ -312,5 +315,6 @@ def open_scene(job: SceneOptions, model: dict[str, Any], progress_mode: str = "b
         model_input = harmonise.describe() if harmonise else "as read"
         report_info(f"{job.input}: input sensor {sensor.name} (from {sensor.source}); RGB consistency "
                     f"{'on' if sensor.consistency else 'off'}; model input {model_input}", progress_mode)
-        yield ScenePlan(job, model, reader, grid, statistics, sensor, area, execution_of(job), progress_mode)
+        yield ScenePlan(job, model, reader, grid, statistics, sensor, area, execution_of(job), progress_mode,
+                        model_input)
 

@@ -165,6 +165,7 @@ def test_cli_keeps_the_haze_of_toa_input_only_for_the_toa_anchor(tmp_path) -> No
         with rasterio.open(out) as ds:
             recorded[correction] = np.asarray(json.loads(ds.tags()["HYPERLDM_HARMONISATION"]))
             assert ds.tags()["HYPERLDM_RGB_CORRECTION"] == ("anchored" if correction == "auto" else "minimum")
+            assert ds.tags()["HYPERLDM_MODEL_INPUT"] in said  # the provenance says what the model saw
     assert np.abs(recorded["auto"][:, 3]).max() < 0.01 < np.abs(recorded["minimum"][:, 3]).max()
 
 
