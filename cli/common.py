@@ -73,7 +73,8 @@ consistency_options = option_group(
                       "spectral, each cube spread over every band, near infrared included, by the model's error "
                       "covariance (most accurate, least diverse); ensemble, the samples' mean by that covariance "
                       "and their spread by the smallest change (diversity kept; with 1 sample = spectral); "
-                      "anchored, ensemble about the samples' mean fused with the bundle's regression from the RGB "
+                      "anchored, ensemble about the samples' mean fused with the bundle's deterministic map of "
+                      "the RGB (a small CNN in the default model, a ridge in others) "
                       "(most accurate with diversity kept); auto: anchored (ensemble for bundles without an "
                       "anchor); on top-of-atmosphere input anchored only if the anchor was measured on TOA scenes "
                       "too (the default model's was), else minimum (docs/model-diagnosis.md)."),

@@ -1,13 +1,14 @@
-"""Measure a bundle's spectral error covariance and regression anchor; store them in it (``train.covariance``).
+"""Measure a bundle's spectral error covariance and correction anchor; store them in it (``train.covariance``).
 
 The covariance is the prior of ``--rgb-correction spectral`` and ``ensemble``, the anchor with its fusion
-gain that of ``anchored``; with labelled scenes, also the abundances' class-group prior
-(``train.group_prior``). They are measured on the bundle's recorded training scenes (simulated
-again, train split of the spectra, training rows only), optionally with N scenes of the simulator's
-mixed real-world plan, and the bundle's record says how.
+gain that of ``anchored`` (a residual CNN by default, ``--anchor-kind ridge`` for the degree-2 ridge; the
+anchor for top-of-atmosphere input stays a ridge, measured on hazy real-world colours); with labelled
+scenes, also the abundances' class-group prior (``train.group_prior``). They are measured on the
+bundle's recorded training scenes (simulated again, train split of the spectra, training rows only),
+optionally with N scenes of the simulator's mixed real-world plan, and the bundle's record says how.
 
     .venv/bin/python scripts/measure_error_covariance.py OUT_BUNDLE [--init BUNDLE] [--batches 16]
-        [--real-world-scenes 0]
+        [--real-world-scenes 0] [--anchor-kind cnn] [--anchor-iterations 4000]
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import sys
 from default_model_scenes import add_scene_arguments, bundle_and_scenes, with_real_world
 
 from hyperldm_engine.models.bundle import save_bundle
-from hyperldm_engine.train.covariance import CovarianceSettings, attach_anchor_fusion, attach_error_covariance
+from hyperldm_engine.train.covariance import (
+    CnnAnchorSettings,
+    CovarianceSettings,
+    attach_anchor_fusion,
+    attach_error_covariance,
+)
 from hyperldm_engine.train.group_prior import attach_group_prior
 
 
@@ -34,12 +40,20 @@ def main() -> None:
                     help="the anchor for top-of-atmosphere input is measured on the scenes plus N of the mixed "
                          "real-world plan (surface and TOA; the default model's decoder was aligned on these 8); "
                          "0: none")
+    ap.add_argument("--anchor-kind", choices=("cnn", "ridge"), default="cnn",
+                    help="the anchor for surface input: a residual CNN (width 24, 3 blocks) or the degree-2 ridge")
+    ap.add_argument("--anchor-iterations", type=int, default=CnnAnchorSettings.iterations,
+                    help="training iterations of the CNN anchor")
+    ap.add_argument("--anchor-width", type=int, default=CnnAnchorSettings.width)
+    ap.add_argument("--anchor-blocks", type=int, default=CnnAnchorSettings.blocks)
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args()
     settings = CovarianceSettings(batches=args.batches, batch_size=args.batch_size, samples=args.samples)
     bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
-    anchor = attach_anchor_fusion(bundle, scenes, settings)
+    cnn = (CnnAnchorSettings(width=args.anchor_width, blocks=args.anchor_blocks, iterations=args.anchor_iterations)
+           if args.anchor_kind == "cnn" else None)
+    anchor = attach_anchor_fusion(bundle, scenes, settings, cnn=cnn)
     toa = bundle.correction_anchor_toa = bundle.abundance_prior = None  # nothing stale from --init is kept
     if args.toa_real_world_scenes:
         toa_scenes, described = with_real_world(scenes, args.toa_real_world_scenes, args.real_world_size,

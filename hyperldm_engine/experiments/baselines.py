@@ -1,4 +1,5 @@
-"""Deterministic RGB-to-HSI baselines for the quality report: closed-form ridge and a residual CNN.
+"""Deterministic RGB-to-HSI baselines for the quality report: closed-form ridge and a residual CNN
+(``models.residual_cnn``) and its training.
 
 Both map the scene-normalised RGB (``io.raster.normalise_rgb``: one white level per scene, the
 model's own input) to reflectance cubes ``(bands, rows, cols)``, pixel by pixel (ridge) or through a
@@ -16,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
+from hyperldm_engine.models.residual_cnn import ResidualCNN
 from hyperldm_engine.spectral import fusion
 
 # ---- scene-level RGB normalisation -------------------------------------------------------------------
@@ -107,56 +108,6 @@ class RidgeRegressor:
 
 
 # ---- (d) residual CNN ---------------------------------------------------------------------------------
-
-class _ResBlock(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
-
-
-class ResidualCNN(nn.Module):
-    """HSCNN+-like (HSCNN-R) RGB -> HSI: a 1x1 linear spectral upsampling plus a residual 3x3 conv stack.
-
-    ``out = linear(rgb) + tail(blocks(head(rgb)))``: ``linear`` is a 1x1 convolution (3 -> bands),
-    which may start from the linear ridge solution, the residual branch learns spatial context.
-    """
-
-    def __init__(self, n_bands: int = 48, width: int = 48, blocks: int = 6) -> None:
-        super().__init__()
-        self.linear = nn.Conv2d(3, n_bands, 1)
-        self.head = nn.Conv2d(3, width, 3, padding=1)
-        self.blocks = nn.Sequential(*[_ResBlock(width) for _ in range(blocks)])
-        self.tail = nn.Conv2d(width, n_bands, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
-
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        return self.linear(rgb) + self.tail(self.blocks(F.relu(self.head(rgb))))
-
-    def init_linear(self, ridge: RidgeRegressor) -> None:
-        """Start the 1x1 branch at a degree-1 ridge solution (weights (4, bands): intercept, r, g, b)."""
-        if ridge.degree != 1:
-            raise ValueError("the CNN's linear branch takes a degree-1 ridge solution")
-        w = torch.as_tensor(ridge.weights, dtype=torch.float32)
-        with torch.no_grad():
-            self.linear.bias.copy_(w[0])
-            self.linear.weight.copy_(w[1:].t()[:, :, None, None])
-
-    @property
-    def n_parameters(self) -> int:
-        return int(sum(p.numel() for p in self.parameters()))
-
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
-        """Normalised RGB ``(3, h, w)`` -> cube ``(bands, h, w)`` float32 (whole scene at once)."""
-        self.eval()
-        with torch.inference_mode():
-            out = self(torch.from_numpy(np.ascontiguousarray(rgb, np.float32))[None])
-        return out[0].numpy().astype(np.float32)
-
 
 @dataclass
 class CnnTraining:

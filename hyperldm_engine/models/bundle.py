@@ -31,19 +31,24 @@ from hyperldm_engine.errors import BundleError, HyperLDMError
 from hyperldm_engine.models.anchor import AnchorConfig, LatentAnchor
 from hyperldm_engine.models.classifier import SpectralClassifier
 from hyperldm_engine.models.config import ModelConfig
+from hyperldm_engine.models.correction_anchor import (
+    anchor_from_tensors,
+    anchor_record,
+    anchor_tensors,
+    expected_shapes,
+    record_problem,
+)
 from hyperldm_engine.models.unet import LatentDenoiser
 from hyperldm_engine.models.vqgan import ConditionalVQGAN
 from hyperldm_engine.spectral.consistency import check_covariance
-from hyperldm_engine.spectral.fusion import RegressionAnchor, n_features
+from hyperldm_engine.spectral.fusion import NetworkAnchor, RegressionAnchor, n_features
 from hyperldm_engine.spectral.groups import GROUPS, GroupPrior
 from hyperldm_engine.timings import timed
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
-#: the regression anchor's tensors, ``consistency.anchor.<name>`` (``spectral.fusion.RegressionAnchor``)
-ANCHOR_TENSORS = ("weights", "gain", "covariance")
-#: the regression anchors a bundle may carry: the one for surface-reflectance input (``consistency.anchor``)
+#: the correction anchors a bundle may carry: the one for surface-reflectance input (``consistency.anchor``)
 #: and one measured with top-of-atmosphere scenes for TOA input (``consistency.anchor_toa``); attribute names
 ANCHORS = {"anchor": "correction_anchor", "anchor_toa": "correction_anchor_toa"}
 #: file types that may hold pickles (torch.save, joblib, numpy object arrays): a bundle with one is refused.
@@ -100,8 +105,9 @@ class Bundle:
     consistency_info: dict[str, Any] | None = None
     #: optional regression anchor and its measured fusion with the samples (``--rgb-correction anchored``,
     #: ``spectral.fusion``); stored with the covariance, described by ``consistency_info["anchor"]``
-    correction_anchor: RegressionAnchor | None = None
-    correction_anchor_toa: RegressionAnchor | None = None  # the same, measured with TOA scenes, for TOA input
+    correction_anchor: RegressionAnchor | NetworkAnchor | None = None
+    #: the same, measured with TOA scenes, for TOA input
+    correction_anchor_toa: RegressionAnchor | NetworkAnchor | None = None
     #: optional class-group prior of the abundances (``spectral.groups.GroupPrior``) and how it was
     #: measured (``train.group_prior``); config.json ``abundance_prior``, tensor ``abundance_prior.weights``
     abundance_prior: GroupPrior | None = None
@@ -149,7 +155,7 @@ class Bundle:
         for key, attribute in ANCHORS.items():
             anchor = getattr(self, attribute)
             if anchor is not None:
-                record[key] = {**dict((self.consistency_info or {}).get(key) or {}), "degree": int(anchor.degree)}
+                record[key] = {**dict((self.consistency_info or {}).get(key) or {}), **anchor_record(anchor)}
         return record
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -165,9 +171,8 @@ class Bundle:
             out["consistency.covariance"] = torch.as_tensor(covariance, dtype=torch.float32)
             for key, attribute in ANCHORS.items():
                 anchor = getattr(self, attribute)
-                for name in ANCHOR_TENSORS if anchor is not None else ():
-                    out[f"consistency.{key}.{name}"] = torch.as_tensor(np.asarray(getattr(anchor, name)),
-                                                                      dtype=torch.float32)
+                if anchor is not None:
+                    out.update({f"consistency.{key}.{name}": t for name, t in anchor_tensors(anchor).items()})
         modules = {"vqgan": self.vqgan, "denoiser": self.denoiser, "classifier": self.classifier,
                    "anchor": self.anchor}
         for prefix, module in modules.items():
@@ -356,9 +361,8 @@ def _validate_config(cfg: Any, where: str) -> ModelConfig:
         _need(isinstance(cfg["consistency"], dict), where, "consistency is not a JSON object")
         for key in ANCHORS:
             if key in cfg["consistency"]:
-                record = cfg["consistency"][key]
-                _need(isinstance(record, dict) and record.get("degree") in (1, 2), where,
-                      f"consistency.{key} is not a JSON object with degree 1 or 2")
+                problem = record_problem(cfg["consistency"][key])
+                _need(problem is None, where, f"consistency.{key} {problem}")
     if "abundance_prior" in cfg:
         record = cfg["abundance_prior"]
         _need(isinstance(record, dict) and record.get("degree") in (1, 2)
@@ -460,8 +464,8 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
         nb = model.n_bands
         for key in ANCHORS:
             if key in cfg["consistency"]:
-                expected.update({f"consistency.{key}.weights": (n_features(cfg["consistency"][key]["degree"]), nb),
-                                 f"consistency.{key}.gain": (nb, nb), f"consistency.{key}.covariance": (nb, nb)})
+                expected.update({f"consistency.{key}.{name}": shape
+                                 for name, shape in expected_shapes(cfg["consistency"][key], nb).items()})
     if "abundance_prior" in cfg:
         expected["abundance_prior.weights"] = (n_features(cfg["abundance_prior"]["degree"]), len(GROUPS))
     anchor = None
@@ -495,12 +499,13 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
             check_covariance(covariance.double(), model.n_bands)
         except ValueError as exc:
             raise BundleError(f"model bundle {where}: consistency.covariance: {exc}") from exc
-    anchors: dict[str, RegressionAnchor] = {}
+    anchors: dict[str, RegressionAnchor | NetworkAnchor] = {}
     for key, attribute in ANCHORS.items():
-        if f"consistency.{key}.weights" in expected:
-            anchors[attribute] = RegressionAnchor(
-                degree=int(cfg["consistency"][key]["degree"]),
-                **{n: tensors[f"consistency.{key}.{n}"].double().numpy().copy() for n in ANCHOR_TENSORS})
+        if f"consistency.{key}.gain" in expected:
+            prefix = f"consistency.{key}."
+            anchors[attribute] = anchor_from_tensors(
+                cfg["consistency"][key], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                model.n_bands, device)
             try:
                 check_covariance(anchors[attribute].covariance, model.n_bands)
             except ValueError as exc:

@@ -48,7 +48,7 @@ def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_
            "spectral": f"each cube weighted by {model['correction_prior']}",
            "ensemble": f"the samples' mean weighted by {model['correction_prior']}, their spread by the "
                        "smallest change",
-           "anchored": "the samples' mean fused with the bundle's regression anchor "
+           "anchored": "the samples' mean fused with the bundle's anchor "
                        f"({model['correction_anchor_toa' if toa and anchored_toa else 'correction_anchor']}), "
                        "their spread by the smallest change"}[correction]
     radiometry = "top-of-atmosphere" if toa else "surface reflectance"

@@ -387,8 +387,9 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
 
 
 def correction_anchor(bundle: Any, toa: bool = False) -> Any:
-    """The regression anchor of ``--rgb-correction anchored`` for surface (or, ``toa``, top-of-atmosphere)
-    input: on TOA input the bundle's TOA anchor where it has one, else its only anchor; None without any."""
+    """The anchor (a ridge or a residual CNN, ``spectral.fusion``) of ``--rgb-correction anchored`` for
+    surface (or, ``toa``, top-of-atmosphere) input: on TOA input the bundle's TOA anchor where it has one,
+    else its only anchor; None without any."""
     if toa and bundle.correction_anchor_toa is not None:
         return bundle.correction_anchor_toa
     return bundle.correction_anchor
@@ -472,8 +473,7 @@ def anchor_description(bundle: Any, key: str = "anchor") -> str | None:
     anchor = bundle.correction_anchor_toa if key == "anchor_toa" else bundle.correction_anchor
     if anchor is None:
         return None
-    return (bundle.consistency_info or {}).get(key, {}).get("source",
-                                                           f"degree-{anchor.degree} ridge, source not recorded")
+    return (bundle.consistency_info or {}).get(key, {}).get("source", f"{anchor.describe()}, source not recorded")
 
 
 def toa_anchor_description(bundle: Any) -> str | None:

@@ -6,7 +6,9 @@ best cube a fixed map can give; their errors are far from fully correlated, so a
 combination beats both. This is the "deterministic anchor with the diffusion modelling the residual
 around it" of residual-shift super-resolution, done on the output: the anchor
 ``a = features(rgb) @ W`` (a degree-2 polynomial ridge on the normalised RGB the model sees) sets
-the centre, the samples keep their spread around it.
+the centre, the samples keep their spread around it. A bundle may carry instead a small residual CNN as the anchor
+(:class:`NetworkAnchor`, ``models.residual_cnn``): the same fusion, around a map that also sees each
+pixel's neighbours.
 
 With ``m`` the mean of the K samples, ``d = a - m`` is observable and ``e = truth - m`` is not; the
 linear estimate of ``e`` from ``d`` is ``G d`` with the gain ``G = E[e d^T] E[d d^T]^-1`` (a
@@ -63,6 +65,22 @@ def fusion_gain(ee: np.ndarray, ed: np.ndarray, dd: np.ndarray, shrinkage: float
     return gain, 0.5 * (residual + residual.T)
 
 
+def fused_centre(gain: np.ndarray, mean: torch.Tensor, anchor_cube: torch.Tensor) -> torch.Tensor:
+    """The fused centre ``mean + G (anchor - mean)`` of cubes ``(..., n_bands, H, W)``; ``anchor_cube`` is
+    used as scratch space (overwritten), so that a tile holds two cubes' worth of temporaries, not four."""
+    out = _per_pixel(np.asarray(gain), anchor_cube.sub_(mean))
+    return out.add_(mean)
+
+
+def _check_arrays(arrays: dict[str, tuple[np.ndarray, tuple[int, ...]]]) -> None:
+    for name, (value, shape) in arrays.items():
+        a = np.asarray(value)
+        if a.shape != shape:
+            raise ValueError(f"anchor {name} has shape {a.shape}, expected {shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"anchor {name} contains NaN or infinite values")
+
+
 @dataclass(frozen=True)
 class RegressionAnchor:
     """``weights`` (n_features, n_bands) of the degree-``degree`` anchor; ``gain`` (n_bands, n_bands) and
@@ -72,32 +90,68 @@ class RegressionAnchor:
     degree: int
     gain: np.ndarray
     covariance: np.ndarray
+    kind = "ridge"
 
     def check(self, n_bands: int) -> None:
         """ValueError unless the shapes fit ``n_bands`` and every value is finite."""
-        want = {"weights": (n_features(self.degree), n_bands), "gain": (n_bands, n_bands),
-                "covariance": (n_bands, n_bands)}
-        for name, shape in want.items():
-            a = np.asarray(getattr(self, name))
-            if a.shape != shape:
-                raise ValueError(f"anchor {name} has shape {a.shape}, expected {shape}")
-            if not np.all(np.isfinite(a)):
-                raise ValueError(f"anchor {name} contains NaN or infinite values")
+        _check_arrays({"weights": (self.weights, (n_features(self.degree), n_bands)),
+                       "gain": (self.gain, (n_bands, n_bands)), "covariance": (self.covariance, (n_bands, n_bands))})
+
+    def describe(self) -> str:
+        return f"degree-{self.degree} ridge"
 
     def predict(self, rgb: torch.Tensor) -> torch.Tensor:
         """Normalised RGB ``(..., 3, H, W)`` -> anchor cube ``(..., n_bands, H, W)``."""
         return predict_cube(self.weights, rgb, self.degree)
 
     def centre(self, mean: torch.Tensor, anchor_cube: torch.Tensor) -> torch.Tensor:
-        """The fused centre ``mean + G (anchor - mean)`` of cubes ``(..., n_bands, H, W)``; ``anchor_cube`` is
-        used as scratch space (overwritten), so that a tile holds two cubes' worth of temporaries, not four."""
-        out = _per_pixel(np.asarray(self.gain), anchor_cube.sub_(mean))
-        return out.add_(mean)
+        """:func:`fused_centre` with this anchor's gain."""
+        return fused_centre(self.gain, mean, anchor_cube)
+
+
+@dataclass(frozen=True)
+class NetworkAnchor:
+    """A residual CNN from the normalised RGB to the cube (``models.residual_cnn.ResidualCNN``) as the anchor,
+    with the fusion's ``gain`` and ``covariance`` (n_bands, n_bands) as in :class:`RegressionAnchor`."""
+
+    net: torch.nn.Module
+    gain: np.ndarray
+    covariance: np.ndarray
+    kind = "cnn"
+
+    def check(self, n_bands: int) -> None:
+        """ValueError unless the shapes fit ``n_bands`` and every value, the network's too, is finite."""
+        _check_arrays({"gain": (self.gain, (n_bands, n_bands)), "covariance": (self.covariance, (n_bands, n_bands))})
+        for name, value in self.net.state_dict().items():
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"anchor network tensor {name} contains NaN or infinite values")
+
+    def describe(self) -> str:
+        return f"residual CNN (width {self.net.width}, {self.net.n_blocks} blocks)"
+
+    def predict(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Normalised RGB ``(..., 3, H, W)`` -> anchor cube ``(..., n_bands, H, W)`` (:func:`network_cube`)."""
+        return network_cube(self.net, rgb)
+
+    def centre(self, mean: torch.Tensor, anchor_cube: torch.Tensor) -> torch.Tensor:
+        """:func:`fused_centre` with this anchor's gain."""
+        return fused_centre(self.gain, mean, anchor_cube)
 
 
 def predict_cube(weights: np.ndarray, rgb: torch.Tensor, degree: int = ANCHOR_DEGREE) -> torch.Tensor:
     """The polynomial ridge ``features(rgb) @ weights`` of normalised RGB ``(..., 3, H, W)``: ``(..., n, H, W)``."""
     return _per_pixel(np.asarray(weights).T, poly_features(rgb, degree))
+
+
+def network_cube(net: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:
+    """``net`` applied to normalised RGB ``(..., 3, H, W)``: ``(..., n_bands, H, W)`` in ``rgb``'s dtype and
+    device, computed without gradients in float32 on the network's device (zero padding at the edges, as in
+    training)."""
+    lead, (c, h, w) = rgb.shape[:-3], rgb.shape[-3:]
+    weight = next(net.parameters())
+    with torch.no_grad():
+        out = net(rgb.reshape(-1, c, h, w).to(weight.device, torch.float32))
+    return out.reshape(*lead, out.shape[1], h, w).to(rgb.device, rgb.dtype)
 
 
 def _per_pixel(matrix: np.ndarray, x: torch.Tensor) -> torch.Tensor:

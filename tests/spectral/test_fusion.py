@@ -77,6 +77,40 @@ def test_regression_anchor_predicts_centres_and_checks_its_shapes():
         bad.check(48)
 
 
+def _network_anchor(bands=48, gain=0.5):
+    from hyperldm_engine.models.residual_cnn import ResidualCNN
+    from hyperldm_engine.spectral.fusion import NetworkAnchor
+
+    torch.manual_seed(0)
+    net = ResidualCNN(bands, width=8, blocks=1)
+    torch.nn.init.normal_(net.tail.weight, std=0.05)  # a trained network's context branch is not zero
+    return NetworkAnchor(net=net.eval(), gain=gain * np.eye(bands), covariance=np.eye(bands) * 1e-3)
+
+
+def test_network_anchor_predicts_with_the_network_in_any_batch_shape_and_dtype():
+    anchor = _network_anchor()
+    rgb = torch.from_numpy(np.random.default_rng(6).uniform(0, 1, (2, 3, 3, 8, 8)))  # float64, two leading dims
+    a = anchor.predict(rgb)
+    assert a.shape == (2, 3, 48, 8, 8) and a.dtype == torch.float64
+    with torch.no_grad():
+        direct = anchor.net(rgb[1, 2][None].float())[0]
+    np.testing.assert_allclose(a[1, 2].numpy(), direct.numpy(), rtol=1e-6, atol=1e-7)
+    # a spatial map: the centre pixel's cube changes when a neighbour's colour does (a ridge's would not)
+    moved = rgb.clone()
+    moved[1, 2, :, 4, 5] += 0.5
+    assert not torch.allclose(anchor.predict(moved)[1, 2, :, 4, 4], a[1, 2, :, 4, 4])
+    mean = torch.zeros_like(a)
+    np.testing.assert_allclose(anchor.centre(mean, a.clone()).numpy(), 0.5 * a.numpy())  # the same fusion
+    assert anchor.kind == "cnn" and "width 8, 1 blocks" in anchor.describe()
+    anchor.check(48)
+    with pytest.raises(ValueError, match="gain has shape"):
+        anchor.check(40)
+    with torch.no_grad():
+        anchor.net.head.bias[0] = float("nan")
+    with pytest.raises(ValueError, match=r"head\.bias contains NaN"):
+        anchor.check(48)
+
+
 def test_anchor_sees_toa_only_when_its_scenes_had_toa_radiometry():
     from hyperldm_engine.spectral.fusion import anchor_sees_toa
 

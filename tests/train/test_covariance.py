@@ -218,6 +218,27 @@ def test_anchor_fusion_is_cross_fitted_and_survives_save_and_load(tmp_path, two_
         load_bundle(path)
 
 
+def test_a_cnn_anchor_is_trained_on_the_training_rows_and_fused_in_sample(tmp_path, two_scenes):
+    from hyperldm_engine.spectral.fusion import NetworkAnchor
+    from hyperldm_engine.train.covariance import CnnAnchorSettings, anchor_fusion, attach_anchor_fusion
+
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny", random_denoiser=True))
+    settings = CovarianceSettings(batches=2, batch_size=2, patch_size=32, samples=2, steps=1, anchor_batches=2)
+    cnn = CnnAnchorSettings(width=8, blocks=1, iterations=40)
+    anchor, info = anchor_fusion(bundle, two_scenes, settings, cnn=cnn)
+    assert isinstance(anchor, NetworkAnchor) and anchor.net.width == 8 and anchor.net.n_blocks == 1
+    assert info["kind"] == "cnn" and info["cross_fitted"] is False and "in-sample" in info["source"]
+    assert info["training"]["iterations"] == 40 and info["parameters"] == anchor.net.n_parameters
+    assert info["training"]["final_l1"] < 0.2 and info["rms_error_fused"] < 0.6 * info["rms_error_samples"]
+    anchor.check(48)
+    attach_error_covariance(bundle, two_scenes, SMALL)
+    attach_anchor_fusion(bundle, two_scenes, settings, cnn=cnn)
+    path = save_bundle(tmp_path / "cnn", bundle)
+    record = json.loads((path / "config.json").read_text())["consistency"]["anchor"]
+    assert record["kind"] == "cnn" and record["width"] == 8 and record["macs_per_pixel"] == anchor.net.macs_per_pixel()
+    assert isinstance(load_bundle(path).correction_anchor, NetworkAnchor)
+
+
 def test_the_default_bundle_carries_a_cross_fitted_anchor():
     from hyperldm_engine.models.bundle import default_bundle_path
 

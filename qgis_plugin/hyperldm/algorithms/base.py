@@ -157,7 +157,8 @@ class SceneAlgorithm(HyperLDMAlgorithm):
                                         "minimum = smallest change, visible bands only; spectral = every band, "
                                         "near infrared included, by the model's error covariance (least diverse); "
                                         "ensemble = the samples' mean so, their spread kept; anchored = ensemble "
-                                        "about the mean fused with the model's regression from the RGB"),
+                                        "about the mean fused with the model's deterministic map of the RGB (a "
+                                        "small CNN in the default model)"),
                 options=RGB_CORRECTION, defaultValue=RGB_CORRECTION.index(DEFAULTS["rgb_correction"]))),
             advanced(QgsProcessingParameterEnum(
                 self.HARMONISE, tr("Harmonise: map a known input sensor's colours onto the model's training camera "
