@@ -1,8 +1,9 @@
 """Measure a bundle's spectral error covariance and correction anchor; store them in it (``train.covariance``).
 
 The covariance is the prior of ``--rgb-correction spectral`` and ``ensemble``, the anchor with its fusion
-gain that of ``anchored`` (a residual CNN by default, ``--anchor-kind ridge`` for the degree-2 ridge; the
-anchor for top-of-atmosphere input stays a ridge, measured on hazy real-world colours); with labelled
+gain that of ``anchored``: for surface input the degree-2 ridge (``--anchor-kind cnn``: a residual CNN),
+for ``--mode mean`` a residual CNN (``--mean-anchor none``: none, the mean mode then uses the surface
+anchor), for top-of-atmosphere input a ridge measured on hazy real-world colours too; with labelled
 scenes, also the abundances' class-group prior (``train.group_prior``). They are measured on the
 bundle's recorded training scenes (simulated again, train split of the spectra, training rows only),
 optionally with N scenes of the simulator's mixed real-world plan, and the bundle's record says how.
@@ -40,10 +41,13 @@ def main() -> None:
                     help="the anchor for top-of-atmosphere input is measured on the scenes plus N of the mixed "
                          "real-world plan (surface and TOA; the default model's decoder was aligned on these 8); "
                          "0: none")
-    ap.add_argument("--anchor-kind", choices=("cnn", "ridge"), default="cnn",
-                    help="the anchor for surface input: a residual CNN (width 24, 3 blocks) or the degree-2 ridge")
+    ap.add_argument("--anchor-kind", choices=("ridge", "cnn"), default="ridge",
+                    help="the anchor for surface input in sample mode: the degree-2 ridge (its cross-fitted gain keeps "
+                         "the samples' diversity) or a residual CNN")
+    ap.add_argument("--mean-anchor", choices=("cnn", "none"), default="cnn",
+                    help="the anchor for --mode mean on surface input: a residual CNN (more accurate), or none")
     ap.add_argument("--anchor-iterations", type=int, default=CnnAnchorSettings.iterations,
-                    help="training iterations of the CNN anchor")
+                    help="training iterations of a CNN anchor")
     ap.add_argument("--anchor-width", type=int, default=CnnAnchorSettings.width)
     ap.add_argument("--anchor-blocks", type=int, default=CnnAnchorSettings.blocks)
     ap.add_argument("--overwrite", action="store_true")
@@ -51,14 +55,16 @@ def main() -> None:
     settings = CovarianceSettings(batches=args.batches, batch_size=args.batch_size, samples=args.samples)
     bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
-    cnn = (CnnAnchorSettings(width=args.anchor_width, blocks=args.anchor_blocks, iterations=args.anchor_iterations)
-           if args.anchor_kind == "cnn" else None)
-    anchor = attach_anchor_fusion(bundle, scenes, settings, cnn=cnn)
-    toa = bundle.correction_anchor_toa = bundle.abundance_prior = None  # nothing stale from --init is kept
+    cnn = CnnAnchorSettings(width=args.anchor_width, blocks=args.anchor_blocks, iterations=args.anchor_iterations)
+    anchor = attach_anchor_fusion(bundle, scenes, settings, cnn=cnn if args.anchor_kind == "cnn" else None)
+    # nothing stale from --init is kept
+    toa = mean = bundle.correction_anchor_toa = bundle.correction_anchor_mean = bundle.abundance_prior = None
+    if args.mean_anchor == "cnn":
+        mean = attach_anchor_fusion(bundle, scenes, settings, key="anchor_mean", cnn=cnn)
     if args.toa_real_world_scenes:
         toa_scenes, described = with_real_world(scenes, args.toa_real_world_scenes, args.real_world_size,
                                                 args.real_world_seed, settings.patch_size)
-        toa = {**attach_anchor_fusion(bundle, toa_scenes, settings, toa=True), "real_world": described}
+        toa = {**attach_anchor_fusion(bundle, toa_scenes, settings, key="anchor_toa"), "real_world": described}
         bundle.consistency_info["anchor_toa"] = toa
     groups = attach_group_prior(bundle, scenes, settings)
     if groups is not None:
@@ -69,7 +75,10 @@ def main() -> None:
     save_bundle(args.out, bundle, overwrite=args.overwrite)
     print(f"saved {args.out}: {record['source']}, RMS error {record['rms_error']}, {record['seconds']} s; "
           f"anchor: {anchor['source']}, RMS error {anchor['rms_error_samples']} -> {anchor['rms_error_fused']}, "
-          f"{anchor['seconds']} s; TOA anchor: "
+          f"{anchor['seconds']} s; mean-mode anchor: "
+          + ("none" if mean is None else f"{mean['source']}, RMS error {mean['rms_error_samples']} -> "
+                                         f"{mean['rms_error_fused']}, {mean['seconds']} s")
+          + "; TOA anchor: "
           + ("none" if toa is None else f"{toa['source']}, RMS error {toa['rms_error_samples']} -> "
                                         f"{toa['rms_error_fused']}")
           + "; abundance group prior: "

@@ -48,9 +48,11 @@ from hyperldm_engine.timings import timed
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
-#: the correction anchors a bundle may carry: the one for surface-reflectance input (``consistency.anchor``)
-#: and one measured with top-of-atmosphere scenes for TOA input (``consistency.anchor_toa``); attribute names
-ANCHORS = {"anchor": "correction_anchor", "anchor_toa": "correction_anchor_toa"}
+#: the correction anchors a bundle may carry: the one for surface-reflectance input (``consistency.anchor``),
+#: one measured with top-of-atmosphere scenes for TOA input (``consistency.anchor_toa``) and one for the
+#: mean mode on surface input (``consistency.anchor_mean``: accuracy over diversity); attribute names
+ANCHORS = {"anchor": "correction_anchor", "anchor_toa": "correction_anchor_toa",
+           "anchor_mean": "correction_anchor_mean"}
 #: file types that may hold pickles (torch.save, joblib, numpy object arrays): a bundle with one is refused.
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".bin", ".npy", ".npz")
 MAX_CONFIG_BYTES = 64 * 2**20
@@ -108,6 +110,9 @@ class Bundle:
     correction_anchor: RegressionAnchor | NetworkAnchor | None = None
     #: the same, measured with TOA scenes, for TOA input
     correction_anchor_toa: RegressionAnchor | NetworkAnchor | None = None
+    #: the same for ``--mode mean`` on surface input (the default model: a residual CNN, more accurate, and the
+    #: samples' diversity, which it would narrow, does not matter there)
+    correction_anchor_mean: RegressionAnchor | NetworkAnchor | None = None
     #: optional class-group prior of the abundances (``spectral.groups.GroupPrior``) and how it was
     #: measured (``train.group_prior``); config.json ``abundance_prior``, tensor ``abundance_prior.weights``
     abundance_prior: GroupPrior | None = None

@@ -82,7 +82,8 @@ def anchor_from_tensors(record: dict[str, Any], tensors: dict[str, torch.Tensor]
     if anchor_kind(record) == "cnn":
         net = _network(record, n_bands)
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
-        return NetworkAnchor(net=net.to(device).eval().requires_grad_(False), gain=array("gain"),
+        net = net.to(device, memory_format=torch.channels_last)  # spectral.fusion.network_cube: the fast layout
+        return NetworkAnchor(net=net.eval().requires_grad_(False), gain=array("gain"),
                              covariance=array("covariance"))
     return RegressionAnchor(weights=array("weights"), degree=int(record["degree"]), gain=array("gain"),
                             covariance=array("covariance"))

@@ -48,8 +48,7 @@ def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_
            "spectral": f"each cube weighted by {model['correction_prior']}",
            "ensemble": f"the samples' mean weighted by {model['correction_prior']}, their spread by the "
                        "smallest change",
-           "anchored": "the samples' mean fused with the bundle's anchor "
-                       f"({model['correction_anchor_toa' if toa and anchored_toa else 'correction_anchor']}), "
+           "anchored": f"the samples' mean fused with the bundle's anchor ({anchor_in_use(job, model, toa)}), "
                        "their spread by the smallest change"}[correction]
     radiometry = "top-of-atmosphere" if toa else "surface reflectance"
     said = f" (auto: {radiometry} input)" if job.rgb_correction == "auto" else ""
@@ -62,6 +61,18 @@ def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_
                        "docs/model-diagnosis.md), else minimum",
                        progress_mode)
     return correction, toa
+
+
+def anchor_in_use(job: Any, model: dict[str, Any], toa: bool) -> str:
+    """In words, the anchor an anchored job's cubes are centred on (``pipeline.synthesize.correction_anchor``'s
+    choice, from ``bundle_summary``'s descriptions): the TOA anchor on TOA input where there is one, the
+    mean-mode anchor in the mean mode where there is one, else the surface anchor."""
+    if toa and model.get("correction_anchor_toa") is not None:
+        return model["correction_anchor_toa"]
+    sampling = getattr(job, "sampling", None)
+    if getattr(sampling, "mode", "sample") == "mean" and model.get("correction_anchor_mean") is not None:
+        return model["correction_anchor_mean"]
+    return model["correction_anchor"]
 
 
 def consistency_target(plan: Any, model: dict[str, Any], toa: bool, progress_mode: str) -> Any:

@@ -129,7 +129,8 @@ class SynthesisTileFn:
     #: how that projection spreads the RGB residual over the bands (``spectral.consistency.RGB_CORRECTIONS``):
     #: "minimum", the smallest change (visible bands only); "spectral", weighted by the bundle's error
     #: covariance; "ensemble", the K draws' mean weighted, their deviations by the smallest change;
-    #: "anchored", as ensemble about the mean fused with the bundle's regression anchor (``spectral.fusion``)
+    #: "anchored", as ensemble about the mean fused with the bundle's anchor (``spectral.fusion``; in the mean mode
+    #: its mean-mode anchor where it has one)
     rgb_correction: str = "minimum"
     #: "class": abundances summed by the library's classes; "material": by ``spectral.groups.GROUPS``
     abundance_grouping: str = "class"
@@ -298,7 +299,8 @@ class SynthesisTileFn:
         (B, 3, H, W; with ``rgb_noise``, moved towards it as far as its error allows) by ``rgb_correction``
         ("ensemble", "anchored": over the n draws of each tile; "anchored" centres them on the fusion with
         the bundle's regression anchor of ``x_rgb``, the normalised RGB the model saw)."""
-        covariance = correction_covariance(bundle, self.rgb_correction, self.toa_input)
+        mean = self.options.mode == "mean"
+        covariance = correction_covariance(bundle, self.rgb_correction, self.toa_input, mean)
         if self.rgb_correction not in ("ensemble", "anchored"):
             target = self._target(hsi, repeat_per_tile(raw, n), covariance)
             return project_to_rgb(hsi, target, self.rgb_response, covariance=covariance)
@@ -306,7 +308,7 @@ class SynthesisTileFn:
         draws = hsi.view(b, n, *hsi.shape[1:])
         centre = None
         if self.rgb_correction == "anchored":
-            anchor = correction_anchor(bundle, self.toa_input)
+            anchor = correction_anchor(bundle, self.toa_input, mean)
             centre = anchor.centre(draws.mean(dim=1, keepdim=True), anchor.predict(x_rgb.float())[:, None])
         start = draws.mean(dim=1, keepdim=True) if centre is None else centre
         target = self._target(start, raw[:, None], covariance)
@@ -386,16 +388,19 @@ def _load_state(bundle_path: str, device_name: str, sampler_name: str, steps: in
     return bundle, sampler, device, groups
 
 
-def correction_anchor(bundle: Any, toa: bool = False) -> Any:
+def correction_anchor(bundle: Any, toa: bool = False, mean: bool = False) -> Any:
     """The anchor (a ridge or a residual CNN, ``spectral.fusion``) of ``--rgb-correction anchored`` for
-    surface (or, ``toa``, top-of-atmosphere) input: on TOA input the bundle's TOA anchor where it has one,
-    else its only anchor; None without any."""
+    surface (or, ``toa``, top-of-atmosphere) input in sample (or, ``mean``, the mean) mode: on TOA input the
+    bundle's TOA anchor where it has one; in the mean mode its mean-mode anchor where it has one; else its
+    surface anchor; None without any."""
     if toa and bundle.correction_anchor_toa is not None:
         return bundle.correction_anchor_toa
+    if mean and bundle.correction_anchor_mean is not None:
+        return bundle.correction_anchor_mean
     return bundle.correction_anchor
 
 
-def correction_covariance(bundle: Any, correction: str, toa: bool = False) -> np.ndarray | None:
+def correction_covariance(bundle: Any, correction: str, toa: bool = False, mean: bool = False) -> np.ndarray | None:
     """The prior covariance of ``--rgb-correction``: None for "minimum" (the smallest change); for
     "anchored" the fused centre's (InputError without a regression anchor); for "spectral" and "ensemble"
     the bundle's measured error covariance, else (bundles without one) the covariance of its spectral library."""
@@ -404,7 +409,7 @@ def correction_covariance(bundle: Any, correction: str, toa: bool = False) -> np
     if correction == "minimum":
         return None
     if correction == "anchored":
-        anchor = correction_anchor(bundle, toa)
+        anchor = correction_anchor(bundle, toa, mean)
         if anchor is None:
             raise InputError("--rgb-correction anchored needs a bundle with a measured regression anchor "
                              "(scripts/measure_error_covariance.py); this one has none: use ensemble")
@@ -453,6 +458,7 @@ def bundle_summary(bundle_path: str | Path) -> dict[str, Any]:
         "correction_prior": correction_prior(bundle),
         "correction_anchor": anchor_description(bundle),
         "correction_anchor_toa": toa_anchor_description(bundle),
+        "correction_anchor_mean": anchor_description(bundle, "anchor_mean"),
         "abundance_prior": None if bundle.abundance_prior is None else
         f"power {bundle.abundance_prior.power:g} on a degree-{bundle.abundance_prior.degree} ridge from the RGB "
         "to the land-cover groups",
@@ -468,9 +474,11 @@ def correction_prior(bundle: Any) -> str:
 
 
 def anchor_description(bundle: Any, key: str = "anchor") -> str | None:
-    """In words, the regression anchor ``--rgb-correction anchored`` fuses with (``key`` "anchor_toa": the one
-    for top-of-atmosphere input); None where the bundle has none."""
-    anchor = bundle.correction_anchor_toa if key == "anchor_toa" else bundle.correction_anchor
+    """In words, the anchor ``--rgb-correction anchored`` fuses with (``key`` "anchor_toa": the one for
+    top-of-atmosphere input; "anchor_mean": the mean mode's); None where the bundle has none."""
+    from hyperldm_engine.models.bundle import ANCHORS
+
+    anchor = getattr(bundle, ANCHORS[key])
     if anchor is None:
         return None
     return (bundle.consistency_info or {}).get(key, {}).get("source", f"{anchor.describe()}, source not recorded")

@@ -33,6 +33,7 @@ import torch
 from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.experiments.baselines import CnnTraining, PairedScene, RidgeRegressor, train_residual_cnn
+from hyperldm_engine.models.bundle import ANCHORS
 from hyperldm_engine.models.residual_cnn import ResidualCNN
 from hyperldm_engine.spectral.consistency import with_jitter
 from hyperldm_engine.spectral.fusion import (
@@ -251,15 +252,17 @@ def _fusion_moments(bundle: Any, scenes: list[TrainScene], settings: CovarianceS
 
 
 def attach_anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSettings | None = None,
-                         toa: bool = False, cnn: CnnAnchorSettings | None = None) -> dict[str, Any]:
-    """Measure :func:`anchor_fusion` and store it in ``bundle`` (``correction_anchor``, recorded under
-    ``consistency_info["anchor"]``; with ``toa``, the anchor for top-of-atmosphere input,
-    ``correction_anchor_toa`` and ``"anchor_toa"``); the bundle must carry its error covariance already."""
+                         key: str = "anchor", cnn: CnnAnchorSettings | None = None) -> dict[str, Any]:
+    """Measure :func:`anchor_fusion` and store it in ``bundle`` under ``key``: "anchor" (``correction_anchor``,
+    surface input), "anchor_toa" (top-of-atmosphere input) or "anchor_mean" (``--mode mean``), recorded in
+    ``consistency_info[key]``; the bundle must carry its error covariance already."""
+    if key not in ANCHORS:
+        raise ValueError(f"unknown anchor key {key!r}; one of {', '.join(ANCHORS)}")
     if bundle.consistency_covariance is None:
         raise ValueError("measure the error covariance first (attach_error_covariance): the anchor is stored with it")
     anchor, info = anchor_fusion(bundle, scenes, settings, cnn=cnn)
-    setattr(bundle, "correction_anchor_toa" if toa else "correction_anchor", anchor)
-    bundle.consistency_info = {**(bundle.consistency_info or {}), "anchor_toa" if toa else "anchor": info}
+    setattr(bundle, ANCHORS[key], anchor)
+    bundle.consistency_info = {**(bundle.consistency_info or {}), key: info}
     return info
 
 

@@ -194,7 +194,7 @@ def test_anchor_fusion_is_cross_fitted_and_survives_save_and_load(tmp_path, two_
         attach_anchor_fusion(bundle, two_scenes, settings)
     attach_error_covariance(bundle, two_scenes, SMALL)
     attach_anchor_fusion(bundle, two_scenes, settings)
-    attach_anchor_fusion(bundle, two_scenes[:1], settings, toa=True)  # the TOA input's anchor, stored beside it
+    attach_anchor_fusion(bundle, two_scenes[:1], settings, key="anchor_toa")  # the TOA input's anchor, stored beside it
     path = save_bundle(tmp_path / "anchored", bundle)
     record = json.loads((path / "config.json").read_text())["consistency"]
     assert record["anchor"]["degree"] == 2 and record["anchor"]["cross_fitted"] is True
@@ -239,18 +239,30 @@ def test_a_cnn_anchor_is_trained_on_the_training_rows_and_fused_in_sample(tmp_pa
     assert isinstance(load_bundle(path).correction_anchor, NetworkAnchor)
 
 
-def test_the_default_bundle_carries_a_cross_fitted_anchor():
+def test_the_default_bundle_carries_a_ridge_for_samples_a_cnn_for_the_mean_and_a_toa_ridge():
     from hyperldm_engine.models.bundle import default_bundle_path
+    from hyperldm_engine.pipeline.synthesize import correction_anchor
+    from hyperldm_engine.spectral.fusion import NetworkAnchor, RegressionAnchor
 
     bundle = load_bundle(default_bundle_path())
     anchor = bundle.correction_anchor
-    assert anchor is not None and anchor.weights.shape == (10, 48)
+    assert isinstance(anchor, RegressionAnchor) and anchor.weights.shape == (10, 48)
     info = bundle.consistency_info["anchor"]
     assert info["cross_fitted"] and info["rms_error_fused"] < info["rms_error_samples"]
     assert info["radiometries"] == ["surface"]  # the bundle's own Nikon-camera scenes
-    # the anchor for TOA input: measured with the 8 real-world scenes the decoder was aligned on too
+    # the mean mode's anchor: the width-24 residual CNN; its fused error on training patches is below the ridge's
+    mean = bundle.correction_anchor_mean
+    assert isinstance(mean, NetworkAnchor) and (mean.net.width, mean.net.n_blocks) == (24, 3)
+    record = bundle.consistency_info["anchor_mean"]
+    assert record["kind"] == "cnn" and record["training"]["iterations"] == 4000
+    assert record["rms_error_fused"] < info["rms_error_fused"]  # measured: 0.039 against 0.044
+    assert correction_anchor(bundle, mean=True) is mean and correction_anchor(bundle) is anchor
+    # the anchor for TOA input: measured with the 8 real-world scenes the decoder was aligned on too; it wins
+    # over the mean-mode anchor, which has seen surface scenes only
     toa = bundle.consistency_info["anchor_toa"]
-    assert bundle.correction_anchor_toa is not None and "toa" in toa["radiometries"] and len(toa["real_world"]) == 8
+    assert isinstance(bundle.correction_anchor_toa, RegressionAnchor) and toa["cross_fitted"]
+    assert "toa" in toa["radiometries"] and len(toa["real_world"]) == 8
+    assert correction_anchor(bundle, toa=True, mean=True) is bundle.correction_anchor_toa
     prior = bundle.abundance_prior
     assert prior is not None and prior.power > 0 and bundle.abundance_prior_info["cross_fitted"]
     by_power = bundle.abundance_prior_info["agreement_by_power"]
@@ -276,7 +288,7 @@ def test_cli_anchored_correction_reproduces_the_rgb_keeps_the_spread_and_is_auto
     for correction, tag in tags.items():
         assert tag["HYPERLDM_RGB_CORRECTION"] == ("anchored" if correction == "auto" else correction)
     assert said["auto"].startswith("RGB correction anchored (auto: surface reflectance input)")
-    assert "regression anchor (degree-2 ridge" in said["anchored"]
+    assert "bundle's anchor (degree-2 ridge" in said["anchored"]
     np.testing.assert_array_equal(cubes["auto"], cubes["anchored"])
     with rasterio.open(rgb) as ds:
         target = ds.read().astype(np.float64)
@@ -293,6 +305,44 @@ def test_cli_anchored_correction_reproduces_the_rgb_keeps_the_spread_and_is_auto
                                         "--rgb-correction", "anchored"])
     assert r.exit_code != 0 and "needs a bundle with a measured regression anchor" in str(r.exception)
     assert not out.exists()
+
+
+def test_cli_mean_mode_centres_on_the_mean_anchor_and_sample_mode_does_not(tmp_path, two_scenes):
+    from hyperldm_cli.cmd_synthesize import synthesize
+
+    from hyperldm_engine.simulate.scene import simulate_scene, write_scene
+    from hyperldm_engine.spectral.consistency import reprojection_error
+    from hyperldm_engine.train.covariance import CnnAnchorSettings, attach_anchor_fusion
+
+    bundle = load_bundle(build_tiny_bundle(tmp_path / "tiny", random_denoiser=True))
+    settings = CovarianceSettings(batch_size=2, patch_size=32, samples=2, steps=1, anchor_batches=2)
+    attach_error_covariance(bundle, two_scenes, SMALL)
+    attach_anchor_fusion(bundle, two_scenes, settings)
+    ridge_only = save_bundle(tmp_path / "ridge", bundle)
+    attach_anchor_fusion(bundle, two_scenes, settings, key="anchor_mean", cnn=CnnAnchorSettings(8, 1, 60))
+    with_mean = save_bundle(tmp_path / "mean", bundle)
+    write_scene(simulate_scene(32, 32, seed=3, gsd_m=2.0), tmp_path / "scene")
+    rgb = tmp_path / "scene" / "rgb.tif"
+
+    def run(model, mode):
+        out = tmp_path / f"{model.name}-{mode}.tif"
+        r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--model", str(model), "--steps", "1", "--mode", mode,
+                                            "--mean-draws", "2", "--progress", "json"])
+        assert r.exit_code == 0, r.output
+        with rasterio.open(out) as ds:
+            return ds.read(), next(m for m in _info(r.output) if m.startswith("RGB correction"))
+
+    mean_cube, said = run(with_mean, "mean")
+    assert "bundle's anchor (residual CNN (width 8, 1 blocks" in said
+    ridge_mean, said_ridge = run(ridge_only, "mean")
+    assert "bundle's anchor (degree-2 ridge" in said_ridge
+    assert np.abs(mean_cube - ridge_mean).mean() > 1e-3  # a different centre
+    with rasterio.open(rgb) as ds:
+        assert reprojection_error(mean_cube, ds.read().astype(np.float64), bundle.rgb_response) < 1e-3
+    # sample mode keeps the ridge: the same cubes from both bundles
+    sample, said_sample = run(with_mean, "sample")
+    assert "degree-2 ridge" in said_sample
+    np.testing.assert_array_equal(sample, run(ridge_only, "sample")[0])
 
 
 def test_group_prior_is_measured_on_labelled_scenes_and_survives_save_and_load(tmp_path, two_scenes):
