@@ -10,13 +10,14 @@ from hyperldm_cli.common import consistency_options, finish, progress_option, re
 from hyperldm_engine.io.writer import INT_SCALE
 from hyperldm_engine.pipeline.scene import SceneJob, synthesize_scene
 from hyperldm_engine.pipeline.synthesize import (
+    ANCHORED_MEAN_DRAWS,
+    ANCHORED_MEAN_STEPS,
     DEFAULT_ETA,
     DEFAULT_MEAN_DRAWS,
     DEFAULT_MEAN_STEPS,
     DEFAULT_STEPS,
     SYNTHESIS_MODES,
     SamplingOptions,
-    default_steps,
 )
 from hyperldm_engine.spectral.input_sensors import AUTO, names
 from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
@@ -29,8 +30,9 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
 @click.option("--samples", default=1, show_default=True, type=int, help="Number of diverse samples K.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the scene-level noise field.")
 @click.option("--steps", default=None, type=int,
-              help=f"Sampling steps (DDIM) [default: {DEFAULT_STEPS}; {DEFAULT_MEAN_STEPS} with --mode mean, whose "
-                   "average gains from more diverse draws].")
+              help=f"Sampling steps (DDIM) [default: {DEFAULT_STEPS}; with --mode mean {DEFAULT_MEAN_STEPS}, whose "
+                   f"average gains from more diverse draws, or {ANCHORED_MEAN_STEPS} when the mean is centred on "
+                   "the model's mean-mode anchor (the bundled model's, on surface-reflectance input)].")
 @click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
               help="ddim: few-step; ddpm: the paper's ancestral sampler over all 100 steps.")
 @click.option("--eta", default=DEFAULT_ETA, show_default=True, type=float, help="DDIM stochasticity (0..1).")
@@ -38,8 +40,10 @@ from hyperldm_engine.spectral.output_sensors import names as output_sensor_names
               help="sample: K diverse draws (the paper); mean: one deterministic cube, the posterior mean "
                    "(accuracy over diversity): the model's RGB-only estimate, or the average of --mean-draws "
                    "samples for models without one (the bundled model).")
-@click.option("--mean-draws", default=DEFAULT_MEAN_DRAWS, show_default=True, type=int,
-              help="--mode mean on models without an RGB-only path: samples averaged (time grows with it).")
+@click.option("--mean-draws", default=None, type=int,
+              help=f"--mode mean on models without an RGB-only path: samples averaged (time grows with it) "
+                   f"[default: {DEFAULT_MEAN_DRAWS}, or {ANCHORED_MEAN_DRAWS} when the mean is centred on the "
+                   "model's mean-mode anchor, which holds most of it: the bundled model on surface input].")
 @click.option("--input-sensor", default=AUTO, show_default=True, type=click.Choice([AUTO, *names()]),
               help="Sensor that made the RGB; auto reads the raster's metadata and file name, else a generic camera.")
 @consistency_options
@@ -88,8 +92,7 @@ def synthesize(rgb: str, output: str, model: str | None, samples: int, seed: int
     job = SceneJob(
         input=rgb, output=output, model=resolve_model(model),
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler, eta=eta, mode=mode,
-                                 steps=default_steps(mode) if steps is None else steps,
-                                 mean_draws=mean_draws),
+                                 steps=steps, mean_draws=mean_draws),
         input_sensor=input_sensor, rgb_consistency=rgb_consistency, rgb_correction=rgb_correction,
         output_sensor=output_sensor, envi_header=envi_header, library_out=library_out,
         abundance_grouping="material" if abundance_groups else "class", sample_layout=sample_layout,

@@ -52,7 +52,7 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
     (and the ``abundances`` file last, when asked). ``job_fields`` sets any other :class:`SceneJob` field."""
     from hyperldm_engine.errors import InputError
     from hyperldm_engine.pipeline.scene import DEFAULT_OVERLAP, DEFAULT_TILE, SceneJob, synthesize_scene
-    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_MEAN_DRAWS, SamplingOptions, default_steps
+    from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, SamplingOptions
     from hyperldm_engine.tiling.runner import DEFAULT_STRIP_WIDTH
 
     if abundance_prior not in ("auto", "off"):
@@ -60,9 +60,8 @@ def synthesize(rgb: PathLike, output: PathLike, *, model: PathLike | None = None
     job = SceneJob(
         input=str(rgb), output=str(output), model=_model(model),
         sampling=SamplingOptions(samples=samples, seed=seed, sampler=sampler,
-                                 steps=default_steps(mode) if steps is None else steps,
-                                 eta=DEFAULT_ETA if eta is None else eta, mode=mode,
-                                 mean_draws=DEFAULT_MEAN_DRAWS if mean_draws is None else mean_draws),
+                                 steps=steps, eta=DEFAULT_ETA if eta is None else eta, mode=mode,
+                                 mean_draws=mean_draws),  # None: the run's defaults (synthesize.with_defaults)
         input_sensor=input_sensor, rgb_consistency=rgb_consistency, rgb_correction=rgb_correction,
         harmonise=harmonise, output_sensor=None if output_sensor is None else str(output_sensor),
         envi_header=envi_header,

@@ -285,11 +285,14 @@ def _in_memory(model: str, scene: Any, mode: str, consistency: bool, seed: int =
     from rasterio.windows import Window
 
     from hyperldm_engine.experiments.common import rgb_statistics
-    from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, default_steps
+    from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, with_defaults
     from hyperldm_engine.tiling.runner import TileRequest
 
     h, w = scene.rgb.shape[-2:]
-    options = SamplingOptions(samples=1, seed=seed, mode=mode, steps=default_steps(mode))  # as the CLI's defaults
+    # the CLI's defaults: steps and mean draws by the mode and, in the mean mode, whether a mean-mode anchor centres it
+    mean_anchor = (mode == "mean" and consistency and correction == "anchored"
+                   and bundle_summary(model)["correction_anchor_mean"] is not None)
+    options = with_defaults(SamplingOptions(samples=1, seed=seed, mode=mode, steps=None, mean_draws=None), mean_anchor)
     fn = SynthesisTileFn(model, options, rgb_statistics(scene.rgb),
                          abundances=True, rgb_response=scene_response(scene) if consistency else None,
                          rgb_correction=correction, abundance_prior=abundance_prior)

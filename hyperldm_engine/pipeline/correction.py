@@ -63,14 +63,22 @@ def resolve_rgb_correction(job: Any, plan: Any, model: dict[str, Any], progress_
     return correction, toa
 
 
+def uses_mean_anchor(job: Any, model: dict[str, Any], toa: bool, correction: str) -> bool:
+    """Whether a job's cubes are centred on the bundle's mean-mode anchor (``pipeline.synthesize.correction_anchor``'s
+    choice): ``--mode mean`` with the anchored correction, a bundle that has one, and not TOA input corrected by a
+    TOA anchor (which wins: the mean-mode anchor has seen surface scenes only)."""
+    mode = getattr(getattr(job, "sampling", None), "mode", "sample")
+    return (correction == "anchored" and mode == "mean" and model.get("correction_anchor_mean") is not None
+            and not (toa and model.get("correction_anchor_toa") is not None))
+
+
 def anchor_in_use(job: Any, model: dict[str, Any], toa: bool) -> str:
-    """In words, the anchor an anchored job's cubes are centred on (``pipeline.synthesize.correction_anchor``'s
-    choice, from ``bundle_summary``'s descriptions): the TOA anchor on TOA input where there is one, the
-    mean-mode anchor in the mean mode where there is one, else the surface anchor."""
+    """In words, the anchor an anchored job's cubes are centred on, from ``bundle_summary``'s descriptions: the
+    TOA anchor on TOA input where there is one, the mean-mode anchor in the mean mode where there is one
+    (:func:`uses_mean_anchor`), else the surface anchor."""
     if toa and model.get("correction_anchor_toa") is not None:
         return model["correction_anchor_toa"]
-    sampling = getattr(job, "sampling", None)
-    if getattr(sampling, "mode", "sample") == "mean" and model.get("correction_anchor_mean") is not None:
+    if uses_mean_anchor(job, model, toa, "anchored"):
         return model["correction_anchor_mean"]
     return model["correction_anchor"]
 

@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from hyperldm_engine.pipeline.correction import (
     target_arguments,
 )
 from hyperldm_engine.pipeline.run import NODATA, SceneOptions, check_run_options, open_scene, prepare_outputs
-from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary
+from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, with_defaults
 from hyperldm_engine.tiling.runner import OutputSet, TileOutput, TileRequest
 
 #: file names inside the output folder: owned by the engine-plugin contract (hyperldm_engine.contract)
@@ -279,6 +279,7 @@ def run_diversity(job: DiversityJob, progress_mode: str = "bar") -> dict[str, An
     with open_scene(job, model, progress_mode, job.rgb_consistency, check_size=check_size) as plan, \
             atomic_dir(out_dir, overwrite=job.overwrite) as tmp:
         correction, toa = resolve_rgb_correction(job, plan, model, progress_mode)
+        job = replace(job, sampling=with_defaults(job.sampling))  # steps left open: the sample mode's default
         consistent = plan.sensor.consistency
         target = consistency_target(plan, model, toa, progress_mode)
         synth = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,

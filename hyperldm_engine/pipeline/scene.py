@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from hyperldm_engine.pipeline.correction import (
     consistency_target,
     resolve_rgb_correction,
     target_arguments,
+    uses_mean_anchor,
 )
 from hyperldm_engine.pipeline.outputs import enter_envi_header, enter_library, output_bands, planned_outputs
 from hyperldm_engine.pipeline.run import (
@@ -41,7 +42,13 @@ from hyperldm_engine.pipeline.run import (
     open_scene,
     prepare_outputs,
 )
-from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn, bundle_summary, mean_estimate
+from hyperldm_engine.pipeline.synthesize import (
+    SamplingOptions,
+    SynthesisTileFn,
+    bundle_summary,
+    mean_estimate,
+    with_defaults,
+)
 from hyperldm_engine.progress import report_info
 from hyperldm_engine.spectral.consistency import RGB_CORRECTION_CHOICES
 from hyperldm_engine.spectral.groups import abundance_groups
@@ -156,6 +163,8 @@ def synthesize_scene(job: SceneJob, progress_mode: str = "bar") -> tuple[list[Pa
 
     with open_scene(job, model, progress_mode, job.rgb_consistency, check_size) as plan:
         correction, toa = resolve_rgb_correction(job, plan, model, progress_mode)
+        # steps and mean draws left open take this run's defaults: fewer in the mean mode on a mean-mode anchor
+        job = replace(job, sampling=with_defaults(job.sampling, uses_mean_anchor(job, model, toa, correction)))
         target = consistency_target(plan, model, toa, progress_mode)
         tile_fn = SynthesisTileFn(str(job.model), job.sampling, plan.statistics, device=job.device,
                                   abundances=job.abundances is not None, autocast=job.autocast,
