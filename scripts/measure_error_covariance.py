@@ -1,12 +1,13 @@
-"""Measure a bundle's spectral error covariance and correction anchor; store them in it (``train.covariance``).
+"""Measure a bundle's spectral error covariance and correction anchors; store them in it (``train.covariance``).
 
-The covariance is the prior of ``--rgb-correction spectral`` and ``ensemble``, the anchor with its fusion
-gain that of ``anchored``: for surface input the degree-2 ridge (``--anchor-kind cnn``: a residual CNN),
-for ``--mode mean`` a residual CNN (``--mean-anchor none``: none, the mean mode then uses the surface
-anchor), for top-of-atmosphere input a ridge measured on hazy real-world colours too; with labelled
-scenes, also the abundances' class-group prior (``train.group_prior``). They are measured on the
-bundle's recorded training scenes (simulated again, train split of the spectra, training rows only),
-optionally with N scenes of the simulator's mixed real-world plan, and the bundle's record says how.
+The covariance is the prior of ``--rgb-correction spectral`` and ``ensemble``, the anchors with their fusion
+gains that of ``anchored``: for surface input the degree-2 ridge (``--anchor-kind``: or a residual CNN, or
+both fused jointly), for ``--mode mean`` the ridge and a residual CNN fused jointly (``--mean-anchor``: or
+the CNN alone, or none: the mean mode then uses the surface anchor), for top-of-atmosphere input a ridge
+measured on hazy real-world colours too; with labelled scenes, also the abundances' class-group prior
+(``train.group_prior``). They are measured on the bundle's recorded training scenes (simulated again,
+train split of the spectra, training rows only), optionally with N scenes of the simulator's mixed
+real-world plan, and the bundle's record says how.
 
     .venv/bin/python scripts/measure_error_covariance.py OUT_BUNDLE [--init BUNDLE] [--batches 16]
         [--real-world-scenes 0] [--anchor-kind cnn] [--anchor-iterations 4000]
@@ -22,6 +23,7 @@ from default_model_scenes import add_scene_arguments, bundle_and_scenes, with_re
 
 from hyperldm_engine.models.bundle import save_bundle
 from hyperldm_engine.train.covariance import (
+    ANCHOR_FUSION_KINDS,
     CnnAnchorSettings,
     CovarianceSettings,
     attach_anchor_fusion,
@@ -41,11 +43,12 @@ def main() -> None:
                     help="the anchor for top-of-atmosphere input is measured on the scenes plus N of the mixed "
                          "real-world plan (surface and TOA; the default model's decoder was aligned on these 8); "
                          "0: none")
-    ap.add_argument("--anchor-kind", choices=("ridge", "cnn"), default="ridge",
-                    help="the anchor for surface input in sample mode: the degree-2 ridge (its cross-fitted gain keeps "
-                         "the samples' diversity) or a residual CNN")
-    ap.add_argument("--mean-anchor", choices=("cnn", "none"), default="cnn",
-                    help="the anchor for --mode mean on surface input: a residual CNN (more accurate), or none")
+    ap.add_argument("--anchor-kind", choices=ANCHOR_FUSION_KINDS, default="ridge",
+                    help="the anchor for surface input in sample mode: the degree-2 ridge (which keeps the samples' "
+                         "diversity), a residual CNN or both fused jointly")
+    ap.add_argument("--mean-anchor", choices=(*ANCHOR_FUSION_KINDS, "none"), default="ridge+cnn",
+                    help="the anchor for --mode mean on surface input (default: the ridge and a residual CNN fused "
+                         "jointly, the most accurate), or none")
     ap.add_argument("--anchor-iterations", type=int, default=CnnAnchorSettings.iterations,
                     help="training iterations of a CNN anchor")
     ap.add_argument("--anchor-width", type=int, default=CnnAnchorSettings.width)
@@ -56,11 +59,11 @@ def main() -> None:
     bundle, scenes, info = bundle_and_scenes(args, settings.patch_size)
     record = attach_error_covariance(bundle, scenes, settings)
     cnn = CnnAnchorSettings(width=args.anchor_width, blocks=args.anchor_blocks, iterations=args.anchor_iterations)
-    anchor = attach_anchor_fusion(bundle, scenes, settings, cnn=cnn if args.anchor_kind == "cnn" else None)
+    anchor = attach_anchor_fusion(bundle, scenes, settings, kind=args.anchor_kind, cnn=cnn)
     # nothing stale from --init is kept
     toa = mean = bundle.correction_anchor_toa = bundle.correction_anchor_mean = bundle.abundance_prior = None
-    if args.mean_anchor == "cnn":
-        mean = attach_anchor_fusion(bundle, scenes, settings, key="anchor_mean", cnn=cnn)
+    if args.mean_anchor != "none":
+        mean = attach_anchor_fusion(bundle, scenes, settings, key="anchor_mean", kind=args.mean_anchor, cnn=cnn)
     if args.toa_real_world_scenes:
         toa_scenes, described = with_real_world(scenes, args.toa_real_world_scenes, args.real_world_size,
                                                 args.real_world_seed, settings.patch_size)

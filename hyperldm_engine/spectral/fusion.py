@@ -122,9 +122,7 @@ class NetworkAnchor:
     def check(self, n_bands: int) -> None:
         """ValueError unless the shapes fit ``n_bands`` and every value, the network's too, is finite."""
         _check_arrays({"gain": (self.gain, (n_bands, n_bands)), "covariance": (self.covariance, (n_bands, n_bands))})
-        for name, value in self.net.state_dict().items():
-            if not bool(torch.isfinite(value).all()):
-                raise ValueError(f"anchor network tensor {name} contains NaN or infinite values")
+        _check_network(self.net)
 
     def describe(self) -> str:
         return f"residual CNN (width {self.net.width}, {self.net.n_blocks} blocks)"
@@ -141,6 +139,51 @@ class NetworkAnchor:
 def predict_cube(weights: np.ndarray, rgb: torch.Tensor, degree: int = ANCHOR_DEGREE) -> torch.Tensor:
     """The polynomial ridge ``features(rgb) @ weights`` of normalised RGB ``(..., 3, H, W)``: ``(..., n, H, W)``."""
     return _per_pixel(np.asarray(weights).T, poly_features(rgb, degree))
+
+
+@dataclass(frozen=True)
+class JointAnchor:
+    """The ridge and the residual CNN fused with the samples together: the anchor cube stacks both maps
+    ``(2 n_bands)``, and ``gain`` (n_bands, 2 n_bands) regresses the samples' error on both disagreements at
+    once, so that each band leans on the map that is right there (on the quality report's held-out scenes the
+    network for the visible bands, the ridge and the samples in the near infrared); ``covariance`` as in
+    :class:`RegressionAnchor`."""
+
+    weights: np.ndarray
+    degree: int
+    net: torch.nn.Module
+    gain: np.ndarray
+    covariance: np.ndarray
+    kind = "ridge+cnn"
+
+    def check(self, n_bands: int) -> None:
+        """ValueError unless the shapes fit ``n_bands`` and every value, the network's too, is finite."""
+        _check_arrays({"weights": (self.weights, (n_features(self.degree), n_bands)),
+                       "gain": (self.gain, (n_bands, 2 * n_bands)),
+                       "covariance": (self.covariance, (n_bands, n_bands))})
+        _check_network(self.net)
+
+    def describe(self) -> str:
+        return (f"degree-{self.degree} ridge and residual CNN (width {self.net.width}, {self.net.n_blocks} blocks), "
+                "fused jointly")
+
+    def predict(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Normalised RGB ``(..., 3, H, W)`` -> both anchor cubes stacked, ``(..., 2 n_bands, H, W)``."""
+        return torch.cat([predict_cube(self.weights, rgb, self.degree), network_cube(self.net, rgb)], dim=-3)
+
+    def centre(self, mean: torch.Tensor, anchor_cube: torch.Tensor) -> torch.Tensor:
+        """The fused centre ``mean + G [ridge - mean; cnn - mean]``; ``anchor_cube`` (:meth:`predict`'s) is used as
+        scratch space (overwritten)."""
+        n = mean.shape[-3]
+        anchor_cube[..., :n, :, :].sub_(mean)
+        anchor_cube[..., n:, :, :].sub_(mean)
+        return _per_pixel(np.asarray(self.gain), anchor_cube).add_(mean)
+
+
+def _check_network(net: torch.nn.Module) -> None:
+    for name, value in net.state_dict().items():
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"anchor network tensor {name} contains NaN or infinite values")
 
 
 def network_cube(net: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,7 @@ from hyperldm_engine.models.residual_cnn import ResidualCNN
 from hyperldm_engine.spectral.consistency import with_jitter
 from hyperldm_engine.spectral.fusion import (
     ANCHOR_DEGREE,
+    JointAnchor,
     NetworkAnchor,
     RegressionAnchor,
     fusion_gain,
@@ -157,41 +158,62 @@ def scene_radiometries(scenes: list[TrainScene]) -> list[str]:
     return sorted({str(s.rgb_source.get("radiometry", "surface")) for s in scenes})
 
 
+#: the kinds of anchor :func:`anchor_fusion` measures (``models.correction_anchor.ANCHOR_KINDS``)
+ANCHOR_FUSION_KINDS = ("ridge", "cnn", "ridge+cnn")
+
+
 def anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSettings | None = None,
-                  degree: int = ANCHOR_DEGREE, cnn: CnnAnchorSettings | None = None
-                  ) -> tuple[RegressionAnchor | NetworkAnchor, dict[str, Any]]:
-    """The anchor of ``--rgb-correction anchored`` with its gain and fused covariance, and its record: a
-    degree-``degree`` ridge on every scene's training rows, its gain from cross-fitted moments on training
-    patches; or, with ``cnn``, a residual CNN trained on those rows, its gain from in-sample moments
-    (:func:`cnn_anchor`)."""
+                  degree: int = ANCHOR_DEGREE, kind: str = "ridge", cnn: CnnAnchorSettings | None = None
+                  ) -> tuple[RegressionAnchor | NetworkAnchor | JointAnchor, dict[str, Any]]:
+    """The anchor of ``--rgb-correction anchored`` with its gain and fused covariance, and its record. ``kind``
+    "ridge": a degree-``degree`` ridge on every scene's training rows, its gain from moments on training
+    patches cross-fitted per scene; "cnn": a residual CNN trained on those rows (``cnn`` settings), its gain
+    from in-sample moments (:func:`cnn_anchor`); "ridge+cnn": both, fused jointly (``spectral.fusion.JointAnchor``),
+    the ridge's part cross-fitted and the network's in-sample."""
+    if kind not in ANCHOR_FUSION_KINDS:
+        raise ValueError(f"unknown anchor kind {kind!r}; one of {', '.join(ANCHOR_FUSION_KINDS)}")
     settings = settings or CovarianceSettings()
     t0 = time.perf_counter()
-    if cnn is not None:
-        net, trained = cnn_anchor(scenes, cnn)
-        gain, residual, moments, count = _fusion_moments(bundle, scenes, settings,
-                                                         lambda i, rgb: network_cube(net, rgb))
-        anchor: RegressionAnchor | NetworkAnchor = NetworkAnchor(net=net, gain=gain,
-                                                                 covariance=with_jitter(residual, settings.jitter))
-        info = {"source": f"residual CNN (width {cnn.width}, {cnn.blocks} blocks, {trained.iterations} iterations "
-                          f"in {trained.seconds:.0f} s) on the training rows of {len(scenes)} scene(s); gain from "
-                          f"in-sample moments on {count:,} training pixels",
-                "kind": "cnn", "training": {k: v for k, v in asdict(trained).items() if k != "history"},
-                "parameters": net.n_parameters, "macs_per_pixel": net.macs_per_pixel(), "cross_fitted": False}
-    else:
+    info: dict[str, Any] = {"kind": kind}
+    sources = []
+    if kind != "cnn":
         equations = [scene_normal_equations(s, degree) for s in scenes]
         gram, xty = sum(e[0] for e in equations), sum(e[1] for e in equations)
         weights = ridge_weights(gram, xty, settings.anchor_lam)
         cross = len(scenes) > 1
         held_out = [ridge_weights(gram - e[0], xty - e[1], settings.anchor_lam) if cross else weights
                     for e in equations]
-        gain, residual, moments, count = _fusion_moments(
-            bundle, scenes, settings, lambda i, rgb: predict_cube(held_out[i], rgb.double(), degree))
-        anchor = RegressionAnchor(weights=weights, degree=degree, gain=gain,
-                                  covariance=with_jitter(residual, settings.jitter))
-        info = {"source": f"degree-{degree} ridge on the training rows of {len(scenes)} scene(s); gain from "
-                          f"{'cross-fitted' if cross else 'in-sample'} moments on {count:,} training pixels",
-                "kind": "ridge", "degree": degree, "lam": settings.anchor_lam, "cross_fitted": cross}
-    info.update({"pixels": count, "radiometries": scene_radiometries(scenes),
+        info.update(degree=degree, lam=settings.anchor_lam, cross_fitted=cross)
+        sources.append(f"degree-{degree} ridge ({'cross-fitted' if cross else 'in-sample'})")
+    if kind != "ridge":
+        cnn = cnn or CnnAnchorSettings()
+        net, trained = cnn_anchor(scenes, cnn)
+        info.update(training={k: v for k, v in asdict(trained).items() if k != "history"},
+                    parameters=net.n_parameters, macs_per_pixel=net.macs_per_pixel())
+        info["cross_fitted"] = False if kind == "cnn" else info["cross_fitted"]
+        sources.append(f"residual CNN (width {cnn.width}, {cnn.blocks} blocks, {trained.iterations} iterations in "
+                       f"{trained.seconds:.0f} s; in-sample)")
+
+    def predict(i: int, rgb: torch.Tensor) -> torch.Tensor:
+        maps = []
+        if kind != "cnn":
+            maps.append(predict_cube(held_out[i], rgb.double(), degree))
+        if kind != "ridge":
+            maps.append(network_cube(net, rgb).double())
+        return torch.cat(maps, dim=-3)
+
+    gain, residual, moments, count = _fusion_moments(bundle, scenes, settings, predict)
+    covariance = with_jitter(residual, settings.jitter)
+    anchor: RegressionAnchor | NetworkAnchor | JointAnchor
+    if kind == "ridge":
+        anchor = RegressionAnchor(weights=weights, degree=degree, gain=gain, covariance=covariance)
+    elif kind == "cnn":
+        anchor = NetworkAnchor(net=net, gain=gain, covariance=covariance)
+    else:
+        anchor = JointAnchor(weights=weights, degree=degree, net=net, gain=gain, covariance=covariance)
+    info.update({"source": f"{' and '.join(sources)} on the training rows of {len(scenes)} scene(s); "
+                           f"{'joint ' if kind == 'ridge+cnn' else ''}gain from moments on {count:,} training pixels",
+                 "pixels": count, "radiometries": scene_radiometries(scenes),
                  "rms_error_samples": round(float(np.mean(np.diag(moments["ee"] / count))) ** 0.5, 5),
                  "rms_error_fused": round(float(np.mean(np.diag(residual))) ** 0.5, 5),
                  "seconds": round(time.perf_counter() - t0, 1)})
@@ -225,8 +247,7 @@ def _fusion_moments(bundle: Any, scenes: list[TrainScene], settings: CovarianceS
     generator = torch.Generator().manual_seed(settings.seed)
     per_scene = max(1, round(settings.anchor_batches / len(scenes)))
     draw = sample_decoder(bundle, settings, generator)
-    n_bands = bundle.config.n_bands
-    moments = {k: np.zeros((n_bands, n_bands)) for k in ("ee", "ed", "dd")}
+    moments: dict[str, Any] = {k: 0.0 for k in ("ee", "ed", "dd")}  # (n_bands, n_bands), (n_bands, n_anchor), ...
     count = 0
     bundle.eval()
     with torch.no_grad():
@@ -240,7 +261,9 @@ def _fusion_moments(bundle: Any, scenes: list[TrainScene], settings: CovarianceS
                 anchor = predict(i, batch.rgb).double().repeat(settings.samples, 1, 1, 1)
                 ok = batch.valid.repeat(settings.samples, 1, 1)
                 e = (truth - decoded).permute(0, 2, 3, 1)[ok].numpy()
-                d = (anchor - decoded).permute(0, 2, 3, 1)[ok].numpy()
+                # a joint anchor stacks several maps of the cube: each is compared with the same samples
+                copies = anchor.shape[1] // decoded.shape[1]
+                d = (anchor - decoded.repeat(1, copies, 1, 1)).permute(0, 2, 3, 1)[ok].numpy()
                 moments["ee"] += e.T @ e
                 moments["ed"] += e.T @ d
                 moments["dd"] += d.T @ d
@@ -252,7 +275,8 @@ def _fusion_moments(bundle: Any, scenes: list[TrainScene], settings: CovarianceS
 
 
 def attach_anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSettings | None = None,
-                         key: str = "anchor", cnn: CnnAnchorSettings | None = None) -> dict[str, Any]:
+                         key: str = "anchor", kind: str = "ridge", cnn: CnnAnchorSettings | None = None
+                         ) -> dict[str, Any]:
     """Measure :func:`anchor_fusion` and store it in ``bundle`` under ``key``: "anchor" (``correction_anchor``,
     surface input), "anchor_toa" (top-of-atmosphere input) or "anchor_mean" (``--mode mean``), recorded in
     ``consistency_info[key]``; the bundle must carry its error covariance already."""
@@ -260,7 +284,7 @@ def attach_anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: Covari
         raise ValueError(f"unknown anchor key {key!r}; one of {', '.join(ANCHORS)}")
     if bundle.consistency_covariance is None:
         raise ValueError("measure the error covariance first (attach_error_covariance): the anchor is stored with it")
-    anchor, info = anchor_fusion(bundle, scenes, settings, cnn=cnn)
+    anchor, info = anchor_fusion(bundle, scenes, settings, kind=kind, cnn=cnn)
     setattr(bundle, ANCHORS[key], anchor)
     bundle.consistency_info = {**(bundle.consistency_info or {}), key: info}
     return info

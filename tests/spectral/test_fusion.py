@@ -111,6 +111,29 @@ def test_network_anchor_predicts_with_the_network_in_any_batch_shape_and_dtype()
         anchor.check(48)
 
 
+def test_joint_anchor_stacks_both_maps_and_fuses_each_by_its_part_of_the_gain():
+    from hyperldm_engine.spectral.fusion import JointAnchor
+
+    ridge, cnn = _anchor(), _network_anchor()
+    g = np.random.default_rng(7)
+    g_ridge, g_cnn = 0.01 * g.standard_normal((48, 48)), 0.01 * g.standard_normal((48, 48))
+    joint = JointAnchor(weights=ridge.weights, degree=2, net=cnn.net, gain=np.concatenate([g_ridge, g_cnn], 1),
+                        covariance=np.eye(48) * 1e-3)
+    rgb = torch.from_numpy(np.random.default_rng(8).uniform(0, 1, (2, 3, 8, 8)))
+    a = joint.predict(rgb)
+    assert a.shape == (2, 96, 8, 8)
+    np.testing.assert_allclose(a[:, :48].numpy(), ridge.predict(rgb).numpy())
+    np.testing.assert_allclose(a[:, 48:].numpy(), cnn.predict(rgb).numpy(), rtol=1e-6, atol=1e-7)
+    mean = torch.from_numpy(np.random.default_rng(9).uniform(0, 0.5, (2, 48, 8, 8)))
+    want = (mean.numpy() + np.einsum("ij,bjhw->bihw", g_ridge, a[:, :48].numpy() - mean.numpy())
+            + np.einsum("ij,bjhw->bihw", g_cnn, a[:, 48:].numpy() - mean.numpy()))
+    np.testing.assert_allclose(joint.centre(mean, a.clone()).numpy(), want, rtol=1e-9, atol=1e-12)
+    assert joint.kind == "ridge+cnn" and "fused jointly" in joint.describe()
+    joint.check(48)
+    with pytest.raises(ValueError, match="gain has shape"):
+        JointAnchor(weights=ridge.weights, degree=2, net=cnn.net, gain=g_ridge, covariance=np.eye(48)).check(48)
+
+
 def test_anchor_sees_toa_only_when_its_scenes_had_toa_radiometry():
     from hyperldm_engine.spectral.fusion import anchor_sees_toa
 
