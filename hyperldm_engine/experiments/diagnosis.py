@@ -14,7 +14,7 @@ it measures, with the engine's own pieces so that the numbers are what users get
   (``config.denoiser.prediction``: epsilon, x0 or v);
 - the RGB condition's effect: zeroed or shuffled (across pixels, across patches) for the decoder
   and for the denoiser;
-- a per-pixel ridge regression (``baselines.RidgeRegressor``, degree 2, fitted on the bundle's
+- a per-pixel ridge regression (``train.baselines.RidgeRegressor``, degree 2, fitted on the bundle's
   training scenes) for reference;
 
 then writes a short "what explains the loss" paragraph derived from those numbers by fixed rules.
@@ -40,7 +40,6 @@ import numpy as np
 import torch
 
 from hyperldm_engine.errors import InputError
-from hyperldm_engine.experiments.baselines import PairedScene, RidgeRegressor, normalised_rgb
 from hyperldm_engine.experiments.common import display_path
 from hyperldm_engine.experiments.quality import (
     QualitySettings,
@@ -52,6 +51,7 @@ from hyperldm_engine.experiments.quality import (
     vqgan_reconstruct,
 )
 from hyperldm_engine.metrics.similarity import ErrorSums, psnr_from_mse, similarity_sums
+from hyperldm_engine.train.baselines import PairedScene, RidgeRegressor, normalised_rgb
 
 PEAK_NOTE = ("MPSNR peak: 'peak 1' = reflectance data range 1.0, pooled over scenes (quality report); "
              "'band range' = each band's own max - min in each reference scene, mean over scenes")

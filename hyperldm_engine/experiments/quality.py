@@ -11,7 +11,7 @@ never seen in training, at several GSDs; metrics pooled over scenes, data range 
 (c) per-pixel ridge regression from the scene-normalised RGB (closed form; linear and degree-2
     polynomial features) fitted on every training pixel of the bundle's training scenes, and the
     degree-2 ridge on the RGB in reflectance (normalisation undone: the brightness is information);
-(d) a residual CNN (``baselines.ResidualCNN``) trained with L1 on the same data for a time budget;
+(d) a residual CNN (``train.baselines``, ``models.residual_cnn``) trained with L1 on the same data for a time budget;
 (e) the paper's ablation: two VQGANs of the bundle's architecture trained for the same number of
     stage-1 iterations with and without the RGB condition;
 plus the wall-clock time of a 512 x 512 synthesis on this machine, with its load.
@@ -39,17 +39,17 @@ import numpy as np
 import torch
 
 from hyperldm_engine.errors import InputError
-from hyperldm_engine.experiments.baselines import (
+from hyperldm_engine.experiments.common import display_path
+from hyperldm_engine.metrics.similarity import ErrorSums, similarity_sums
+from hyperldm_engine.progress import Progress
+from hyperldm_engine.spectral.consistency import reprojection_error
+from hyperldm_engine.train.baselines import (
     PairedScene,
     RidgeRegressor,
     normalised_rgb,
     seconds_per_step,
     train_residual_cnn,
 )
-from hyperldm_engine.experiments.common import display_path
-from hyperldm_engine.metrics.similarity import ErrorSums, similarity_sums
-from hyperldm_engine.progress import Progress
-from hyperldm_engine.spectral.consistency import reprojection_error
 
 START_MARKER = "<!-- quality:start -->"
 END_MARKER = "<!-- quality:end -->"

@@ -32,7 +32,6 @@ import torch
 
 from hyperldm_engine.diffusion.samplers import DEFAULT_STEPS, make_sampler
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
-from hyperldm_engine.experiments.baselines import CnnTraining, PairedScene, RidgeRegressor, train_residual_cnn
 from hyperldm_engine.models.bundle import ANCHORS
 from hyperldm_engine.models.residual_cnn import ResidualCNN
 from hyperldm_engine.spectral.consistency import with_jitter
@@ -48,6 +47,7 @@ from hyperldm_engine.spectral.fusion import (
     ridge_weights,
 )
 from hyperldm_engine.train.align import sample_latents
+from hyperldm_engine.train.baselines import CnnTraining, PairedScene, RidgeRegressor, train_residual_cnn
 from hyperldm_engine.train.data import PatchSampler, TrainScene, scene_normaliser
 
 
@@ -70,7 +70,7 @@ class CovarianceSettings:
 @dataclass(frozen=True)
 class CnnAnchorSettings:
     """The residual CNN of a ``kind="cnn"`` anchor (``models.residual_cnn``), trained with L1 and Adam on the
-    training rows of every scene (``experiments.baselines.train_residual_cnn``). The default was measured
+    training rows of every scene (``train.baselines.train_residual_cnn``). The default was measured
     on the quality report's held-out scenes against wider and deeper ones (docs/model-diagnosis.md, "A
     residual-CNN anchor"): width 24 and 3 blocks at 4000 iterations gave the fused mean of 8 35.22 dB, the
     report's width-48, 6-block CNN (six times the cost per pixel) at 500 iterations 35.06."""

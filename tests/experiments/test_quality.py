@@ -8,13 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from hyperldm_engine.experiments.baselines import (
-    PairedScene,
-    ResidualCNN,
-    RidgeRegressor,
-    normalised_rgb,
-    poly_features,
-)
 from hyperldm_engine.experiments.quality import (
     END_MARKER,
     EXTRA_ROWS,
@@ -23,6 +16,13 @@ from hyperldm_engine.experiments.quality import (
     QualitySettings,
     replace_section,
     run_quality_report,
+)
+from hyperldm_engine.train.baselines import (
+    PairedScene,
+    ResidualCNN,
+    RidgeRegressor,
+    normalised_rgb,
+    poly_features,
 )
 
 

@@ -11,7 +11,7 @@ from hyperldm_engine.spectral.sensor import default_sensor
 
 
 def test_poly_features_are_the_ridge_baselines_and_agree_along_any_axis():
-    from hyperldm_engine.experiments.baselines import poly_features as baseline_features
+    from hyperldm_engine.train.baselines import poly_features as baseline_features
 
     rgb = np.random.default_rng(0).uniform(0, 1, (3, 4, 5))
     image = poly_features(torch.from_numpy(rgb), 2).numpy()  # (10, 4, 5)

@@ -1,5 +1,6 @@
-"""Deterministic RGB-to-HSI baselines for the quality report: closed-form ridge and a residual CNN
-(``models.residual_cnn``) and its training.
+"""Deterministic RGB-to-HSI maps and their training: closed-form ridge and a residual CNN
+(``models.residual_cnn``). The quality report's baselines (``experiments.quality``), and the networks of
+the anchored correction (``train.covariance``).
 
 Both map the scene-normalised RGB (``io.raster.normalise_rgb``: one white level per scene, the
 model's own input) to reflectance cubes ``(bands, rows, cols)``, pixel by pixel (ridge) or through a
