@@ -74,7 +74,7 @@ consistency_options = option_group(
                       "covariance (most accurate, least diverse); ensemble, the samples' mean by that covariance "
                       "and their spread by the smallest change (diversity kept; with 1 sample = spectral); "
                       "anchored, ensemble about the samples' mean fused with the bundle's deterministic map of "
-                      "the RGB (a ridge; in the default model's --mode mean, a ridge and a small CNN jointly) "
+                      "the RGB (a ridge in the default model; bundles may carry a small CNN too) "
                       "(most accurate with diversity kept); auto: anchored (ensemble for bundles without an "
                       "anchor); on top-of-atmosphere input anchored only if the anchor was measured on TOA scenes "
                       "too (the default model's was), else minimum (docs/model-diagnosis.md)."),

@@ -2,8 +2,9 @@
 
 The covariance is the prior of ``--rgb-correction spectral`` and ``ensemble``, the anchors with their fusion
 gains that of ``anchored``: for surface input the degree-2 ridge (``--anchor-kind``: or a residual CNN, or
-both fused jointly), for ``--mode mean`` the ridge and a residual CNN fused jointly (``--mean-anchor``: or
-the CNN alone, or none: the mean mode then uses the surface anchor), for top-of-atmosphere input a ridge
+both fused jointly), for ``--mode mean`` none by default (``--mean-anchor ridge+cnn``: the ridge and a
+residual CNN fused jointly, more accurate on simulated scenes but worse on real imagery, see
+docs/model-diagnosis.md; the mean mode then uses the surface anchor), for top-of-atmosphere input a ridge
 measured on hazy real-world colours too; with labelled scenes, also the abundances' class-group prior
 (``train.group_prior``). They are measured on the bundle's recorded training scenes (simulated again,
 train split of the spectra, training rows only), optionally with N scenes of the simulator's mixed
@@ -46,9 +47,9 @@ def main() -> None:
     ap.add_argument("--anchor-kind", choices=ANCHOR_FUSION_KINDS, default="ridge",
                     help="the anchor for surface input in sample mode: the degree-2 ridge (which keeps the samples' "
                          "diversity), a residual CNN or both fused jointly")
-    ap.add_argument("--mean-anchor", choices=(*ANCHOR_FUSION_KINDS, "none"), default="ridge+cnn",
-                    help="the anchor for --mode mean on surface input (default: the ridge and a residual CNN fused "
-                         "jointly, the most accurate), or none")
+    ap.add_argument("--mean-anchor", choices=(*ANCHOR_FUSION_KINDS, "none"), default="none",
+                    help="an anchor of its own for --mode mean on surface input (default none: the surface anchor "
+                         "serves it; ridge+cnn was the most accurate on simulated scenes and worse on the real check)")
     ap.add_argument("--anchor-iterations", type=int, default=CnnAnchorSettings.iterations,
                     help="training iterations of a CNN anchor")
     ap.add_argument("--anchor-width", type=int, default=CnnAnchorSettings.width)

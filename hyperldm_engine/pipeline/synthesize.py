@@ -57,9 +57,10 @@ DEFAULT_MEAN_DRAWS = 8
 #: at 10 steps against 4: 30.93 / 30.61 dB on the held-out scenes, real Landsat 8 NDVI r 0.643 / 0.560)
 DEFAULT_MEAN_STEPS = 10
 #: ``--mode mean`` centred on a bundle's mean-mode anchor (``consistency.anchor_mean``): draws and DDIM steps
-#: when none are given. With the default model's (its ridge and a residual CNN, fused jointly) 2 draws at 4 steps
-#: measured as accurate as 8 at 10 on the held-out scenes (35.21 dB, SAM 0.129, both), the whole command x3.4
-#: faster: the fused centre is mostly the maps' (benchmarks/RESULTS.md, "A residual-CNN anchor for the mean mode")
+#: when none are given. With a ridge and a residual CNN fused jointly (``measure_error_covariance.py --mean-anchor
+#: ridge+cnn``; not in the default model) 2 draws at 4 steps measured as accurate as 8 at 10 on the held-out
+#: scenes (35.21 dB, SAM 0.129, both), the whole command x3.4 faster: the fused centre is mostly the maps'
+#: (benchmarks/RESULTS.md, "A residual-CNN anchor for the mean mode")
 ANCHORED_MEAN_DRAWS = 2
 ANCHORED_MEAN_STEPS = DEFAULT_STEPS
 #: draws decoded together in the mean mode: memory stays that of two samples whatever ``mean_draws`` is

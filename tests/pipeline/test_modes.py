@@ -161,33 +161,3 @@ def test_cli_abundance_groups_and_mean_mode(bundles, tmp_path, capsys):
                        "--abundance-groups", "--progress", "none"], capsys)
     assert code == 2 and "--abundances" in err
 
-
-def test_cli_mean_mode_on_the_default_models_cnn_anchor_defaults_to_two_draws_at_four_steps(tmp_path):
-    """The bundled model's mean mode is centred on its CNN anchor, which holds most of the mean: 2 draws at 4
-    steps by default (measured as accurate as 8 at 10); with a correction that does not use that anchor, or
-    values given, the general defaults or the given values."""
-    import rasterio
-    from click.testing import CliRunner
-    from hyperldm_cli.cmd_synthesize import synthesize
-
-    from hyperldm_engine.pipeline.synthesize import ANCHORED_MEAN_DRAWS, ANCHORED_MEAN_STEPS, DEFAULT_MEAN_DRAWS
-    from hyperldm_engine.simulate.scene import simulate_scene, write_scene
-
-    write_scene(simulate_scene(32, 32, seed=4, gsd_m=2.0), tmp_path / "scene")
-    rgb = tmp_path / "scene" / "rgb.tif"
-
-    def tags(*extra):
-        out = tmp_path / f"mean{len(list(tmp_path.glob('mean*.tif')))}.tif"
-        r = CliRunner().invoke(synthesize, [str(rgb), str(out), "--mode", "mean", "--progress", "none", *extra])
-        assert r.exit_code == 0, r.output
-        with rasterio.open(out) as ds:
-            return ds.tags()
-
-    anchored = tags()
-    assert (anchored["HYPERLDM_MEAN_DRAWS"], anchored["HYPERLDM_STEPS"]) == (str(ANCHORED_MEAN_DRAWS),
-                                                                             str(ANCHORED_MEAN_STEPS)) == ("2", "4")
-    ensemble = tags("--rgb-correction", "ensemble")
-    assert (ensemble["HYPERLDM_MEAN_DRAWS"], ensemble["HYPERLDM_STEPS"]) == (str(DEFAULT_MEAN_DRAWS),
-                                                                             str(DEFAULT_MEAN_STEPS))
-    given = tags("--mean-draws", "3", "--steps", "6")
-    assert (given["HYPERLDM_MEAN_DRAWS"], given["HYPERLDM_STEPS"]) == ("3", "6")

@@ -158,7 +158,7 @@ class SceneAlgorithm(HyperLDMAlgorithm):
                                         "near infrared included, by the model's error covariance (least diverse); "
                                         "ensemble = the samples' mean so, their spread kept; anchored = ensemble "
                                         "about the mean fused with the model's deterministic map of the RGB (a "
-                                        "ridge; in the default model's mean mode, a ridge and a small CNN)"),
+                                        "ridge in the default model)"),
                 options=RGB_CORRECTION, defaultValue=RGB_CORRECTION.index(DEFAULTS["rgb_correction"]))),
             advanced(QgsProcessingParameterEnum(
                 self.HARMONISE, tr("Harmonise: map a known input sensor's colours onto the model's training camera "

@@ -57,7 +57,7 @@ class SynthesizeAlgorithm(SceneAlgorithm):
         "Mode: sample draws diverse cubes; mean gives one deterministic cube (accuracy over diversity).\n"
         "RGB consistency (advanced): when the input sensor is known, every cube reproduces the input RGB "
         "exactly; the RGB correction says how: auto (default) centres the samples on their mean fused with "
-        "the model's deterministic map of the RGB (a ridge; in mean mode a ridge and a small CNN) and spreads the "
+        "the model's deterministic map of the RGB (a ridge in the default model) and spreads the "
         "correction over every band, near infrared "
         "included, by the measured errors, keeping the samples' spread (on top-of-atmosphere input only when "
         "the model's anchor has seen such scenes, as the default model's has; else the smallest change).\n"
