@@ -41,7 +41,7 @@ from hyperldm_engine.models.correction_anchor import (
 from hyperldm_engine.models.unet import LatentDenoiser
 from hyperldm_engine.models.vqgan import ConditionalVQGAN
 from hyperldm_engine.spectral.consistency import check_covariance
-from hyperldm_engine.spectral.fusion import NetworkAnchor, RegressionAnchor, n_features
+from hyperldm_engine.spectral.fusion import CorrectionAnchor, n_features
 from hyperldm_engine.spectral.groups import GROUPS, GroupPrior
 from hyperldm_engine.timings import timed
 
@@ -107,12 +107,12 @@ class Bundle:
     consistency_info: dict[str, Any] | None = None
     #: optional regression anchor and its measured fusion with the samples (``--rgb-correction anchored``,
     #: ``spectral.fusion``); stored with the covariance, described by ``consistency_info["anchor"]``
-    correction_anchor: RegressionAnchor | NetworkAnchor | None = None
+    correction_anchor: CorrectionAnchor | None = None
     #: the same, measured with TOA scenes, for TOA input
-    correction_anchor_toa: RegressionAnchor | NetworkAnchor | None = None
-    #: the same for ``--mode mean`` on surface input (the default model: a residual CNN, more accurate, and the
-    #: samples' diversity, which it would narrow, does not matter there)
-    correction_anchor_mean: RegressionAnchor | NetworkAnchor | None = None
+    correction_anchor_toa: CorrectionAnchor | None = None
+    #: the same for ``--mode mean`` on surface input, where the samples' diversity, which a network anchor
+    #: narrows, does not count (the default model has none: docs/model-diagnosis.md)
+    correction_anchor_mean: CorrectionAnchor | None = None
     #: optional class-group prior of the abundances (``spectral.groups.GroupPrior``) and how it was
     #: measured (``train.group_prior``); config.json ``abundance_prior``, tensor ``abundance_prior.weights``
     abundance_prior: GroupPrior | None = None
@@ -504,7 +504,7 @@ def _build(path: Path, cfg: dict, model: ModelConfig, tensors: dict[str, torch.T
             check_covariance(covariance.double(), model.n_bands)
         except ValueError as exc:
             raise BundleError(f"model bundle {where}: consistency.covariance: {exc}") from exc
-    anchors: dict[str, RegressionAnchor | NetworkAnchor] = {}
+    anchors: dict[str, CorrectionAnchor] = {}
     for key, attribute in ANCHORS.items():
         if f"consistency.{key}.gain" in expected:
             prefix = f"consistency.{key}."

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from hyperldm_engine.models.residual_cnn import ResidualCNN
-from hyperldm_engine.spectral.fusion import JointAnchor, NetworkAnchor, RegressionAnchor, n_features
+from hyperldm_engine.spectral.fusion import CorrectionAnchor, JointAnchor, NetworkAnchor, RegressionAnchor, n_features
 
 #: the anchor kinds a bundle may carry
 ANCHOR_KINDS = ("ridge", "cnn", "ridge+cnn")
@@ -64,8 +63,7 @@ def anchor_tensors(anchor: Any) -> dict[str, torch.Tensor]:
         out.update({f"net.{k}": v for k, v in anchor.net.state_dict().items()})
     if not isinstance(anchor, NetworkAnchor):
         out["weights"] = anchor.weights
-    return {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v).detach().to("cpu", torch.float32)
-            for k, v in out.items()}
+    return {k: torch.as_tensor(v).detach().to("cpu", torch.float32) for k, v in out.items()}
 
 
 def _network(record: dict[str, Any], n_bands: int) -> ResidualCNN:
@@ -85,7 +83,7 @@ def expected_shapes(record: dict[str, Any], n_bands: int) -> dict[str, tuple[int
 
 
 def anchor_from_tensors(record: dict[str, Any], tensors: dict[str, torch.Tensor], n_bands: int,
-                        device: str | torch.device = "cpu") -> RegressionAnchor | NetworkAnchor | JointAnchor:
+                        device: str | torch.device = "cpu") -> CorrectionAnchor:
     """The anchor a valid ``record`` and its checked tensors (relative names, :func:`expected_shapes`) describe."""
     array = lambda name: tensors[name].double().numpy().copy()  # noqa: E731
     kind = anchor_kind(record)

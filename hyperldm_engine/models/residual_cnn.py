@@ -3,9 +3,9 @@
 ``out = linear(rgb) + tail(blocks(head(rgb)))``: ``linear`` is a 1 x 1 convolution (3 -> bands), which
 may start from a degree-1 ridge solution, and the residual branch of 3 x 3 convolutions learns the
 spatial context a per-pixel regression cannot use. The quality report trains one as its CNN baseline
-(``train.baselines``); the default model carries a narrower one as the anchor of
-``--rgb-correction anchored`` (``spectral.fusion.NetworkAnchor``). Its receptive field is
-``2 * (2 + 2 * blocks)`` + 1 px (17 px at 3 blocks), well inside a tile's overlap.
+(``train.baselines``); a bundle may carry a narrower one as (part of) the anchor of
+``--rgb-correction anchored`` (``spectral.fusion.NetworkAnchor``, ``JointAnchor``; not the default model).
+Its receptive field is ``2 * (2 + 2 * blocks)`` + 1 px (17 px at 3 blocks), well inside a tile's overlap.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from hyperldm_engine.models.residual_cnn import ResidualCNN
 from hyperldm_engine.spectral.consistency import with_jitter
 from hyperldm_engine.spectral.fusion import (
     ANCHOR_DEGREE,
+    CorrectionAnchor,
     JointAnchor,
     NetworkAnchor,
     RegressionAnchor,
@@ -166,7 +167,7 @@ ANCHOR_FUSION_KINDS = ("ridge", "cnn", "ridge+cnn")
 
 def anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSettings | None = None,
                   degree: int = ANCHOR_DEGREE, kind: str = "ridge", cnn: CnnAnchorSettings | None = None
-                  ) -> tuple[RegressionAnchor | NetworkAnchor | JointAnchor, dict[str, Any]]:
+                  ) -> tuple[CorrectionAnchor, dict[str, Any]]:
     """The anchor of ``--rgb-correction anchored`` with its gain and fused covariance, and its record. ``kind``
     "ridge": a degree-``degree`` ridge on every scene's training rows, its gain from moments on training
     patches cross-fitted per scene; "cnn": a residual CNN trained on those rows (``cnn`` settings), its gain
@@ -206,7 +207,7 @@ def anchor_fusion(bundle: Any, scenes: list[TrainScene], settings: CovarianceSet
 
     gain, residual, moments, count = _fusion_moments(bundle, scenes, settings, predict)
     covariance = with_jitter(residual, settings.jitter)
-    anchor: RegressionAnchor | NetworkAnchor | JointAnchor
+    anchor: CorrectionAnchor
     if kind == "ridge":
         anchor = RegressionAnchor(weights=weights, degree=degree, gain=gain, covariance=covariance)
     elif kind == "cnn":
