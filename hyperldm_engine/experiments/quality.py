@@ -420,7 +420,7 @@ def _sums(pred: np.ndarray, ref: np.ndarray) -> ErrorSums:
     return similarity_sums(pred, ref, None, data_range=1.0)[0]
 
 
-class _Scores:
+class PooledScores:
     """Pooled error sums and per-scene summaries of one method."""
 
     def __init__(self) -> None:
@@ -525,7 +525,7 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
     train, train_info = training_scenes(bundle, settings, progress)
     test = heldout_scenes(settings)
     _log(f"simulated {len(test)} held-out scenes of {settings.size} px", progress)
-    rows: dict[str, _Scores] = {k: _Scores() for k in ROW_LABELS}
+    rows: dict[str, PooledScores] = {k: PooledScores() for k in ROW_LABELS}
     notes: dict[str, Any] = {}
     test_rgb = [normalised_rgb(s.rgb) for s in test]
 
@@ -553,7 +553,7 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
             if got is None:
                 continue
             cube, numbers = got if isinstance(got, tuple) else (got, {})
-            rows.setdefault(key, _Scores()).add(cube, scene.hsi, scene.gsd_m)
+            rows.setdefault(key, PooledScores()).add(cube, scene.hsi, scene.gsd_m)
             for name, value in numbers.items():
                 extra_notes.setdefault(key, {}).setdefault(name, []).append(float(value))
     notes["extra_rows"] = {k: {n: float(np.mean(v)) for n, v in d.items()} for k, d in extra_notes.items()}

@@ -126,7 +126,7 @@ def pearson_within_bins(pred: np.ndarray, truth: np.ndarray, key: np.ndarray, bi
     return float(np.mean(rs)) if rs else float("nan")
 
 
-def _features(rgb: np.ndarray) -> np.ndarray:
+def rgb_features(rgb: np.ndarray) -> np.ndarray:
     """Per-pixel ridge features ``(n, 4)``: R, G, B, 1."""
     flat = rgb.reshape(3, -1).T.astype(np.float64)
     return np.concatenate([flat, np.ones((flat.shape[0], 1))], 1)
@@ -265,13 +265,13 @@ def run_real_check(bundle_path: str, out_dir: str | Path, settings: RealCheckSet
     # ---- baselines ----------------------------------------------------------------------------
     t2 = time.perf_counter()
     sim = simulated_set(s, sensor)
-    wts = fit_ridge(_features(sim["rgb"]), np.stack([sim["red"], sim["nir"]], 1), s.ridge_alpha)
-    pred = _features(rgb) @ wts
+    wts = fit_ridge(rgb_features(sim["rgb"]), np.stack([sim["red"], sim["nir"]], 1), s.ridge_alpha)
+    pred = rgb_features(rgb) @ wts
     ridge_red, ridge_nir = pred[:, 0].reshape(h, w), pred[:, 1].reshape(h, w)
     ndvi_ridge = ndvi(ridge_red, ridge_nir)
-    xo = _features(rgb)[valid.ravel()]
+    xo = rgb_features(rgb)[valid.ravel()]
     oracle_w = np.linalg.lstsq(xo, ndvi_real[valid], rcond=None)[0]
-    ndvi_oracle = (_features(rgb) @ oracle_w).reshape(h, w)
+    ndvi_oracle = (rgb_features(rgb) @ oracle_w).reshape(h, w)
     sim_seconds = time.perf_counter() - t2
     v = valid
     results = {
