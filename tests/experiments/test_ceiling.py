@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from hyperldm_cli.main import _register_commands, cli, main
 
-from hyperldm_engine.experiments.ceiling import as_cube, knn_means, pixels
+from hyperldm_engine.experiments.ceiling import as_cube, knn_draws, knn_means, pixels
 
 _register_commands()
 
@@ -47,6 +47,17 @@ def test_knn_means_with_duplicate_pixels_leave_exactly_k_others() -> None:
         knn_means(pool, values, pool, (6,), leave_one_out=True)
 
 
+def test_knn_draws_pick_one_of_the_k_nearest_uniformly() -> None:
+    pool = np.arange(100, dtype=np.float64)[:, None] * np.ones((1, 3))  # pixel i at (i, i, i)
+    values = np.arange(100, dtype=np.float32)[:, None]
+    queries = np.full((4000, 3), 50.2)  # nearest: 50, 51, 49, 52 (k = 4)
+    got = knn_draws(pool, values, queries, 4, seed=1, chunk=300, workers=1)[:, 0]
+    assert set(np.unique(got)) == {49.0, 50.0, 51.0, 52.0}
+    counts = np.bincount(got.astype(int))[49:53]
+    assert counts.min() > 850 and counts.max() < 1150  # about 1000 each
+    np.testing.assert_array_equal(got, knn_draws(pool, values, queries, 4, seed=1, workers=1)[:, 0])
+
+
 def test_pixels_and_as_cube_round_trip() -> None:
     cube = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
     flat = pixels(cube)
@@ -61,7 +72,7 @@ def test_quick_ceiling_through_the_cli(tmp_path, capsys) -> None:
     assert r.exit_code == 0, r.output
     doc = json.loads((out / "ceiling.json").read_text())
     rows = doc["simulated"]
-    assert {"ridge_train", "knn4_heldout+spectral", "knn16_in_scene"} <= set(rows)
+    assert {"ridge_train", "knn4_heldout+spectral", "knn16_in_scene", "draw16_train+spectral"} <= set(rows)
     assert all(np.isfinite(v["mpsnr"]) and 0 <= v["sam"] < 1.6 for v in rows.values())
     # the oracle knows the scene's own spectra: far closer than any estimate from another prior
     assert rows["knn4_in_scene"]["mpsnr"] > rows["knn4_train"]["mpsnr"] + 3
