@@ -78,6 +78,12 @@ ROW_LABELS = {
     "ablation_conditioned": "(e) VQGAN short run, with RGB condition",
     "ablation_unconditioned": "(e) VQGAN short run, without RGB condition",
 }
+#: Rows measured only with ``--cnn-denoiser-time`` (issue 20's condition: the CNN trained for the wall time
+#: of the bundle's denoiser stage), reported after the CNN's rows.
+DENOISER_TIME_ROWS = {
+    "residual_cnn_denoiser_time": "(d) residual CNN trained for the denoiser's wall time",
+    "residual_cnn_denoiser_time_spectral": "(d) residual CNN, the denoiser's wall time, spectral RGB correction",
+}
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class QualitySettings:
     cnn_batch: int = 8
     cnn_patch: int = 32
     ablation_batch: int | None = None    # None: the bundle's training batch size
+    cnn_denoiser_time: bool = False      # also a CNN trained for the wall time of the bundle's denoiser stage
     ridge_lam: float = 1e-6
     timing_size: int = 512
     seed: int = 0
@@ -481,6 +488,23 @@ def _ablation_iterations(scenes: list[Any], bundle: Any, settings: QualitySettin
                         f"(the bundle's stage 1 ran {bundle_iters or 'an unknown number of'} iterations)")
 
 
+def denoiser_seconds(scenes: list[Any], bundle: Any) -> dict[str, float]:
+    """Wall seconds of the bundle's denoiser stage on this machine: seconds per stage-2 iteration with its
+    recorded settings (patch, batch, model), timed here, times its recorded iteration count."""
+    from hyperldm_engine.train.data import scene_normaliser
+    from hyperldm_engine.train.loop import Trainer
+
+    base = _train_settings(bundle)
+    iterations = int(base.diffusion_iterations)
+    probe = dataclasses.replace(base, vq_iterations=0, diffusion_iterations=max(iterations, 100),
+                                classifier_iterations=0, checkpoint_every=0)
+    trainer = Trainer(scenes, bundle.config, bundle.library.detach().cpu().numpy(), probe, scene_normaliser,
+                      n_classes=0)
+    with torch.random.fork_rng(devices=[]):
+        rate = seconds_per_step(trainer.step, probe=5)
+    return {"seconds_per_iteration": rate, "iterations": iterations, "seconds": rate * iterations}
+
+
 def _diversity(cubes: np.ndarray) -> dict[str, float]:
     """Spread of K samples: mean per-entry std (reflectance) and mean angle of a sample to the mean (rad)."""
     mean = cubes.mean(axis=0)
@@ -619,6 +643,22 @@ def run_quality_report(model: str | Path | None = None, out: str | Path = "repor
     _log(f"residual CNN: {cnn_info.n_parameters} parameters, {cnn_info.iterations} iterations in "
          f"{cnn_info.seconds:.0f} s", progress)
     del cnn
+    if settings.cnn_denoiser_time:  # the issue's condition: the CNN given the denoiser's wall time
+        stage = denoiser_seconds(train, bundle)
+        _log(f"the denoiser stage: {stage['iterations']} iterations at {stage['seconds_per_iteration']:.3f} s = "
+             f"{stage['seconds'] / 60:.1f} min on this machine; training a CNN for as long", progress)
+        long_cnn, long_info = train_residual_cnn(
+            pairs, settings.cnn_iterations if settings.quick else None, stage["seconds"], settings.cnn_width,
+            settings.cnn_blocks, patch_size=patch, batch_size=settings.cnn_batch, seed=settings.seed,
+            init=ridges["ridge_linear"])
+        for scene, rgb in zip(test, test_rgb, strict=True):
+            cube = long_cnn.predict(rgb)
+            rows.setdefault("residual_cnn_denoiser_time", PooledScores()).add(cube, scene.hsi, scene.gsd_m)
+            rows.setdefault("residual_cnn_denoiser_time_spectral", PooledScores()).add(
+                project_cube(cube, scene, prior), scene.hsi, scene.gsd_m)
+        notes["residual_cnn_denoiser_time"] = {"denoiser_stage": stage, "iterations": long_info.iterations,
+                                               "seconds": round(long_info.seconds, 1)}
+        del long_cnn
 
     # (e) ablation
     n_abl, why = _ablation_iterations(train, bundle, settings)
@@ -677,6 +717,8 @@ def _labels(results: dict[str, Any]) -> dict[str, str]:
         out[key] = label
         if key == "vqgan_reconstruction":
             out.update(extra)
+        if key == "residual_cnn_spectral":
+            out.update({k: v for k, v in DENOISER_TIME_ROWS.items() if k in results})
     return out
 
 
@@ -691,7 +733,10 @@ def targets(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
             ("", "diffusion_mean_k", "ridge_poly2", "residual_cnn"),
             ("_vs_consistent_baselines", "diffusion_mean_k", "ridge_poly2_consistency", "residual_cnn_consistency"),
             ("_spectral", "diffusion_mean_k", "ridge_poly2_spectral", "residual_cnn_spectral"),
-            ("_reflectance", "diffusion_mean_k", "ridge_poly2_reflectance_spectral", "residual_cnn_spectral")):
+            ("_reflectance", "diffusion_mean_k", "ridge_poly2_reflectance_spectral", "residual_cnn_spectral"),
+            ("_denoiser_time", "diffusion_mean_k", "ridge_poly2", "residual_cnn_denoiser_time"),
+            ("_spectral_denoiser_time", "diffusion_mean_k", "ridge_poly2_spectral",
+             "residual_cnn_denoiser_time_spectral")):
         if any(k not in rows for k in (one_key, mean_key, ridge_key, cnn_key)):
             continue
         c, d = rows[ridge_key], rows[cnn_key]
@@ -754,6 +799,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"1x1 linear branch initialised from the linear ridge), L1, Adam lr {cnn['lr']:g} cosine, "
         f"{cnn['iterations']} iterations of {cnn['batch_size']} x {cnn['patch_size']} px patches in "
         f"{cnn['seconds']:.0f} s (budget {cnn['budget_minutes']:g} min); far smaller than the bundle.",
+        *([f"- (d) for the denoiser's wall time: the bundle's denoiser stage, "
+           f"{n['residual_cnn_denoiser_time']['denoiser_stage']['iterations']} iterations at "
+           f"{n['residual_cnn_denoiser_time']['denoiser_stage']['seconds_per_iteration']:.3f} s timed here = "
+           f"{n['residual_cnn_denoiser_time']['denoiser_stage']['seconds'] / 60:.1f} min; the same CNN trained "
+           f"{n['residual_cnn_denoiser_time']['iterations']} iterations in "
+           f"{n['residual_cnn_denoiser_time']['seconds'] / 60:.1f} min."]
+          if "residual_cnn_denoiser_time" in n else []),
         f"- (e): both VQGANs trained {abl['iterations']} stage-1 iterations ({abl['why']}), same data, settings, "
         f"seed and library; seconds {abl['seconds']}.",
         f"- Synthesis time, {tm['size_px']} x {tm['size_px']} px, 1 sample, {tm['device']}, "
@@ -768,6 +820,9 @@ def markdown(report: dict[str, Any]) -> str:
             ("_vs_consistent_baselines", "ridge / CNN with RGB consistency", f"mean of {s['samples']}"),
             ("_spectral", "ridge / CNN given the spectral RGB correction", f"mean of {s['samples']}"),
             ("_reflectance", "the ridge on reflectance RGB given the spectral correction (CNN as above)",
+             f"mean of {s['samples']}"),
+            ("_denoiser_time", "ridge / the CNN trained for the denoiser's wall time", f"mean of {s['samples']}"),
+            ("_spectral_denoiser_time", "ridge / the denoiser-time CNN given the spectral RGB correction",
              f"mean of {s['samples']}")):
         if "diffusion_1_sample" + suffix not in t:
             continue

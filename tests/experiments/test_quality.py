@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hyperldm_engine.experiments.quality import (
+    DENOISER_TIME_ROWS,
     END_MARKER,
     EXTRA_ROWS,
     ROW_LABELS,
@@ -108,3 +109,20 @@ def test_quick_report_writes_every_row_with_finite_numbers(tiny_bundle: str, tmp
     text = results.read_text()
     assert text.startswith("# Results\n\nother section\n") and START_MARKER in text and END_MARKER in text
     assert "scripts/quality_report.py --quick" in text and "| (d) residual CNN" in text
+
+
+def test_quick_report_with_the_denoiser_time_cnn(tiny_bundle: str, tmp_path) -> None:
+    settings = QualitySettings.quick_settings(size=48, timing_size=48, ablation_iterations=1, cnn_iterations=2,
+                                              cnn_denoiser_time=True)
+    report = run_quality_report(tiny_bundle, tmp_path / "q", settings, progress="none")
+    rows, notes = report["rows"], report["notes"]["residual_cnn_denoiser_time"]
+    assert set(DENOISER_TIME_ROWS) <= set(rows) and all(math.isfinite(rows[k]["mpsnr"]) for k in DENOISER_TIME_ROWS)
+    stage = notes["denoiser_stage"]
+    assert stage["seconds_per_iteration"] > 0 and stage["seconds"] == pytest.approx(
+        stage["seconds_per_iteration"] * stage["iterations"])
+    labels = list(report["labels"])  # right after the CNN's own rows
+    assert labels.index("residual_cnn_denoiser_time") == labels.index("residual_cnn_spectral") + 1
+    gap = report["targets"]["diffusion_mean_k_spectral_denoiser_time"]["mpsnr_minus_cnn_db"]
+    long_cnn = rows["residual_cnn_denoiser_time_spectral"]["mpsnr"]
+    assert gap == pytest.approx(rows["diffusion_mean_k"]["mpsnr"] - long_cnn)
+    assert "the denoiser-time CNN given the spectral RGB correction" in (tmp_path / "q" / "quality.md").read_text()
