@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hyperldm_engine.errors import InputError
+from hyperldm_engine.errors import InputError, OutputError
 from hyperldm_engine.experiments.common import display_path
 from hyperldm_engine.experiments.quality import (
     QualitySettings,
@@ -50,6 +50,7 @@ from hyperldm_engine.experiments.quality import (
     training_scenes,
     vqgan_reconstruct,
 )
+from hyperldm_engine.experiments.report import has_section, markers, replace_marked_section
 from hyperldm_engine.metrics.similarity import ErrorSums, psnr_from_mse, similarity_sums
 from hyperldm_engine.train.baselines import PairedScene, RidgeRegressor, normalised_rgb
 
@@ -347,6 +348,7 @@ def run_diagnosis(model: str | Path | None = None, out: str | Path = "reports/di
     from hyperldm_engine.pipeline.synthesize import DEFAULT_ETA, DEFAULT_STEPS
 
     settings = settings or DiagnosisSettings()
+    check_markdown_copy(markdown_copy)  # before any work: nothing measured for a copy that cannot be written
     model_path = str(model) if model is not None else str(default_bundle_path())
     out = Path(out)
     torch.set_num_threads(int(settings.threads))
@@ -874,6 +876,19 @@ def figures(report: dict[str, Any], out: Path) -> list[Path]:
     return paths
 
 
+def check_markdown_copy(path: str | Path | None) -> None:
+    """Refuse a ``--markdown-copy`` file that holds text but no diagnosis markers: writing it would replace
+    text the diagnosis did not write (``docs/model-diagnosis.md`` keeps hand-written sections after its
+    generated part)."""
+    if path is None or not Path(path).is_file():
+        return
+    text = Path(path).read_text()
+    if text.strip() and not has_section(text, "diagnosis"):
+        start, end = markers("diagnosis")
+        raise OutputError(f"{path}: has text but no '{start}' / '{end}' markers; the diagnosis replaces only "
+                          "the text between them (add them around the generated part, or give a new file)")
+
+
 def write_outputs(report: dict[str, Any], out: Path, markdown_copy: str | Path | None = None) -> None:
     """``diagnosis.json``, ``diagnosis.md`` and the figures, each written atomically; with
     ``markdown_copy`` also a copy of the Markdown there (e.g. ``docs/model-diagnosis.md``) whose figure
@@ -891,5 +906,8 @@ def write_outputs(report: dict[str, Any], out: Path, markdown_copy: str | Path |
         copy = Path(markdown_copy)
         copy.parent.mkdir(parents=True, exist_ok=True)
         rel = Path(os.path.relpath(out.resolve(), copy.parent.resolve())).as_posix()
-        with atomic_path(copy, overwrite=True) as tmp:
-            Path(tmp).write_text(markdown(report, figure_dir=rel))
+        check_markdown_copy(copy)
+        text = copy.read_text() if copy.is_file() else ""
+        with atomic_path(copy, overwrite=True) as tmp:  # only the generated section: the rest is kept
+            Path(tmp).write_text(replace_marked_section(text, markdown(report, figure_dir=rel), "diagnosis",
+                                                       title=""))

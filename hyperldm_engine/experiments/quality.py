@@ -40,6 +40,7 @@ import torch
 
 from hyperldm_engine.errors import InputError
 from hyperldm_engine.experiments.common import display_path
+from hyperldm_engine.experiments.report import markers, replace_marked_section, update_section
 from hyperldm_engine.metrics.similarity import ErrorSums, similarity_sums
 from hyperldm_engine.progress import Progress
 from hyperldm_engine.spectral.consistency import reprojection_error
@@ -51,8 +52,7 @@ from hyperldm_engine.train.baselines import (
     train_residual_cnn,
 )
 
-START_MARKER = "<!-- quality:start -->"
-END_MARKER = "<!-- quality:end -->"
+START_MARKER, END_MARKER = markers("quality")
 HELDOUT_SEED0 = 1000
 TIMING_SEED = 1999
 #: GSDs (metres) of the held-out scenes, cycled: fine, medium, coarse first.
@@ -854,24 +854,12 @@ def _landscapes_text(report: dict[str, Any]) -> str:
 
 def replace_section(text: str, body: str) -> str:
     """``text`` with the quality section replaced by ``body`` (appended, with markers, if absent)."""
-    block = f"{START_MARKER}\n{body.rstrip()}\n{END_MARKER}"
-    i, j = text.find(START_MARKER), text.find(END_MARKER)
-    if i >= 0 and j > i:
-        return text[:i] + block + text[j + len(END_MARKER):]
-    if not text.strip():
-        return "# Results\n\n" + block + "\n"
-    return text.rstrip("\n") + "\n\n" + block + "\n"
+    return replace_marked_section(text, body, "quality")
 
 
 def update_results(path: str | Path, body: str) -> None:
     """Re-read ``path`` just before writing and replace only the quality section, atomically."""
-    from hyperldm_engine.io.atomic import atomic_path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text() if path.exists() else ""
-    with atomic_path(path, overwrite=True) as tmp:
-        Path(tmp).write_text(replace_section(text, body))
+    update_section(path, body, "quality")
 
 
 def _jsonable(obj: Any) -> Any:

@@ -13,6 +13,42 @@ NOISE_COLUMNS = (("sd", "SD"), ("sd_present_mean", "SD (present)"), ("sdm", "SDM
                  ("sdm_is_variant", "SDM (IS-like)"), ("mpsnr_db", "MPSNR (dB)"), ("sam_rad", "SAM (rad)"))
 
 
+def markers(name: str) -> tuple[str, str]:
+    """The HTML comments that delimit a generated section ``name`` inside a hand-written Markdown file."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def has_section(text: str, name: str) -> bool:
+    start, end = markers(name)
+    i = text.find(start)
+    return i >= 0 and text.find(end, i) > i
+
+
+def replace_marked_section(text: str, body: str, name: str, title: str = "# Results") -> str:
+    """``text`` with its generated section ``name`` replaced by ``body``; everything outside the markers is
+    kept. Without the markers the section is appended (under ``title``, if any, when ``text`` is empty)."""
+    start, end = markers(name)
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if has_section(text, name):
+        i = text.find(start)
+        j = text.find(end, i)
+        return text[:i] + block + text[j + len(end):]
+    if not text.strip():
+        return f"{title}\n\n{block}\n" if title else f"{block}\n"
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def update_section(path: str | Path, body: str, name: str) -> None:
+    """Re-read ``path`` just before writing and replace only its section ``name``, atomically."""
+    from hyperldm_engine.io.atomic import atomic_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text() if path.exists() else ""
+    with atomic_path(path, overwrite=True) as tmp:
+        Path(tmp).write_text(replace_marked_section(text, body, name))
+
+
 def noise_sweep_figure(result: dict[str, Any], path: Path) -> str:
     """SD, SDM, MPSNR and SAM against the noise scale, one line per variant."""
     fig = _figure(10, 6)

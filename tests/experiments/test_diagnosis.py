@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from hyperldm_cli.main import _register_commands, cli
+from hyperldm_cli.main import _register_commands, cli, main
 
 from hyperldm_engine.diffusion.schedule import NoiseSchedule
 from hyperldm_engine.experiments.diagnosis import (
@@ -71,7 +71,7 @@ def test_diagnose_quick_cli_writes_every_section_with_finite_numbers(tiny_bundle
     assert "## What explains the loss" in md and "band range" in md and "peak 1" in md
     copy = (tmp_path / "docs" / "model-diagnosis.md").read_text()
     assert "](../diag/diagnosis_steps.png)" in copy and "](diagnosis_steps.png)" in md
-    assert copy.replace("../diag/", "") == md
+    assert copy.replace("../diag/", "") == f"<!-- diagnosis:start -->\n{md.rstrip()}\n<!-- diagnosis:end -->\n"
     assert "--quick" in d["command"] and d["command"].startswith("hyperldm-engine experiment diagnose")
     for name in ("diagnosis_steps.png", "diagnosis_latents.png"):
         assert (out / name).stat().st_size > 5000
@@ -155,3 +155,21 @@ def test_diagnosis_reads_new_style_bundles_as_the_engine_does(tiny_bundle: str, 
     assert d["prediction"] == prediction and d["denoiser"]["prediction"] == prediction
     assert d["latents"]["own_loop_vs_tile_function_max_abs"] < 1e-5
     assert _finite_numbers(d["denoiser"]) == []
+
+
+def test_markdown_copy_replaces_only_its_section_and_refuses_a_file_without_markers(tiny_bundle: str,
+                                                                                    tmp_path) -> None:
+    doc = tmp_path / "model-diagnosis.md"
+    doc.write_text("<!-- diagnosis:start -->\nold numbers\n<!-- diagnosis:end -->\n\n## After the diagnosis\n"
+                   "hand-written findings\n")
+    _diagnose(tiny_bundle, tmp_path / "diag", "--markdown-copy", str(doc))
+    text = doc.read_text()
+    assert "old numbers" not in text and "## What explains the loss" in text
+    assert text.endswith("<!-- diagnosis:end -->\n\n## After the diagnosis\nhand-written findings\n")
+    plain = tmp_path / "notes.md"
+    plain.write_text("# My notes\nkeep me\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["experiment", "diagnose", "--model", tiny_bundle, "--out", str(tmp_path / "diag2"), "--quick",
+              "--progress", "none", "--markdown-copy", str(plain)])
+    assert stop.value.code == 4 and plain.read_text() == "# My notes\nkeep me\n"
+    assert not (tmp_path / "diag2").exists()
