@@ -85,7 +85,7 @@ def downstream(out_dir: str, model: str | None, seed: int, device: str, quick: b
 @click.option("--cnn-iterations", type=click.IntRange(min=1), default=None,
               help="Fixed CNN iterations (overrides --budget-minutes).")
 @click.option("--cnn-denoiser-time", is_flag=True, default=None,
-              help="Also train the CNN for the wall time of the bundle's denoiser stage (timed here; about 27 min "
+              help="Also train the CNN for the wall time of the bundle's denoiser stage (timed here; about 30 min "
                    "for the bundled model on 2 cores) and compare with it too.")
 @click.option("--ablation-iterations", type=click.IntRange(min=1), default=None,
               help="Fixed stage-1 iterations of the ablation VQGANs.")
