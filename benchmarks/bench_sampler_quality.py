@@ -4,8 +4,9 @@ For each setting (DDIM steps, eta, RGB consistency) draws K samples of each held
 scenes of ``hyperldm-engine experiment quality``: 128 px, seeds 1000-1003, two landscapes, GSDs 1, 5,
 20 and 2 m) with the engine's own tile function, for every sampling seed given, and prints:
 one-sample MPSNR / SAM pooled over all samples (peak 1), MPSNR / SAM of the mean of the K samples,
-the paper's SDM (K samples, the bundle's spectral classifier) and seconds. This is what chose the
-default number of steps (``diffusion.samplers.DEFAULT_STEPS``).
+the paper's SDM (K samples, the bundle's spectral classifier), the paper's SD of each sample (diversity
+within one image, mean over samples and scenes) beside the SD of the reference cubes, and seconds. This
+is what chose the default number of steps (``diffusion.samplers.DEFAULT_STEPS``).
 
     .venv/bin/python benchmarks/bench_sampler_quality.py --steps 3 4 5 6 8 10 20 --seeds 0
     .venv/bin/python benchmarks/bench_sampler_quality.py --steps 4 6 10 --seeds 1 2
@@ -30,7 +31,7 @@ from common import default_model, machine_state
 
 from hyperldm_engine.experiments.common import classifier_probabilities, rgb_statistics
 from hyperldm_engine.experiments.quality import QualitySettings, heldout_scenes, scene_response
-from hyperldm_engine.metrics.diversity import sample_diversity
+from hyperldm_engine.metrics.diversity import sample_diversity, spectral_diversity
 from hyperldm_engine.metrics.similarity import ErrorSums, error_sums
 from hyperldm_engine.pipeline.synthesize import SamplingOptions, SynthesisTileFn
 from hyperldm_engine.spectral.consistency import RGB_CORRECTIONS
@@ -75,15 +76,20 @@ def main() -> None:
     model = args.model or default_model()
     scenes = heldout_scenes(QualitySettings())
     print(f"model {model}; {len(scenes)} held-out scenes; K = {args.samples}; seeds {args.seeds}")
-    print("| steps | eta | RGB consistency | 1 sample MPSNR | 1 sample SAM | mean of K MPSNR | mean SAM | SDM | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    reference_sd = [spectral_diversity(classifier_probabilities(model, scene.hsi[None])[0], with_map=False).sd
+                    for scene in scenes]
+    print(f"SD of the reference cubes: {np.mean(reference_sd):.3f} (per scene "
+          + ", ".join(f"{v:.3f}" for v in reference_sd) + ")")
+    print("| steps | eta | RGB consistency | 1 sample MPSNR | 1 sample SAM | mean of K MPSNR | mean SAM | SDM "
+          "| SD of a sample | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     settings = [(True, c) for c in args.rgb_correction] + ([(False, "minimum")] if args.no_consistency else [])
     for consistency, correction in settings:
         for eta in args.eta:
             for steps in args.steps:
                 t0 = time.perf_counter()
                 one = mean = None
-                sdm = []
+                sdm, sd = [], []
                 for scene in scenes:
                     for seed in args.seeds:
                         options = SamplingOptions(samples=args.samples, seed=seed, steps=steps, eta=eta)
@@ -91,11 +97,14 @@ def main() -> None:
                         for cube in cubes:
                             one = pooled(one, cube, scene.hsi)
                         mean = pooled(mean, cubes.mean(axis=0), scene.hsi)
-                        sdm.append(sample_diversity(classifier_probabilities(model, cubes), with_map=False).sdm)
+                        probs = classifier_probabilities(model, cubes)
+                        sdm.append(sample_diversity(probs, with_map=False).sdm)
+                        sd.extend(spectral_diversity(p, with_map=False).sd for p in probs)
                 seconds = time.perf_counter() - t0
                 said = correction if consistency else "off"
                 print(f"| {steps} | {eta:g} | {said} | {one.mpsnr():.2f} | {one.sam():.4f} "
-                      f"| {mean.mpsnr():.2f} | {mean.sam():.4f} | {np.mean(sdm):.3f} | {seconds:.1f} |", flush=True)
+                      f"| {mean.mpsnr():.2f} | {mean.sam():.4f} | {np.mean(sdm):.3f} | {np.mean(sd):.3f} "
+                      f"| {seconds:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
